@@ -1,0 +1,45 @@
+//! Exit codes, in one place. Documented in `--help` and the README.
+
+use crate::error::Error;
+use crate::store::StoreError;
+
+pub const OK: i32 = 0;
+/// Any other error: network, permissions, invalid input file, local I/O.
+pub const ERROR: i32 = 1;
+/// Usage or configuration error (also what clap uses for bad arguments).
+pub const USAGE: i32 = 2;
+/// The lock is held by someone else, or a lock ID does not match.
+pub const LOCKED: i32 = 3;
+/// State conflict: other lineage, older serial, or the state changed (ETag).
+pub const CONFLICT: i32 = 4;
+/// The state, the lock or the bucket does not exist.
+pub const NOT_FOUND: i32 = 5;
+/// Interrupted by SIGINT or SIGTERM (the lock was released first).
+pub const INTERRUPTED: i32 = 130;
+
+/// The text shown under `--help`.
+pub const HELP: &str = "\
+Exit codes:
+  0    success
+  1    error (network, permissions, invalid input file, local I/O)
+  2    usage or configuration error
+  3    lock held by someone else, or lock ID mismatch
+  4    state conflict (lineage, serial, or the state changed meanwhile)
+  5    not found (state, lock or bucket)
+  130  interrupted (SIGINT/SIGTERM); any lock taken was released";
+
+pub fn code(err: &Error) -> i32 {
+    match err {
+        Error::MissingSettings(_) | Error::Config(_) | Error::NotConfirmed(_) => USAGE,
+        Error::LockHeld { .. }
+        | Error::LockIdMismatch { .. }
+        | Error::LockChanged { .. }
+        | Error::LockUnreadable { .. } => LOCKED,
+        Error::StateConflict { .. } => CONFLICT,
+        Error::StateNotFound { .. } | Error::NotLocked { .. } => NOT_FOUND,
+        Error::Store(StoreError::NotFound { .. } | StoreError::BucketNotFound { .. }) => NOT_FOUND,
+        Error::Store(StoreError::Precondition { .. }) => CONFLICT,
+        Error::Interrupted { .. } => INTERRUPTED,
+        Error::Store(_) | Error::InvalidState { .. } | Error::Io { .. } => ERROR,
+    }
+}

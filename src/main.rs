@@ -1,0 +1,33 @@
+use clap::Parser;
+use tfsync::{cli::Opts, commands, exit};
+
+fn main() {
+    let opts = Opts::parse();
+    let json = opts.global.output == tfsync::cli::OutputFormat::Json;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(exit::ERROR);
+        }
+    };
+    let code = match runtime.block_on(commands::run(opts)) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            let code = exit::code(&e);
+            if json {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({ "error": e.to_string(), "exit_code": code })
+                );
+            } else {
+                eprintln!("error: {e}");
+            }
+            code
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,134 @@
+//! Object storage behind one small trait.
+//!
+//! Every backend (S3-compatible servers, a local directory) implements
+//! [`ObjectStore`]; the domain layer (`tfstate`) only ever talks to this trait.
+//! The conformance suite in `tests/conformance.rs` holds every implementation to
+//! the same contract.
+
+pub mod fs;
+pub mod s3;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// How a `put` may replace what is already there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutMode {
+    /// Write unconditionally.
+    Overwrite,
+    /// Write only if the key does not exist (`If-None-Match: *`).
+    Create,
+    /// Write only if the current object has this ETag (`If-Match`).
+    Update(String),
+}
+
+/// What a store knows about one object. ETags are kept without quotes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// An object's bytes and its metadata, as read in one request.
+#[derive(Debug, Clone)]
+pub struct GetResult {
+    pub meta: ObjectMeta,
+    pub bytes: Vec<u8>,
+}
+
+/// Typed store errors. `location` is always `scheme://bucket/key` so that every
+/// message names what it was about.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{location} does not exist")]
+    NotFound { location: String },
+    #[error("bucket {bucket} does not exist (or is not visible with these credentials)")]
+    BucketNotFound { bucket: String },
+    #[error("{location} already exists")]
+    AlreadyExists { location: String },
+    #[error("precondition failed on {location}: the object changed or is missing")]
+    Precondition { location: String },
+    #[error("access denied to {location}: {message}. Check the credentials and the bucket policy")]
+    AccessDenied { location: String, message: String },
+    #[error("cannot reach the store for {location}: {message}")]
+    Transport { location: String, message: String },
+    #[error("{location}: {message}")]
+    Other { location: String, message: String },
+}
+
+impl StoreError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The contract every backend fulfils. Keep it small: anything that can be
+/// built from these calls belongs in the domain layer, not here.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + std::fmt::Debug {
+    /// A URL-like name for messages: `s3://bucket` or `file:///dir`.
+    fn describe(&self) -> String;
+
+    /// The location of one key, for messages.
+    fn location(&self, key: &str) -> String {
+        format!("{}/{}", self.describe(), key)
+    }
+
+    /// The bucket name as Terraform writes it in a lock's `Path`.
+    fn bucket(&self) -> &str;
+
+    /// Read an object and its metadata in one request.
+    async fn get(&self, key: &str) -> Result<GetResult>;
+
+    /// Read an object's metadata only.
+    async fn head(&self, key: &str) -> Result<ObjectMeta>;
+
+    /// Write an object; returns the new ETag when the store reports one.
+    /// `Create` on an existing key fails with `AlreadyExists`; `Update` with a
+    /// stale or missing ETag fails with `Precondition`.
+    async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>>;
+
+    /// Delete an object. `if_match` is sent when given, but callers must not
+    /// rely on it being honoured (Ceph RGW ignores it). Deleting a missing key
+    /// succeeds.
+    async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()>;
+
+    /// Every object whose key starts with `prefix`, sorted by key, all pages.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
+}
+
+/// Hex MD5 of a body: the ETag S3 gives to a single-part upload.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(bytes))
+}
+
+/// Strip the quotes S3 puts around ETags (and a weak `W/` prefix).
+pub fn unquote_etag(etag: &str) -> String {
+    let e = etag.trim();
+    let e = e.strip_prefix("W/").unwrap_or(e);
+    e.trim_matches('"').to_string()
+}
+
+/// True when an ETag is a plain MD5 of the body (not multipart, not SSE-KMS).
+pub fn etag_is_md5(etag: &str) -> bool {
+    etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags() {
+        assert_eq!(unquote_etag("\"abc\""), "abc");
+        assert_eq!(unquote_etag("W/\"abc\""), "abc");
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert!(etag_is_md5("d41d8cd98f00b204e9800998ecf8427e"));
+        assert!(!etag_is_md5("d41d8cd98f00b204e9800998ecf8427e-2"));
+    }
+}

@@ -1,0 +1,440 @@
+//! S3 and S3-compatible servers through `aws-sdk-s3`.
+//!
+//! Provider quirks live here and nowhere else:
+//! - checksums are computed only when an operation requires them, and every
+//!   body carries a `Content-MD5` instead (Ceph RGW rejects the SDK's default
+//!   aws-chunked uploads with trailing checksums);
+//! - an `If-Match` answered 412 is retried once with the unquoted ETag when a
+//!   HEAD shows the ETag really matched (Ceph RGW compares unquoted ETags);
+//! - `If-Match` on a missing key is a precondition failure whether the server
+//!   says 412 (Ceph, SeaweedFS, R2) or 404 (AWS, moto);
+//! - `Create` refused with 412 or 409 is `AlreadyExists`;
+//! - for custom endpoints, credentials come from the environment or a profile
+//!   only: never instance metadata (IMDS), ECS or STS web identity.
+
+use super::{GetResult, ObjectMeta, ObjectStore, PutMode, Result, StoreError, unquote_etag};
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// Everything needed to reach one bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    pub bucket: String,
+    /// `None` means AWS itself.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub path_style: bool,
+    /// Total attempts per request (first try included).
+    pub max_attempts: u32,
+    /// Print one line per request on stderr.
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    verbose: bool,
+}
+
+impl S3Store {
+    pub async fn connect(opts: &S3Options) -> Result<Self> {
+        let custom = opts.endpoint.is_some();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(opts.max_attempts.max(1))
+                    .with_initial_backoff(Duration::from_millis(100))
+                    .with_max_backoff(Duration::from_secs(5)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .build(),
+            );
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if custom {
+            // No IMDS, ECS or STS for S3-compatible servers: the environment,
+            // or the profile (which includes SSO and credential_process).
+            let mut profile = ProfileFileCredentialsProvider::builder();
+            if let Some(p) = &opts.profile {
+                profile = profile.profile_name(p);
+            }
+            let chain = match &opts.profile {
+                Some(_) => CredentialsProviderChain::first_try("profile", profile.build()),
+                None => CredentialsProviderChain::first_try(
+                    "environment",
+                    EnvironmentVariableCredentialsProvider::new(),
+                )
+                .or_else("profile", profile.build()),
+            };
+            loader = loader.credentials_provider(chain);
+        }
+        let region = match &opts.region {
+            Some(r) => Some(r.clone()),
+            None => profile_region(opts.profile.as_deref()).await,
+        };
+        match (region, custom) {
+            (Some(r), _) => loader = loader.region(Region::new(r)),
+            (None, true) => loader = loader.region(Region::new("us-east-1")),
+            (None, false) => {} // AWS: the SDK's own region chain
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(StoreError::Other {
+                location: format!("s3://{}", opts.bucket),
+                message: "no region: set --region, TFSYNC_REGION or AWS_REGION".into(),
+            });
+        }
+        let mut conf = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(opts.path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(ep) = &opts.endpoint {
+            conf = conf.endpoint_url(ep);
+        }
+        Ok(S3Store {
+            client: Client::from_conf(conf.build()),
+            bucket: opts.bucket.clone(),
+            verbose: opts.verbose,
+        })
+    }
+
+    /// The underlying SDK client, for tests and set-up scripts.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Create the bucket if it does not exist (tests, demo).
+    pub async fn create_bucket_if_missing(&self) -> Result<()> {
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.map_err("", e, Op::Other)),
+        }
+    }
+
+    fn log(&self, what: std::fmt::Arguments<'_>) {
+        if self.verbose {
+            eprintln!("tfsync: {what}");
+        }
+    }
+
+    fn map_err<E>(
+        &self,
+        key: &str,
+        err: SdkError<E, aws_smithy_runtime_api::http::Response>,
+        op: Op,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let location = self.location(key);
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().map(str::to_string);
+        self.log(format_args!(
+            "  -> {} {}",
+            status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "no response".into()),
+            code.as_deref().unwrap_or("")
+        ));
+        match &err {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                let message = format!("{}", DisplayErrorContext(&err));
+                let message = if message.contains("credentials") {
+                    "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or --profile".into()
+                } else {
+                    message
+                };
+                return StoreError::Transport { location, message };
+            }
+            SdkError::ConstructionFailure(_) => {
+                return StoreError::Other {
+                    location,
+                    message: format!("{}", DisplayErrorContext(&err)),
+                };
+            }
+            _ => {}
+        }
+        match (status, code.as_deref(), op) {
+            (_, Some("NoSuchBucket"), _) => StoreError::BucketNotFound {
+                bucket: self.bucket.clone(),
+            },
+            (Some(412) | Some(409), _, Op::Create) => StoreError::AlreadyExists { location },
+            (Some(412) | Some(404), _, Op::IfMatch) => StoreError::Precondition { location },
+            (Some(412), _, _) | (_, Some("PreconditionFailed"), _) => {
+                StoreError::Precondition { location }
+            }
+            (Some(404), _, _) | (_, Some("NoSuchKey" | "NotFound"), _) => {
+                StoreError::NotFound { location }
+            }
+            (Some(401) | Some(403), _, _) => StoreError::AccessDenied {
+                location,
+                message: err
+                    .message()
+                    .or(code.as_deref())
+                    .unwrap_or("403 Forbidden")
+                    .to_string(),
+            },
+            (Some(s), _, _) if s >= 500 => StoreError::Transport {
+                location,
+                message: format!(
+                    "server error {s} {} after retries",
+                    code.as_deref().unwrap_or("")
+                ),
+            },
+            _ => StoreError::Other {
+                location,
+                message: err
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{}", DisplayErrorContext(&err))),
+            },
+        }
+    }
+
+    async fn put_once(
+        &self,
+        key: &str,
+        body: &[u8],
+        mode: &PutMode,
+        etag_form: EtagForm,
+    ) -> Result<Option<String>> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .content_md5(content_md5(body))
+            .body(body.to_vec().into());
+        let op = match mode {
+            PutMode::Overwrite => Op::Other,
+            PutMode::Create => {
+                req = req.if_none_match("*");
+                Op::Create
+            }
+            PutMode::Update(etag) => {
+                req = req.if_match(match etag_form {
+                    EtagForm::Quoted => format!("\"{etag}\""),
+                    EtagForm::Bare => etag.clone(),
+                });
+                Op::IfMatch
+            }
+        };
+        self.log(format_args!(
+            "PUT {} ({} bytes, {:?}, {:?})",
+            self.location(key),
+            body.len(),
+            mode,
+            etag_form
+        ));
+        match req.send().await {
+            Ok(out) => Ok(out.e_tag().map(unquote_etag)),
+            Err(e) => Err(self.map_err(key, e, op)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum EtagForm {
+    Quoted,
+    Bare,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Create,
+    IfMatch,
+    Other,
+}
+
+async fn profile_region(profile: Option<&str>) -> Option<String> {
+    use aws_config::meta::region::ProvideRegion;
+    let mut b = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(p) = profile {
+        b = b.profile_name(p);
+    }
+    b.build().region().await.map(|r| r.to_string())
+}
+
+fn to_utc(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    fn describe(&self) -> String {
+        format!("s3://{}", self.bucket)
+    }
+
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn get(&self, key: &str) -> Result<GetResult> {
+        self.log(format_args!("GET {}", self.location(key)));
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e, Op::Other))?;
+        let etag = out.e_tag().map(unquote_etag);
+        let last_modified = to_utc(out.last_modified());
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Transport {
+                location: self.location(key),
+                message: format!("the connection failed while reading the body: {e}"),
+            })?
+            .to_vec();
+        Ok(GetResult {
+            meta: ObjectMeta {
+                key: key.to_string(),
+                size: bytes.len() as u64,
+                etag,
+                last_modified,
+            },
+            bytes,
+        })
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        self.log(format_args!("HEAD {}", self.location(key)));
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e, Op::Other))?;
+        Ok(ObjectMeta {
+            key: key.to_string(),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            etag: out.e_tag().map(unquote_etag),
+            last_modified: to_utc(out.last_modified()),
+        })
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>> {
+        match self.put_once(key, &body, &mode, EtagForm::Quoted).await {
+            Err(StoreError::Precondition { location }) => {
+                // Ceph RGW compares If-Match against the unquoted ETag: if the
+                // object really has the expected ETag, try once more bare.
+                let PutMode::Update(expected) = &mode else {
+                    return Err(StoreError::Precondition { location });
+                };
+                match self.head(key).await {
+                    Ok(m) if m.etag.as_deref() == Some(expected.as_str()) => {
+                        self.put_once(key, &body, &mode, EtagForm::Bare).await
+                    }
+                    _ => Err(StoreError::Precondition { location }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()> {
+        self.log(format_args!(
+            "DELETE {}{}",
+            self.location(key),
+            if if_match.is_some() {
+                " (If-Match)"
+            } else {
+                ""
+            }
+        ));
+        let mut req = self.client.delete_object().bucket(&self.bucket).key(key);
+        if let Some(e) = if_match {
+            req = req.if_match(format!("\"{e}\""));
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.map_err(
+                key,
+                e,
+                if if_match.is_some() {
+                    Op::IfMatch
+                } else {
+                    Op::Other
+                },
+            ) {
+                // Deleting a missing key is not an error.
+                StoreError::NotFound { .. } => Ok(()),
+                // A conditional delete of a missing key: already gone.
+                StoreError::Precondition { location } => match self.head(key).await {
+                    Err(StoreError::NotFound { .. }) => Ok(()),
+                    _ => Err(StoreError::Precondition { location }),
+                },
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        self.log(format_args!("LIST {}*", self.location(prefix)));
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.map_err(prefix, e, Op::Other))?;
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                out.push(ObjectMeta {
+                    key: key.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    etag: o.e_tag().map(unquote_etag),
+                    last_modified: to_utc(o.last_modified()),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+/// Base64 of the raw MD5 digest, as the `Content-MD5` header wants it.
+fn content_md5(body: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(body))
+}

@@ -1,0 +1,291 @@
+//! The state lock, exactly as Terraform >= 1.11 and OpenTofu >= 1.10 take it
+//! with `use_lockfile = true`: a JSON object at `<state key>.tflock`, created
+//! with a conditional `PUT If-None-Match: *`.
+//!
+//! This file is the only place where a lock is taken ([`acquire`]) or
+//! released ([`release`]).
+
+use super::keys;
+use crate::error::{Error, Holder};
+use crate::store::{ObjectStore, PutMode, StoreError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::time::Duration;
+
+/// Go's `statemgr.LockInfo`, fields in Terraform's order. Unknown fields in
+/// a lock written by another tool are ignored when reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Operation", default)]
+    pub operation: String,
+    #[serde(rename = "Info", default)]
+    pub info: String,
+    #[serde(rename = "Who", default)]
+    pub who: String,
+    #[serde(rename = "Version", default)]
+    pub version: String,
+    #[serde(
+        rename = "Created",
+        serialize_with = "ser_created",
+        deserialize_with = "de_created"
+    )]
+    pub created: DateTime<Utc>,
+    #[serde(rename = "Path", default)]
+    pub path: String,
+}
+
+impl LockInfo {
+    /// A new lock for `<bucket>/<state_key>`, with a random ID and `Who` =
+    /// `user@host` from the operating system (never from credentials).
+    pub fn new(operation: &str, info: &str, bucket: &str, state_key: &str) -> Self {
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: operation.to_string(),
+            info: info.to_string(),
+            who: who(),
+            version: format!("tfsync {}", env!("CARGO_PKG_VERSION")),
+            created: Utc::now(),
+            path: format!("{bucket}/{state_key}"),
+        }
+    }
+
+    /// The JSON body Terraform's `json.Marshal(LockInfo)` would write.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising a struct of strings cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parse a lock written by Terraform, OpenTofu or tfsync.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let info: LockInfo = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if info.id.trim().is_empty() {
+            return Err("the lock has an empty ID".into());
+        }
+        Ok(info)
+    }
+
+    /// How long ago the lock was created (zero if its clock is ahead of ours).
+    pub fn age(&self) -> Duration {
+        (Utc::now() - self.created).to_std().unwrap_or_default()
+    }
+}
+
+/// `user@host`, as Terraform's `os/user` + `os.Hostname` give it.
+pub fn who() -> String {
+    let user = whoami::username().unwrap_or_else(|_| "unknown".into());
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{host}")
+}
+
+/// Go's `time.RFC3339Nano` in UTC: up to 9 fractional digits, trailing zeros
+/// trimmed, no fraction at all when it is zero, `Z` for the zone.
+pub fn go_rfc3339_nano(t: &DateTime<Utc>) -> String {
+    let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos() % 1_000_000_000;
+    if nanos == 0 {
+        format!("{base}Z")
+    } else {
+        let frac = format!("{nanos:09}");
+        format!("{base}.{}Z", frac.trim_end_matches('0'))
+    }
+}
+
+fn ser_created<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&go_rfc3339_nano(t))
+}
+
+fn de_created<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let s = String::deserialize(d)?;
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| serde::de::Error::custom(format!("Created {s:?} is not RFC 3339: {e}")))
+}
+
+/// What is in the lock object now.
+pub enum Current {
+    Unlocked,
+    Locked {
+        info: LockInfo,
+        etag: Option<String>,
+    },
+    Unreadable {
+        reason: String,
+        etag: Option<String>,
+    },
+}
+
+/// Read the lock that guards `state_key` (one GET).
+pub async fn read(store: &dyn ObjectStore, state_key: &str) -> Result<Current, Error> {
+    match store.get(&keys::lock_key(state_key)).await {
+        Ok(got) => Ok(match LockInfo::from_json(&got.bytes) {
+            Ok(info) => Current::Locked {
+                info,
+                etag: got.meta.etag,
+            },
+            Err(reason) => Current::Unreadable {
+                reason,
+                etag: got.meta.etag,
+            },
+        }),
+        Err(StoreError::NotFound { .. }) => Ok(Current::Unlocked),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Take the lock: one create-only PUT of `<state key>.tflock`.
+///
+/// If the PUT is refused, the holder is read and reported. If the holder is
+/// this very lock (same ID: the response to our PUT was lost and the SDK's
+/// retry ran into our own object), the lock is ours. With a non-zero `wait`,
+/// retries with jittered exponential backoff until the deadline.
+pub async fn acquire(
+    store: &dyn ObjectStore,
+    state_key: &str,
+    info: &LockInfo,
+    wait: Duration,
+) -> Result<(), Error> {
+    let lock_key = keys::lock_key(state_key);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut delay = Duration::from_millis(100);
+    let mut vanished = 0;
+    loop {
+        let holder = match store.put(&lock_key, info.to_json(), PutMode::Create).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::AlreadyExists { .. }) => match read(store, state_key).await? {
+                Current::Locked { info: held, .. } if held.id == info.id => return Ok(()),
+                Current::Locked { info: held, .. } => Holder::Lock(Box::new(held)),
+                Current::Unreadable { reason, .. } => Holder::Unreadable(reason),
+                // Released between our PUT and our GET: try again at once.
+                Current::Unlocked if vanished < 5 => {
+                    vanished += 1;
+                    continue;
+                }
+                Current::Unlocked => Holder::Unreadable(
+                    "the server refuses to create the lock object, yet it cannot be read".into(),
+                ),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(Error::LockHeld {
+                lock: store.location(&lock_key),
+                holder,
+                waited: wait,
+            });
+        }
+        let jittered = delay.mul_f64(0.5 + rand::random::<f64>());
+        tokio::time::sleep(jittered.min(deadline - now)).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Release a lock whose ID is `id`: read it, compare the ID, delete it.
+/// Returns what the lock said. A lock with another ID is left alone.
+pub async fn release(
+    store: &dyn ObjectStore,
+    state_key: &str,
+    id: &str,
+) -> Result<LockInfo, Error> {
+    let lock_key = keys::lock_key(state_key);
+    let lock = store.location(&lock_key);
+    match read(store, state_key).await? {
+        Current::Unlocked => Err(Error::NotLocked { lock }),
+        Current::Unreadable { reason, .. } => Err(Error::LockUnreadable { lock, reason }),
+        Current::Locked { info, .. } if info.id != id => Err(Error::LockIdMismatch {
+            lock,
+            given: id.to_string(),
+            held: info.id,
+        }),
+        Current::Locked { info, etag } => {
+            // The If-Match is a second guard where the server honours it; the
+            // ID comparison above is the one that counts.
+            match store.delete(&lock_key, etag.as_deref()).await {
+                Ok(()) => Ok(info),
+                Err(StoreError::Precondition { .. }) => Err(Error::LockChanged { lock }),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TERRAFORM_LOCK: &str = r#"{"ID":"59fef1d5-d094-c52e-6aa5-e30279394a88","Operation":"OperationTypeApply","Info":"","Who":"alice@build-7","Version":"1.11.0","Created":"2022-12-11T09:55:24.570354Z","Path":"my-bucket/prod/terraform.tfstate"}"#;
+
+    #[test]
+    fn parses_a_terraform_lock_and_writes_it_back_byte_for_byte() {
+        let info = LockInfo::from_json(TERRAFORM_LOCK.as_bytes()).expect("parse");
+        assert_eq!(info.id, "59fef1d5-d094-c52e-6aa5-e30279394a88");
+        assert_eq!(info.operation, "OperationTypeApply");
+        assert_eq!(info.path, "my-bucket/prod/terraform.tfstate");
+        assert_eq!(
+            String::from_utf8(info.to_json()).expect("utf8"),
+            TERRAFORM_LOCK
+        );
+    }
+
+    #[test]
+    fn parses_nine_digits_and_extra_fields() {
+        let raw = r#"{"ID":"a","Operation":"plan","Info":"x","Who":"u@h","Version":"1.10.0","Created":"2025-03-01T10:00:00.123456789Z","Path":"b/k","Tags":{"team":"x"}}"#;
+        let info = LockInfo::from_json(raw.as_bytes()).expect("parse");
+        assert_eq!(info.created.timestamp_subsec_nanos(), 123_456_789);
+        assert!(
+            String::from_utf8(info.to_json())
+                .expect("utf8")
+                .contains("\"Created\":\"2025-03-01T10:00:00.123456789Z\"")
+        );
+    }
+
+    #[test]
+    fn rejects_empty_and_malformed_locks() {
+        assert!(LockInfo::from_json(b"").is_err());
+        assert!(LockInfo::from_json(b"{}").is_err());
+        assert!(LockInfo::from_json(br#"{"ID":"","Created":"2025-03-01T10:00:00Z"}"#).is_err());
+        assert!(LockInfo::from_json(br#"{"ID":"x","Created":"yesterday"}"#).is_err());
+    }
+
+    #[test]
+    fn emits_fields_in_terraform_order() {
+        let info = LockInfo::new("state-push", "", "bkt", "env:/dev/k.tfstate");
+        let s = String::from_utf8(info.to_json()).expect("utf8");
+        let order: Vec<usize> = [
+            "\"ID\"",
+            "\"Operation\"",
+            "\"Info\"",
+            "\"Who\"",
+            "\"Version\"",
+            "\"Created\"",
+            "\"Path\"",
+        ]
+        .iter()
+        .map(|f| s.find(f).expect("field present"))
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{s}");
+        assert!(s.ends_with(r#""Path":"bkt/env:/dev/k.tfstate"}"#), "{s}");
+        assert!(uuid::Uuid::parse_str(&info.id).is_ok());
+        assert!(info.who.contains('@'));
+    }
+
+    #[test]
+    fn go_time_format() {
+        let t = DateTime::parse_from_rfc3339("2022-12-11T09:55:24.570000Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        assert_eq!(go_rfc3339_nano(&t), "2022-12-11T09:55:24.57Z");
+        let t = DateTime::parse_from_rfc3339("2022-12-11T09:55:24Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        assert_eq!(go_rfc3339_nano(&t), "2022-12-11T09:55:24Z");
+        let t = DateTime::parse_from_rfc3339("2022-12-11T10:55:24.000000001+01:00")
+            .expect("t")
+            .with_timezone(&Utc);
+        assert_eq!(go_rfc3339_nano(&t), "2022-12-11T09:55:24.000000001Z");
+    }
+}

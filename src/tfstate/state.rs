@@ -1,0 +1,335 @@
+//! What a state says, read without rewriting it.
+//!
+//! A state is handled as opaque bytes: re-serialising would change them (Go
+//! escapes `<`, `>`, `&`; serde does not). Only the fields a decision needs
+//! are parsed: format version, serial, lineage, and the counts shown by
+//! `status`.
+
+use serde_json::Value;
+
+/// The header of a Terraform state, or the fact that it is encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateInfo {
+    Plain(Summary),
+    /// OpenTofu client-side encryption: serial and lineage are not readable.
+    Encrypted {
+        encryption_version: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub version: u64,
+    pub terraform_version: Option<String>,
+    pub serial: u64,
+    pub lineage: String,
+    pub resources: usize,
+    pub outputs: usize,
+}
+
+impl Summary {
+    /// Terraform's `State.Empty()`: nothing would be lost by overwriting it.
+    pub fn is_empty(&self) -> bool {
+        self.resources == 0 && self.outputs == 0
+    }
+}
+
+/// Parse what tfsync needs from a state file. Accepts format versions 3 and
+/// 4 with a string lineage and an integer serial, and OpenTofu-encrypted
+/// states.
+pub fn parse(bytes: &[u8]) -> Result<StateInfo, String> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(
+            "the file starts with a UTF-8 byte-order mark, which Terraform does not accept".into(),
+        );
+    }
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+    let obj = v.as_object().ok_or("not a JSON object")?;
+    if obj.contains_key("encrypted_data") {
+        let ev = obj
+            .get("encryption_version")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        return Ok(StateInfo::Encrypted {
+            encryption_version: ev.to_string(),
+        });
+    }
+    let version = obj
+        .get("version")
+        .ok_or("no \"version\" field: this is not a Terraform state")?
+        .as_u64()
+        .ok_or("\"version\" is not a non-negative integer")?;
+    if version != 3 && version != 4 {
+        return Err(format!(
+            "state format version {version} is not supported (3 or 4 expected)"
+        ));
+    }
+    let serial = obj
+        .get("serial")
+        .ok_or("no \"serial\" field")?
+        .as_u64()
+        .ok_or("\"serial\" is not a non-negative integer below 2^64")?;
+    let lineage = match obj.get("lineage") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err("\"lineage\" is not a string".into()),
+    };
+    let terraform_version = obj
+        .get("terraform_version")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let (resources, outputs) = if version == 4 {
+        (
+            obj.get("resources")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len),
+            obj.get("outputs")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len()),
+        )
+    } else {
+        // Version 3 keeps resources and outputs per module.
+        let modules = obj.get("modules").and_then(Value::as_array);
+        let count = |field: &str| {
+            modules.map_or(0, |ms| {
+                ms.iter()
+                    .filter_map(|m| m.get(field).and_then(Value::as_object))
+                    .map(|o| o.len())
+                    .sum()
+            })
+        };
+        (count("resources"), count("outputs"))
+    };
+    Ok(StateInfo::Plain(Summary {
+        version,
+        terraform_version,
+        serial,
+        lineage,
+        resources,
+        outputs,
+    }))
+}
+
+/// Why `terraform state push` would refuse to replace a state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushRefusal {
+    #[error(
+        "cannot push state with lineage {new:?} over unrelated state with lineage {existing:?}"
+    )]
+    Lineage { new: String, existing: String },
+    #[error("cannot push state with serial {new} over newer state with serial {existing}")]
+    OlderSerial { new: u64, existing: u64 },
+    #[error(
+        "cannot overwrite existing state with serial {serial} with a different state that has the same serial"
+    )]
+    SameSerialDifferent { serial: u64 },
+    #[error("the {which} state is encrypted (OpenTofu): its lineage and serial cannot be checked")]
+    Encrypted { which: &'static str },
+    #[error("the remote state is not a Terraform state ({reason}): it cannot be checked")]
+    UnreadableRemote { reason: String },
+}
+
+/// Terraform's `statemgr.CheckValidImport`, as used by `terraform state push`:
+/// may `new` replace `existing`? `force` skips every check.
+pub fn check_push(new: &[u8], existing: Option<&[u8]>) -> Result<(), PushRefusal> {
+    let Some(existing) = existing.filter(|e| !e.iter().all(u8::is_ascii_whitespace)) else {
+        return Ok(());
+    };
+    let old = match parse(existing) {
+        Ok(StateInfo::Plain(s)) => s,
+        Ok(StateInfo::Encrypted { .. }) => return Err(PushRefusal::Encrypted { which: "remote" }),
+        Err(reason) => return Err(PushRefusal::UnreadableRemote { reason }),
+    };
+    if old.is_empty() {
+        return Ok(());
+    }
+    let new_s = match parse(new) {
+        Ok(StateInfo::Plain(s)) => s,
+        // The caller validates its input first; an encrypted input needs --force.
+        Ok(StateInfo::Encrypted { .. }) | Err(_) => {
+            return Err(PushRefusal::Encrypted { which: "new" });
+        }
+    };
+    // A legacy state without lineage may take one.
+    if !old.lineage.is_empty() && !new_s.lineage.is_empty() && old.lineage != new_s.lineage {
+        return Err(PushRefusal::Lineage {
+            new: new_s.lineage,
+            existing: old.lineage,
+        });
+    }
+    if old.serial > new_s.serial {
+        return Err(PushRefusal::OlderSerial {
+            new: new_s.serial,
+            existing: old.serial,
+        });
+    }
+    if old.serial == new_s.serial && !same_content(new, existing) {
+        return Err(PushRefusal::SameSerialDifferent {
+            serial: new_s.serial,
+        });
+    }
+    Ok(())
+}
+
+/// Equal as JSON documents (whitespace and key order do not matter).
+fn same_content(a: &[u8], b: &[u8]) -> bool {
+    a == b
+        || matches!(
+            (serde_json::from_slice::<Value>(a), serde_json::from_slice::<Value>(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(lineage: &str, serial: u64, resources: usize) -> Vec<u8> {
+        let res: Vec<String> = (0..resources)
+            .map(|i| {
+                format!(
+                    r#"{{"mode":"managed","type":"null_resource","name":"r{i}","instances":[]}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"version":4,"terraform_version":"1.11.0","serial":{serial},"lineage":"{lineage}","outputs":{{}},"resources":[{}],"check_results":null}}"#,
+            res.join(",")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn parses_summary() {
+        let s = parse(&st("L", 7, 2)).expect("parse");
+        assert_eq!(
+            s,
+            StateInfo::Plain(Summary {
+                version: 4,
+                terraform_version: Some("1.11.0".into()),
+                serial: 7,
+                lineage: "L".into(),
+                resources: 2,
+                outputs: 0
+            })
+        );
+        let enc = br#"{"meta":{"key_provider.pbkdf2.k":"x"},"encrypted_data":"AAAA","encryption_version":"v0"}"#;
+        assert_eq!(
+            parse(enc),
+            Ok(StateInfo::Encrypted {
+                encryption_version: "v0".into()
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_states() {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"[]",
+            b"{}",
+            br#"{"version":5,"serial":1,"lineage":"x"}"#,
+            br#"{"version":4,"serial":"1","lineage":"x"}"#,
+            br#"{"version":4,"serial":-1,"lineage":"x"}"#,
+            br#"{"version":4,"serial":1.5,"lineage":"x"}"#,
+            br#"{"version":4,"serial":1,"lineage":7}"#,
+            br#"{"version":4,"lineage":"x"}"#,
+            b"\xEF\xBB\xBF{\"version\":4,\"serial\":1,\"lineage\":\"x\"}",
+        ] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    type Case = (
+        &'static str,
+        Vec<u8>,
+        Option<Vec<u8>>,
+        Result<(), fn(&PushRefusal) -> bool>,
+    );
+
+    /// The push rules table of `terraform state push`.
+    #[test]
+    fn push_rules() {
+        use PushRefusal::*;
+        let cases: Vec<Case> = vec![
+            ("no remote state", st("A", 1, 1), None, Ok(())),
+            (
+                "empty remote object",
+                st("A", 1, 1),
+                Some(b"".to_vec()),
+                Ok(()),
+            ),
+            (
+                "remote state is empty (no resources, no outputs)",
+                st("A", 1, 1),
+                Some(st("B", 9, 0)),
+                Ok(()),
+            ),
+            (
+                "higher serial, same lineage",
+                st("A", 6, 1),
+                Some(st("A", 5, 1)),
+                Ok(()),
+            ),
+            (
+                "same serial, same content",
+                st("A", 5, 1),
+                Some(st("A", 5, 1)),
+                Ok(()),
+            ),
+            (
+                "legacy remote without lineage",
+                st("A", 6, 1),
+                Some(st("", 5, 1)),
+                Ok(()),
+            ),
+            (
+                "other lineage",
+                st("B", 6, 1),
+                Some(st("A", 5, 1)),
+                Err(|r| matches!(r, Lineage { .. })),
+            ),
+            (
+                "lower serial",
+                st("A", 4, 1),
+                Some(st("A", 5, 1)),
+                Err(|r| {
+                    matches!(
+                        r,
+                        OlderSerial {
+                            new: 4,
+                            existing: 5
+                        }
+                    )
+                }),
+            ),
+            (
+                "same serial, other content",
+                st("A", 5, 2),
+                Some(st("A", 5, 1)),
+                Err(|r| matches!(r, SameSerialDifferent { serial: 5 })),
+            ),
+            (
+                "remote encrypted",
+                st("A", 6, 1),
+                Some(br#"{"meta":{},"encrypted_data":"x","encryption_version":"v0"}"#.to_vec()),
+                Err(|r| matches!(r, Encrypted { which: "remote" })),
+            ),
+            (
+                "remote garbage",
+                st("A", 6, 1),
+                Some(b"not json".to_vec()),
+                Err(|r| matches!(r, UnreadableRemote { .. })),
+            ),
+        ];
+        for (name, new, old, want) in cases {
+            let got = check_push(&new, old.as_deref());
+            match (want, got) {
+                (Ok(()), Ok(())) => {}
+                (Err(pred), Err(r)) => assert!(pred(&r), "{name}: unexpected refusal {r}"),
+                (w, g) => panic!("{name}: wanted {:?}, got {g:?}", w.is_ok()),
+            }
+        }
+    }
+}
