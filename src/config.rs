@@ -96,6 +96,7 @@ impl Config {
                     path_style,
                     max_attempts: opts.max_attempts.max(1),
                     verbose: opts.verbose,
+                    credentials: None,
                 })
             }
             (None, None) => {

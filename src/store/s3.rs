@@ -40,6 +40,9 @@ pub struct S3Options {
     pub max_attempts: u32,
     /// Print one line per request on stderr.
     pub verbose: bool,
+    /// Explicit credentials (their `Debug` is redacted); `None` means the
+    /// environment or the profile.
+    pub credentials: Option<aws_credential_types::Credentials>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +70,9 @@ impl S3Store {
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
         }
-        if custom {
+        if let Some(c) = &opts.credentials {
+            loader = loader.credentials_provider(c.clone());
+        } else if custom {
             // No IMDS, ECS or STS for S3-compatible servers: the environment,
             // or the profile (which includes SSO and credential_process).
             let mut profile = ProfileFileCredentialsProvider::builder();

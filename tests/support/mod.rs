@@ -1,0 +1,175 @@
+//! Test environment: the real S3-compatible servers started by
+//! `scripts/test-servers up`, unique buckets, and the tfsync binary with a
+//! clean environment.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tfsync::store::s3::{S3Options, S3Store};
+
+pub const SERVERS: [&str; 3] = ["ceph", "seaweedfs", "moto"];
+
+/// One running server, as described by `target/test-servers/<name>.env`.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: String,
+    pub env: HashMap<String, String>,
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The server `name`, or `None` (with a note) when it is not running. With
+/// `TFSYNC_REQUIRE_SERVERS=1` (set by `make test` and CI) a missing server is
+/// a failure, not a skip.
+pub fn server(name: &str) -> Option<Server> {
+    let path = repo_root()
+        .join("target/test-servers")
+        .join(format!("{name}.env"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let env = text
+                .lines()
+                .map(|l| l.trim().trim_start_matches("export ").trim())
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+                .collect();
+            Some(Server {
+                name: name.to_string(),
+                env,
+            })
+        }
+        Err(_) if std::env::var("TFSYNC_REQUIRE_SERVERS").as_deref() == Ok("1") => {
+            panic!(
+                "server {name} is required but {} is missing: run scripts/test-servers up",
+                path.display()
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIP: server {name} not running ({} missing; run scripts/test-servers up)",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A bucket name no other test (or earlier run) uses.
+pub fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("tfs-{tag}-{}-{n}-{nanos:x}", std::process::id())
+        .chars()
+        .take(63)
+        .collect()
+}
+
+impl Server {
+    pub fn endpoint(&self) -> String {
+        self.env["AWS_ENDPOINT_URL_S3"].clone()
+    }
+
+    pub fn options(&self, bucket: &str) -> S3Options {
+        S3Options {
+            bucket: bucket.to_string(),
+            endpoint: Some(self.endpoint()),
+            region: Some(
+                self.env
+                    .get("AWS_REGION")
+                    .cloned()
+                    .unwrap_or_else(|| "us-east-1".into()),
+            ),
+            profile: None,
+            path_style: true,
+            max_attempts: 3,
+            verbose: false,
+            credentials: Some(aws_credential_types::Credentials::new(
+                self.env["AWS_ACCESS_KEY_ID"].clone(),
+                self.env["AWS_SECRET_ACCESS_KEY"].clone(),
+                None,
+                None,
+                "tfsync-tests",
+            )),
+        }
+    }
+
+    /// A store on a new, empty bucket.
+    pub async fn new_bucket(&self, tag: &str) -> S3Store {
+        let bucket = unique_name(tag);
+        let store = S3Store::connect(&self.options(&bucket))
+            .await
+            .expect("connect");
+        store
+            .create_bucket_if_missing()
+            .await
+            .expect("create bucket");
+        store
+    }
+
+    /// The tfsync binary with only this server's settings in its environment
+    /// (no HOME profile, no instance metadata).
+    pub fn tfsync(&self, bucket: &str, key: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::temp_dir().join("tfsync-test-home"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("TFSYNC_BUCKET", bucket)
+            .env("TFSYNC_KEY", key);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+}
+
+/// A Terraform state (format 4) with `resources` null resources.
+pub fn state(lineage: &str, serial: u64, resources: usize) -> Vec<u8> {
+    let res: Vec<String> = (0..resources)
+        .map(|i| {
+            format!(
+                r#"{{"mode":"managed","type":"null_resource","name":"r{i}","provider":"provider[\"registry.terraform.io/hashicorp/null\"]","instances":[{{"schema_version":0,"attributes":{{"id":"{i}","triggers":{{"html":"\u003cb\u003e \u0026"}}}}}}]}}"#
+            )
+        })
+        .collect();
+    format!(
+        "{{\n  \"version\": 4,\n  \"terraform_version\": \"1.11.0\",\n  \"serial\": {serial},\n  \"lineage\": \"{lineage}\",\n  \"outputs\": {{\"url\": {{\"value\": \"https://x/?a=1\\u0026b=2\", \"type\": \"string\"}}}},\n  \"resources\": [{}],\n  \"check_results\": null\n}}\n",
+        res.join(",")
+    )
+    .into_bytes()
+}
+
+/// Output of a finished command, for assertions with context.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut std::process::Command) -> Run {
+    let out = cmd.output().expect("run tfsync");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
