@@ -1,0 +1,47 @@
+# tfsync — see README.md.
+SHELL := /bin/bash
+export AWS_EC2_METADATA_DISABLED := true
+CARGO ?= cargo
+
+.PHONY: all build release demo test unit lint servers-up servers-down clean
+
+all: build
+
+build:
+	$(CARGO) build --locked
+
+release:
+	$(CARGO) build --locked --release
+	@ls -l target/release/tfsync
+
+## Run the main job end to end on a local S3 server (installs and starts it).
+demo: build
+	scripts/demo
+
+## Unit tests, then every integration test against the three real servers
+## (Ceph RGW, SeaweedFS, moto), which are started here and stopped afterwards.
+test: build
+	$(CARGO) test --locked --no-run
+	$(CARGO) test --locked --lib --bins
+	scripts/test-servers up
+	status=0; TFSYNC_REQUIRE_SERVERS=1 $(CARGO) test --locked --tests -- --test-threads=$${TEST_THREADS:-4} || status=$$?; \
+	  scripts/test-servers down; exit $$status
+
+## Only the unit tests and the directory-store tests (no servers).
+unit:
+	$(CARGO) test --locked --lib --bins
+	$(CARGO) test --locked --test conformance conformance_dir
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+servers-up:
+	scripts/test-servers up
+
+servers-down:
+	scripts/test-servers down
+
+clean:
+	-scripts/test-servers down
+	$(CARGO) clean
