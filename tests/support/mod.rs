@@ -3,6 +3,8 @@
 //! clean environment.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,9 +27,10 @@ pub fn repo_root() -> PathBuf {
 /// `TFSYNC_REQUIRE_SERVERS=1` (set by `make test` and CI) a missing server is
 /// a failure, not a skip.
 pub fn server(name: &str) -> Option<Server> {
-    let path = repo_root()
-        .join("target/test-servers")
-        .join(format!("{name}.env"));
+    let dir = std::env::var_os("TFSYNC_TEST_SERVERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/test-servers"));
+    let path = dir.join(format!("{name}.env"));
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let env = text

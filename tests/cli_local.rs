@@ -1,0 +1,123 @@
+//! The binary without any server: configuration errors, help, exit codes,
+//! and the full lock/push/pull cycle on the directory store.
+
+mod support;
+
+use support::{run, state};
+
+fn tfsync() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+#[test]
+fn missing_settings_are_named_together() {
+    let r = run(tfsync().arg("status"));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--bucket or TFSYNC_BUCKET"), "{r:?}");
+    assert!(r.stderr.contains("--key or TFSYNC_KEY"), "{r:?}");
+    let r = run(tfsync().args(["--output", "json", "status"]));
+    let v: serde_json::Value = serde_json::from_str(r.stderr.trim()).expect("json error");
+    assert_eq!(v["exit_code"], 2);
+}
+
+#[test]
+fn help_documents_examples_and_exit_codes() {
+    let r = run(tfsync().arg("--help"));
+    assert_eq!(r.code, 0);
+    for needle in [
+        "Examples:",
+        "Exit codes:",
+        "lock held by someone else",
+        "TFSYNC_BUCKET",
+        "force-unlock",
+    ] {
+        assert!(r.stdout.contains(needle), "--help lacks {needle:?}");
+    }
+    for cmd in ["pull", "push", "lock", "unlock", "force-unlock", "status"] {
+        let r = run(tfsync().args([cmd, "--help"]));
+        assert!(
+            r.code == 0 && r.stdout.contains("Example"),
+            "{cmd} --help: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for args in [
+        &["--bucket", "b", "--key", "k", "lock", "--wait", "soon"][..],
+        &["--bucket", "b", "--key", "/k", "status"],
+        &[
+            "--bucket",
+            "b",
+            "--key",
+            "k",
+            "--workspace",
+            "a/b",
+            "status",
+        ],
+        &[
+            "--bucket",
+            "b",
+            "--key",
+            "k",
+            "--endpoint",
+            "ftp://x",
+            "status",
+        ],
+        &["frobnicate"],
+    ] {
+        let r = run(tfsync().args(args));
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+    }
+}
+
+#[test]
+fn full_cycle_on_a_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("bucket");
+    let t = |args: &[&str]| {
+        run(tfsync()
+            .env("TFSYNC_DIR", &store)
+            .env("TFSYNC_KEY", "app/terraform.tfstate")
+            .args(args))
+    };
+    let f = tmp.path().join("s.tfstate");
+    let st = state("dir-lineage", 1, 1);
+    std::fs::write(&f, &st).expect("write");
+    let fs = f.to_string_lossy().into_owned();
+
+    assert_eq!(t(&["status"]).code, 5, "no state yet");
+    assert_eq!(t(&["push", &fs]).code, 0);
+    assert_eq!(
+        std::fs::read(store.join("app/terraform.tfstate")).expect("stored"),
+        st
+    );
+    let r = t(&["pull"]);
+    assert_eq!(r.stdout.as_bytes(), st.as_slice());
+
+    let id = t(&["lock", "--info", "dir test"]).stdout.trim().to_string();
+    assert!(store.join("app/terraform.tfstate.tflock").exists());
+    let r = t(&["push", &fs]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let r = t(&["lock", "--wait", "1s"]);
+    assert_eq!(r.code, 3, "waited and gave up: {r:?}");
+    assert!(r.stderr.contains("waited 1s"), "{r:?}");
+    assert_eq!(t(&["unlock", "wrong"]).code, 3);
+    let r = t(&["--output", "json", "unlock", &id]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["released"]["ID"], id.as_str());
+    assert_eq!(v["released"]["Info"], "dir test");
+    assert!(!store.join("app/terraform.tfstate.tflock").exists());
+
+    let r = t(&["push", "/nonexistent/x.tfstate"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("/nonexistent/x.tfstate"), "{r:?}");
+    let r = t(&["pull", "-o", "/nonexistent/dir/out.tfstate"]);
+    assert_eq!(r.code, 1, "{r:?}");
+}
