@@ -24,7 +24,9 @@ test: build
 	$(CARGO) test --locked --no-run
 	$(CARGO) test --locked --lib --bins
 	scripts/test-servers up
-	status=0; TFSYNC_REQUIRE_SERVERS=1 $(CARGO) test --locked --tests -- --test-threads=$${TEST_THREADS:-4} || status=$$?; \
+	status=0; export TFSYNC_REQUIRE_SERVERS=1; \
+	  { $(CARGO) test --locked --tests -- --skip race_ --test-threads=$${TEST_THREADS:-4} && \
+	    $(CARGO) test --locked --test race -- --nocapture; } || status=$$?; \
 	  scripts/test-servers down; exit $$status
 
 ## Only the unit tests and the directory-store tests (no servers).
