@@ -146,6 +146,154 @@ impl S3Store {
         }
     }
 
+    /// Is versioning enabled (or suspended with versions left) on the bucket?
+    pub async fn versioning(&self) -> Result<Versioning> {
+        self.log(format_args!("GET {}?versioning", self.describe()));
+        let out = self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.bucket)
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            // moto answers a bucket that never had versioning with an empty
+            // `<GetBucketVersioningResponse/>`, which the SDK cannot parse; it
+            // uses that root element for a versioned bucket too. Read the
+            // status from the body itself.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => {
+                let body = e
+                    .raw_response()
+                    .and_then(|r| r.body().bytes())
+                    .unwrap_or_default();
+                let body = String::from_utf8_lossy(body);
+                return Ok(if body.contains("<Status>Enabled</Status>") {
+                    Versioning::Enabled
+                } else if body.contains("<Status>Suspended</Status>") {
+                    Versioning::Suspended
+                } else {
+                    Versioning::Off
+                });
+            }
+            Err(e) => return Err(self.map_err("", e, Op::Other)),
+        };
+        Ok(match out.status() {
+            Some(aws_sdk_s3::types::BucketVersioningStatus::Enabled) => Versioning::Enabled,
+            Some(aws_sdk_s3::types::BucketVersioningStatus::Suspended) => Versioning::Suspended,
+            _ => Versioning::Off,
+        })
+    }
+
+    /// Every version and delete marker under `prefix`, all pages, sorted by
+    /// key then newest first.
+    pub async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>> {
+        self.log(format_args!("LIST VERSIONS {}*", self.location(prefix)));
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
+                .send()
+                .await
+                .map_err(|e| self.map_err(prefix, e, Op::Other))?;
+            for v in page.versions() {
+                out.push(ObjectVersion {
+                    key: v.key().unwrap_or_default().to_string(),
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    is_latest: v.is_latest().unwrap_or(false),
+                    delete_marker: false,
+                    size: v.size().unwrap_or(0).max(0) as u64,
+                    etag: v.e_tag().map(unquote_etag),
+                    last_modified: to_utc(v.last_modified()),
+                });
+            }
+            for m in page.delete_markers() {
+                out.push(ObjectVersion {
+                    key: m.key().unwrap_or_default().to_string(),
+                    version_id: m.version_id().unwrap_or("null").to_string(),
+                    is_latest: m.is_latest().unwrap_or(false),
+                    delete_marker: true,
+                    size: 0,
+                    etag: None,
+                    last_modified: to_utc(m.last_modified()),
+                });
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            if key_marker.is_none() && version_marker.is_none() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(b.last_modified.cmp(&a.last_modified))
+        });
+        Ok(out)
+    }
+
+    /// Read one version of an object.
+    pub async fn get_version(&self, key: &str, version_id: &str) -> Result<GetResult> {
+        self.log(format_args!(
+            "GET {}?versionId={version_id}",
+            self.location(key)
+        ));
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e, Op::Other))?;
+        let etag = out.e_tag().map(unquote_etag);
+        let last_modified = to_utc(out.last_modified());
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Transport {
+                location: self.location(key),
+                message: format!("the connection failed while reading the body: {e}"),
+            })?
+            .to_vec();
+        Ok(GetResult {
+            meta: ObjectMeta {
+                key: key.to_string(),
+                size: bytes.len() as u64,
+                etag,
+                last_modified,
+            },
+            bytes,
+        })
+    }
+
+    /// Permanently delete one version (or delete marker) of an object.
+    pub async fn delete_version(&self, key: &str, version_id: &str) -> Result<()> {
+        self.log(format_args!(
+            "DELETE {}?versionId={version_id}",
+            self.location(key)
+        ));
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.map_err(key, e, Op::Other))
+    }
+
     fn log(&self, what: std::fmt::Arguments<'_>) {
         if self.verbose {
             eprintln!("tfsync: {what}");
@@ -267,6 +415,27 @@ impl S3Store {
             Err(e) => Err(self.map_err(key, e, op)),
         }
     }
+}
+
+/// A bucket's versioning state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    Off,
+    Enabled,
+    Suspended,
+}
+
+/// One version (or delete marker) of an object in a versioned bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub key: String,
+    /// `null` for objects written before versioning was enabled.
+    pub version_id: String,
+    pub is_latest: bool,
+    pub delete_marker: bool,
+    pub size: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy)]
