@@ -161,9 +161,21 @@ pub enum Command {
 
     /// Break someone else's lock, after showing who holds it
     #[command(
-        after_help = "Examples:\n  tfsync force-unlock 59fef1d5-d094-c52e-6aa5-e30279394a88\n  tfsync force-unlock --yes 59fef1d5-d094-c52e-6aa5-e30279394a88   # no terminal"
+        after_help = "Examples:\n  tfsync force-unlock 59fef1d5-d094-c52e-6aa5-e30279394a88\n  tfsync force-unlock --yes 59fef1d5-d094-c52e-6aa5-e30279394a88   # no terminal\n  tfsync force-unlock --older-than 2h 59fef1d5-d094-c52e-6aa5-e30279394a88   # only if stale\n  tfsync force-unlock --all --older-than 6h --prefix prod/ --yes   # every stale lock under prod/\n\nWith --older-than, each lock is read again right before it is deleted, and left in place\nif its ID changed or it is younger than the bound."
     )]
     ForceUnlock(ForceUnlockArgs),
+
+    /// List the workspaces of the state key, with their lock and state
+    #[command(
+        after_help = "Lists workspaces as `terraform workspace list` finds them: `default`, then every W\nwhose state is exactly <workspace_key_prefix>/W/<key>, sorted.\n\nExamples:\n  tfsync list\n  tfsync list --output json | jq -r '.workspaces[] | select(.locked) | .name'"
+    )]
+    List,
+
+    /// List every lock (`*.tflock`) under a prefix of the bucket
+    #[command(
+        after_help = "Needs only the bucket (no --key). Pages through any number of objects.\n\nExamples:\n  tfsync locks\n  tfsync locks --prefix env:/ --older-than 2h\n  tfsync locks --output json | jq -r '.locks[].state_key'"
+    )]
+    Locks(LocksArgs),
 
     /// Show the lock holder and a summary of the state
     #[command(after_help = "Examples:\n  tfsync status\n  tfsync status --output json | jq .lock")]
@@ -220,11 +232,35 @@ pub struct UnlockArgs {
 #[derive(Debug, Args)]
 pub struct ForceUnlockArgs {
     /// ID of the lock to break (shown by `status` and in lock errors)
-    pub lock_id: String,
+    #[arg(required_unless_present = "all")]
+    pub lock_id: Option<String>,
 
     /// Do not ask for confirmation (required without a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Break the lock only if it is older than DURATION (e.g. 2h, 30m)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub older_than: Option<Duration>,
+
+    /// Break every lock under --prefix that is older than --older-than (no --key needed)
+    #[arg(long, requires = "older_than", conflicts_with = "lock_id")]
+    pub all: bool,
+
+    /// With --all: only locks whose key starts with PREFIX [default: the whole bucket]
+    #[arg(long, requires = "all", value_name = "PREFIX")]
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LocksArgs {
+    /// Only locks whose key starts with PREFIX [default: the whole bucket]
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub prefix: String,
+
+    /// Only locks older than DURATION (e.g. 2h, 30m)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub older_than: Option<Duration>,
 }
 
 /// Durations as Terraform writes them: `0s`, `30s`, `5m`, `1h30m`; a bare

@@ -18,6 +18,15 @@ pub enum Target {
     Dir(PathBuf),
 }
 
+/// What a command needs configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// A bucket (or directory) and a state key.
+    State,
+    /// A bucket (or directory) only.
+    Bucket,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub target: Target,
@@ -37,6 +46,17 @@ impl Config {
         opts: &GlobalOpts,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Error> {
+        Self::resolve_for(opts, env, Needs::State)
+    }
+
+    /// Like [`Config::resolve`], for a command that needs only `needs`: a
+    /// bucket-wide command (`locks`, `force-unlock --all`) has no state key,
+    /// and then `key` is empty.
+    pub fn resolve_for(
+        opts: &GlobalOpts,
+        env: &dyn Fn(&str) -> Option<String>,
+        needs: Needs,
+    ) -> Result<Config, Error> {
         let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
         let mut missing = Vec::new();
@@ -50,7 +70,10 @@ impl Config {
                 env: "TFSYNC_BUCKET",
             });
         }
-        let key = nonempty(&opts.key);
+        let key = match needs {
+            Needs::State => nonempty(&opts.key),
+            Needs::Bucket => Some(nonempty(&opts.key).unwrap_or_default()),
+        };
         if key.is_none() {
             missing.push(MissingSetting {
                 name: "state key",
@@ -61,7 +84,9 @@ impl Config {
         let (Some(key), true) = (key, missing.is_empty()) else {
             return Err(Error::MissingSettings(missing));
         };
-        keys::validate_key(&key).map_err(Error::Config)?;
+        if needs == Needs::State || !key.is_empty() {
+            keys::validate_key(&key).map_err(Error::Config)?;
+        }
 
         let workspace = nonempty(&opts.workspace).unwrap_or_else(|| keys::DEFAULT_WORKSPACE.into());
         keys::validate_workspace(&workspace).map_err(Error::Config)?;

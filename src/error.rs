@@ -63,6 +63,18 @@ pub enum Error {
     )]
     LockChanged { lock: String },
 
+    #[error(
+        "lock {id} on {lock} is only {} old, younger than --older-than {}: it was left in place",
+        short_duration(*age),
+        short_duration(*bound)
+    )]
+    LockTooYoung {
+        lock: String,
+        id: String,
+        age: Duration,
+        bound: Duration,
+    },
+
     #[error("{location}: {reason}")]
     StateConflict { location: String, reason: String },
 

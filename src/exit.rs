@@ -34,6 +34,7 @@ pub fn code(err: &Error) -> i32 {
         Error::LockHeld { .. }
         | Error::LockIdMismatch { .. }
         | Error::LockChanged { .. }
+        | Error::LockTooYoung { .. }
         | Error::LockUnreadable { .. } => LOCKED,
         Error::StateConflict { .. } => CONFLICT,
         Error::StateNotFound { .. } | Error::NotLocked { .. } => NOT_FOUND,

@@ -1,14 +1,27 @@
 //! `tfsync force-unlock`: show who holds the lock, confirm, release it.
-//! As in Terraform, the lock ID must be given and must match.
+//! As in Terraform, the lock ID must be given and must match. With
+//! `--older-than`, only a lock at least that old is broken; with `--all`,
+//! every such lock under a prefix. Either way the lock is read again right
+//! before each delete, and left alone if its ID changed or it is too young.
 
 use super::{Ctx, interactive};
 use crate::cli::ForceUnlockArgs;
-use crate::error::{Error, Holder};
+use crate::error::{Error, Holder, short_duration};
 use crate::tfstate::keys;
 use crate::tfstate::lock::{self as tflock, Current};
+use crate::tfstate::scan;
+use serde_json::json;
 use std::io::{BufRead, Write};
 
 pub async fn run(ctx: &Ctx, args: ForceUnlockArgs) -> Result<(), Error> {
+    if args.all {
+        return run_all(ctx, &args).await;
+    }
+    let Some(lock_id) = args.lock_id.clone() else {
+        return Err(Error::Config(
+            "force-unlock needs a LOCK_ID, or --all --older-than DURATION".into(),
+        ));
+    };
     let key = ctx.config.state_key();
     let lock = ctx.store.location(&keys::lock_key(&key));
     let held = match tflock::read(ctx.store.as_ref(), &key).await? {
@@ -16,38 +29,144 @@ pub async fn run(ctx: &Ctx, args: ForceUnlockArgs) -> Result<(), Error> {
         Current::Unreadable { reason, .. } => return Err(Error::LockUnreadable { lock, reason }),
         Current::Locked { info, .. } => info,
     };
-    if held.id != args.lock_id {
+    if held.id != lock_id {
         return Err(Error::LockIdMismatch {
             lock,
-            given: args.lock_id,
+            given: lock_id,
             held: held.id,
+        });
+    }
+    if let Some(bound) = args.older_than
+        && held.age() < bound
+    {
+        return Err(Error::LockTooYoung {
+            lock,
+            id: held.id.clone(),
+            age: held.age(),
+            bound,
         });
     }
     if !ctx.out.json() || !args.yes {
         eprintln!("Lock on {lock}:\n{}", Holder::Lock(Box::new(held.clone())));
     }
     if !args.yes {
-        if !interactive() {
-            return Err(Error::NotConfirmed(format!(
-                "refusing to force-unlock {lock} without confirmation: no terminal to ask on. Pass --yes to confirm"
-            )));
-        }
-        eprint!(
-            "\nDo you really want to force-unlock?\n  Whoever holds this lock may still be writing the state.\n  Only 'yes' will be accepted to confirm.\n\n  Enter a value: "
-        );
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| Error::io("standard input", e))?;
-        if answer.trim() != "yes" {
-            return Err(Error::NotConfirmed(
-                "force-unlock cancelled: the lock was left in place".into(),
-            ));
-        }
+        confirm(&format!("refusing to force-unlock {lock}"))?;
     }
-    let info = tflock::release(ctx.store.as_ref(), &key, &args.lock_id).await?;
+    let info = match args.older_than {
+        Some(bound) => tflock::release_stale(ctx.store.as_ref(), &key, &lock_id, bound).await?,
+        None => tflock::release(ctx.store.as_ref(), &key, &lock_id).await?,
+    };
     super::report_released(ctx, &info);
     Ok(())
+}
+
+/// Ask for `yes` on the terminal; without one, refuse (the caller passes `--yes`).
+fn confirm(refusing: &str) -> Result<(), Error> {
+    if !interactive() {
+        return Err(Error::NotConfirmed(format!(
+            "{refusing} without confirmation: no terminal to ask on. Pass --yes to confirm"
+        )));
+    }
+    eprint!(
+        "\nDo you really want to force-unlock?\n  Whoever holds this lock may still be writing the state.\n  Only 'yes' will be accepted to confirm.\n\n  Enter a value: "
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("standard input", e))?;
+    if answer.trim() != "yes" {
+        return Err(Error::NotConfirmed(
+            "force-unlock cancelled: the lock was left in place".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `--all --older-than D [--prefix P]`.
+async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
+    let Some(bound) = args.older_than else {
+        return Err(Error::Config("--all needs --older-than DURATION".into()));
+    };
+    let prefix = args.prefix.clone().unwrap_or_default();
+    let store = ctx.store.as_ref();
+    let where_ = if prefix.is_empty() {
+        store.describe()
+    } else {
+        store.location(&prefix)
+    };
+    let mut found = scan::locks(store, &prefix).await?;
+    found.retain(|l| l.age().is_some_and(|a| a >= bound));
+    let bound_text = short_duration(bound);
+    if found.is_empty() {
+        if ctx.out.json() {
+            ctx.out.emit_json(&json!({ "released": [], "left": [] }));
+        }
+        ctx.out.note(format!(
+            "no locks older than {bound_text} under {where_}: nothing to do"
+        ));
+        return Ok(());
+    }
+    if !ctx.out.json() || !args.yes {
+        eprintln!(
+            "{} lock(s) older than {bound_text} under {where_}:\n{}",
+            found.len(),
+            super::locks::render(&found)
+        );
+    }
+    if !args.yes {
+        confirm(&format!("refusing to force-unlock {} lock(s)", found.len()))?;
+    }
+
+    let mut released = Vec::new();
+    let mut left = Vec::new();
+    let mut first_error = None;
+    for l in &found {
+        let Current::Locked { info, .. } = &l.current else {
+            continue;
+        };
+        // Read again and compare ID and age right before the delete.
+        match tflock::release_stale(store, &l.state_key, &info.id, bound).await {
+            Ok(gone) => {
+                ctx.out.note(format!(
+                    "released lock {} on {} (held by {}, {}, {} old)",
+                    gone.id,
+                    store.location(&l.state_key),
+                    gone.who,
+                    gone.operation,
+                    short_duration(gone.age())
+                ));
+                let mut v = super::locks::entry_json(ctx, l);
+                v["lock"] = super::table::lock_fields(&gone);
+                released.push(v);
+            }
+            // Released by its holder meanwhile: nothing left to break.
+            Err(Error::NotLocked { .. }) => {
+                ctx.out.note(format!(
+                    "lock {} on {} was already released",
+                    info.id,
+                    store.location(&l.state_key)
+                ));
+            }
+            Err(e) => {
+                ctx.out.warn(format!("left in place: {e}"));
+                left.push(json!({
+                    "lock_key": l.lock_key,
+                    "state_key": l.state_key,
+                    "id": info.id,
+                    "reason": e.to_string(),
+                }));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if ctx.out.json() {
+        ctx.out
+            .emit_json(&json!({ "released": released, "left": left }));
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

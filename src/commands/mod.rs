@@ -1,14 +1,17 @@
 //! One file per subcommand, each a short script over `tfstate` and `store`.
 
 mod force_unlock;
+mod list;
 mod lock;
+mod locks;
 mod pull;
 mod push;
 mod status;
+mod table;
 mod unlock;
 
 use crate::cli::{Command, Opts};
-use crate::config::{Config, Target};
+use crate::config::{Config, Needs, Target};
 use crate::error::Error;
 use crate::output::Printer;
 use crate::store::ObjectStore;
@@ -32,7 +35,12 @@ impl Ctx {
 }
 
 pub async fn run(opts: Opts) -> Result<(), Error> {
-    let config = Config::resolve(&opts.global, &|k| std::env::var(k).ok())?;
+    let needs = match &opts.command {
+        Command::Locks(_) => Needs::Bucket,
+        Command::ForceUnlock(a) if a.all => Needs::Bucket,
+        _ => Needs::State,
+    };
+    let config = Config::resolve_for(&opts.global, &|k| std::env::var(k).ok(), needs)?;
     let out = Printer {
         format: config.output,
         quiet: config.quiet,
@@ -49,6 +57,8 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Unlock(a) => unlock::run(&ctx, a).await,
         Command::ForceUnlock(a) => force_unlock::run(&ctx, a).await,
         Command::Status => status::run(&ctx).await,
+        Command::List => list::run(&ctx).await,
+        Command::Locks(a) => locks::run(&ctx, a).await,
     }
 }
 

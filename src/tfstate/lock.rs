@@ -191,6 +191,28 @@ pub async fn release(
     state_key: &str,
     id: &str,
 ) -> Result<LockInfo, Error> {
+    release_checked(store, state_key, id, None).await
+}
+
+/// Release a lock whose ID is `id` only if it is at least `min_age` old,
+/// judged on what the lock says right now (read just before the delete): a
+/// lock that was replaced or renewed since the caller last looked is left
+/// alone.
+pub async fn release_stale(
+    store: &dyn ObjectStore,
+    state_key: &str,
+    id: &str,
+    min_age: Duration,
+) -> Result<LockInfo, Error> {
+    release_checked(store, state_key, id, Some(min_age)).await
+}
+
+async fn release_checked(
+    store: &dyn ObjectStore,
+    state_key: &str,
+    id: &str,
+    min_age: Option<Duration>,
+) -> Result<LockInfo, Error> {
     let lock_key = keys::lock_key(state_key);
     let lock = store.location(&lock_key);
     match read(store, state_key).await? {
@@ -201,6 +223,14 @@ pub async fn release(
             given: id.to_string(),
             held: info.id,
         }),
+        Current::Locked { info, .. } if min_age.is_some_and(|m| info.age() < m) => {
+            Err(Error::LockTooYoung {
+                lock,
+                id: info.id.clone(),
+                age: info.age(),
+                bound: min_age.unwrap_or_default(),
+            })
+        }
         Current::Locked { info, etag } => {
             // The If-Match is a second guard where the server honours it; the
             // ID comparison above is the one that counts.

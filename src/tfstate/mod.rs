@@ -3,4 +3,6 @@
 
 pub mod keys;
 pub mod lock;
+pub mod scan;
 pub mod state;
+pub mod workspaces;

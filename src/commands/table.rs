@@ -1,0 +1,78 @@
+//! Plain-text tables for the operator views, and the JSON shape of a lock
+//! shared by `list`, `locks` and `force-unlock --all`.
+
+use crate::error::short_duration;
+use crate::tfstate::lock::{Current, LockInfo, go_rfc3339_nano};
+use serde_json::{Value, json};
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let n = cells.len();
+        cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == n {
+                    c.to_string()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = vec![line(header.to_vec())];
+    for row in rows {
+        out.push(line(row.iter().map(String::as_str).collect()));
+    }
+    out.join("\n")
+}
+
+/// A lock's fields for `--output json` (snake_case, stable).
+pub fn lock_fields(info: &LockInfo) -> Value {
+    json!({
+        "id": info.id,
+        "operation": info.operation,
+        "info": info.info,
+        "who": info.who,
+        "version": info.version,
+        "created": go_rfc3339_nano(&info.created),
+        "age_seconds": info.age().as_secs(),
+        "path": info.path,
+    })
+}
+
+/// `lock_fields`, or `{"unreadable": reason}`, or null.
+pub fn current_json(current: &Current) -> Value {
+    match current {
+        Current::Unlocked => Value::Null,
+        Current::Locked { info, .. } => lock_fields(info),
+        Current::Unreadable { reason, .. } => json!({ "unreadable": reason }),
+    }
+}
+
+/// Age for a table cell.
+pub fn age_cell(info: &LockInfo) -> String {
+    short_duration(info.age())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn aligns_columns() {
+        let t = super::render(
+            &["A", "BB", "C"],
+            &[vec!["xxx".into(), "y".into(), "z".into()]],
+        );
+        assert_eq!(t, "A    BB  C\nxxx  y   z");
+    }
+}

@@ -1,0 +1,268 @@
+//! `list`, `locks` and `force-unlock --older-than` through the binary, on
+//! each real server.
+
+mod support;
+
+use serde_json::Value;
+use support::{Server, run, state};
+use tfsync::Error;
+use tfsync::store::s3::S3Store;
+use tfsync::store::{ObjectStore, PutMode, StoreError};
+use tfsync::tfstate::lock;
+
+const KEY: &str = "team/app/terraform.tfstate";
+
+/// A lock as Terraform writes it, created at `created`.
+fn tf_lock(id: &str, who: &str, created: &str, bucket: &str, key: &str) -> Vec<u8> {
+    format!(
+        r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"{who}","Version":"1.11.0","Created":"{created}","Path":"{bucket}/{key}"}}"#
+    )
+    .into_bytes()
+}
+
+struct Env {
+    server: Server,
+    store: S3Store,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new(server: Server, tag: &str) -> Env {
+        let store = server.new_bucket(tag).await;
+        Env {
+            server,
+            store,
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    fn bucket(&self) -> &str {
+        self.store.bucket()
+    }
+    fn tfsync(&self, args: &[&str]) -> support::Run {
+        run(self.server.tfsync(self.bucket(), KEY).args(args))
+    }
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = vec!["--output", "json"];
+        a.extend_from_slice(args);
+        let r = self.tfsync(&a);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{args:?} json: {e}: {r:?}"))
+    }
+    async fn push(&self, workspace: &str, bytes: &[u8]) {
+        let p = self.dir.path().join(format!("{workspace}.tfstate"));
+        std::fs::write(&p, bytes).expect("write");
+        let r = self.tfsync(&["-w", workspace, "push", &p.to_string_lossy()]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    async fn exists(&self, key: &str) -> bool {
+        match self.store.head(key).await {
+            Ok(_) => true,
+            Err(StoreError::NotFound { .. }) => false,
+            Err(e) => panic!("head {key}: {e}"),
+        }
+    }
+}
+
+async fn views(server: Server) {
+    let env = Env::new(server, "views").await;
+    env.push("default", &state("L0", 3, 1)).await;
+    env.push("dev", &state("L1", 5, 2)).await;
+    env.push("prod", &state("L2", 7, 0)).await;
+    // Not workspaces of KEY: another key, a nested path, a lock without state.
+    for k in [
+        "env:/qa/other/terraform.tfstate",
+        "env:/a/b/team/app/terraform.tfstate",
+    ] {
+        env.store
+            .put(k, state("X", 1, 0), PutMode::Create)
+            .await
+            .expect("put");
+    }
+    let prod = format!("env:/prod/{KEY}");
+    let stale_id = "59fef1d5-d094-c52e-6aa5-e30279394a88";
+    env.store
+        .put(
+            &format!("{prod}.tflock"),
+            tf_lock(
+                stale_id,
+                "alice@ci-runner-7",
+                "2026-01-11T09:55:24.570354123Z",
+                env.bucket(),
+                &prod,
+            ),
+            PutMode::Create,
+        )
+        .await
+        .expect("stale lock");
+    let fresh = env.tfsync(&["-w", "dev", "lock", "--operation", "maintenance"]);
+    assert_eq!(fresh.code, 0, "{fresh:?}");
+    let fresh_id = fresh.stdout.trim().to_string();
+
+    // list
+    let v = env.json(&["-w", "dev", "list"]);
+    let ws = v["workspaces"].as_array().expect("workspaces");
+    let names: Vec<&str> = ws
+        .iter()
+        .map(|w| w["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["default", "dev", "prod"], "{v:#}");
+    assert_eq!(ws[0]["state"]["serial"], 3);
+    assert_eq!(ws[0]["locked"], false);
+    assert_eq!(ws[0]["current"], false);
+    assert_eq!(ws[1]["current"], true);
+    assert_eq!(ws[1]["state"]["serial"], 5);
+    assert_eq!(ws[1]["state_key"], format!("env:/dev/{KEY}"));
+    assert_eq!(ws[1]["locked"], true);
+    assert_eq!(ws[1]["lock"]["id"], fresh_id.as_str());
+    assert_eq!(ws[1]["lock"]["operation"], "maintenance");
+    assert_eq!(ws[2]["lock"]["who"], "alice@ci-runner-7");
+    assert!(ws[2]["lock"]["age_seconds"].as_u64().expect("age") > 3600);
+    assert_eq!(ws[2]["state"]["size"], state("L2", 7, 0).len());
+    assert!(ws[2]["state"]["last_modified"].is_string());
+    let r = env.tfsync(&["list"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("* default"), "{r:?}");
+    assert!(r.stdout.contains("alice@ci-runner-7"), "{r:?}");
+
+    // locks (needs no --key)
+    let mut cmd = env.server.tfsync(env.bucket(), KEY);
+    cmd.env_remove("TFSYNC_KEY");
+    let r = run(cmd.args(["--output", "json", "locks"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).expect("json");
+    let keys: Vec<&str> = v["locks"]
+        .as_array()
+        .expect("locks")
+        .iter()
+        .map(|l| l["state_key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, [format!("env:/dev/{KEY}"), prod.clone()], "{v:#}");
+    let v = env.json(&["locks", "--older-than", "1h"]);
+    assert_eq!(v["locks"].as_array().expect("locks").len(), 1, "{v:#}");
+    assert_eq!(v["locks"][0]["lock"]["id"], stale_id);
+    assert_eq!(v["locks"][0]["lock_key"], format!("{prod}.tflock"));
+    let v = env.json(&["locks", "--prefix", "team/"]);
+    assert_eq!(v["locks"].as_array().expect("locks").len(), 0, "{v:#}");
+
+    // force-unlock --older-than never breaks a younger lock
+    let r = env.tfsync(&[
+        "-w",
+        "dev",
+        "force-unlock",
+        "--yes",
+        "--older-than",
+        "1h",
+        &fresh_id,
+    ]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("younger than"), "{r:?}");
+    assert!(env.exists(&format!("env:/dev/{KEY}.tflock")).await);
+
+    // --all without a terminal needs --yes
+    let r = env.tfsync(&["force-unlock", "--all", "--older-than", "1h"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(env.exists(&format!("{prod}.tflock")).await);
+
+    let v = env.json(&["force-unlock", "--all", "--older-than", "1h", "--yes"]);
+    assert_eq!(
+        v["released"].as_array().expect("released").len(),
+        1,
+        "{v:#}"
+    );
+    assert_eq!(v["released"][0]["lock"]["id"], stale_id);
+    assert_eq!(v["left"].as_array().expect("left").len(), 0);
+    assert!(
+        !env.exists(&format!("{prod}.tflock")).await,
+        "stale lock broken"
+    );
+    assert!(
+        env.exists(&format!("env:/dev/{KEY}.tflock")).await,
+        "fresh lock kept"
+    );
+    // Nothing stale left: a no-op.
+    let v = env.json(&["force-unlock", "--all", "--older-than", "1h", "--yes"]);
+    assert_eq!(v["released"].as_array().expect("released").len(), 0);
+
+    // An old lock with a matching ID breaks with a single LOCK_ID too.
+    env.store
+        .put(
+            &format!("{KEY}.tflock"),
+            tf_lock(stale_id, "bob@x", "2026-02-01T00:00:00Z", env.bucket(), KEY),
+            PutMode::Create,
+        )
+        .await
+        .expect("lock");
+    let r = env.tfsync(&["force-unlock", "--yes", "--older-than", "2h", stale_id]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!env.exists(&format!("{KEY}.tflock")).await);
+}
+
+/// The lock changes between listing and deleting: the re-read catches it.
+async fn changed_before_delete(server: Server) {
+    let env = Env::new(server, "chg").await;
+    let lock_key = format!("{KEY}.tflock");
+    let id = "11111111-2222-3333-4444-555555555555";
+    env.store
+        .put(
+            &lock_key,
+            tf_lock(id, "a@h", "2026-01-01T00:00:00Z", env.bucket(), KEY),
+            PutMode::Create,
+        )
+        .await
+        .expect("old lock");
+    let found = tfsync::tfstate::scan::locks(&env.store, "")
+        .await
+        .expect("scan");
+    assert_eq!(found.len(), 1);
+    let bound = std::time::Duration::from_secs(3600);
+    assert!(found[0].age().expect("age") > bound);
+
+    // Same ID, but renewed (younger) since the listing.
+    let now = tfsync::tfstate::lock::go_rfc3339_nano(&chrono::Utc::now());
+    env.store
+        .put(
+            &lock_key,
+            tf_lock(id, "a@h", &now, env.bucket(), KEY),
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("renew");
+    match lock::release_stale(&env.store, KEY, id, bound).await {
+        Err(Error::LockTooYoung { .. }) => {}
+        other => panic!("expected LockTooYoung, got {:?}", other.map(|i| i.id)),
+    }
+    assert!(env.exists(&lock_key).await, "younger lock kept");
+
+    // Replaced by another holder since the listing.
+    env.store.delete(&lock_key, None).await.expect("delete");
+    env.store
+        .put(
+            &lock_key,
+            tf_lock("other", "b@h", "2026-01-01T00:00:00Z", env.bucket(), KEY),
+            PutMode::Create,
+        )
+        .await
+        .expect("other lock");
+    match lock::release_stale(&env.store, KEY, id, bound).await {
+        Err(Error::LockIdMismatch { .. }) => {}
+        other => panic!("expected LockIdMismatch, got {:?}", other.map(|i| i.id)),
+    }
+    assert!(env.exists(&lock_key).await, "other holder's lock kept");
+}
+
+macro_rules! server_tests {
+    ($($server:ident),*) => {$(
+        mod $server {
+            use super::*;
+            fn server() -> Option<Server> {
+                support::server(stringify!($server))
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn views() { if let Some(s) = server() { super::views(s).await } }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn changed_before_delete() { if let Some(s) = server() { super::changed_before_delete(s).await } }
+        }
+    )*};
+}
+
+server_tests!(ceph, seaweedfs, moto);
