@@ -171,6 +171,12 @@ pub enum Command {
     )]
     List,
 
+    /// Show the state's root outputs, like `terraform output`
+    #[command(
+        after_help = "Sensitive values are masked (as <sensitive>, or null in JSON) unless --show-sensitive.\n\nExamples:\n  tfsync outputs\n  tfsync outputs --output json          # terraform output -json shape\n  tfsync outputs vpc_id --raw           # the bare string, no newline\n  tfsync outputs db_password --raw --show-sensitive"
+    )]
+    Outputs(OutputsArgs),
+
     /// List every lock (`*.tflock`) under a prefix of the bucket
     #[command(
         after_help = "Needs only the bucket (no --key). Pages through any number of objects.\n\nExamples:\n  tfsync locks\n  tfsync locks --prefix env:/ --older-than 2h\n  tfsync locks --output json | jq -r '.locks[].state_key'"
@@ -250,6 +256,20 @@ pub struct ForceUnlockArgs {
     /// With --all: only locks whose key starts with PREFIX [default: the whole bucket]
     #[arg(long, requires = "all", value_name = "PREFIX")]
     pub prefix: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    /// Show only this output (its value alone)
+    pub name: Option<String>,
+
+    /// Print sensitive values instead of masking them
+    #[arg(long)]
+    pub show_sensitive: bool,
+
+    /// Print NAME's value bare (a string, number or bool; no quotes, no newline)
+    #[arg(long, requires = "name", conflicts_with = "output")]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]

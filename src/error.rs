@@ -75,6 +75,19 @@ pub enum Error {
         bound: Duration,
     },
 
+    #[error(
+        "no output {name:?} in {location}{}",
+        if known.is_empty() { ": it has no outputs".to_string() } else { format!(". Outputs: {}", known.join(", ")) }
+    )]
+    OutputNotFound {
+        name: String,
+        location: String,
+        known: Vec<String>,
+    },
+
+    #[error("{0}")]
+    Output(String),
+
     #[error("{location}: {reason}")]
     StateConflict { location: String, reason: String },
 

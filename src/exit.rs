@@ -23,9 +23,9 @@ Exit codes:
   0    success
   1    error (network, permissions, invalid input file, local I/O)
   2    usage or configuration error
-  3    lock held by someone else, or lock ID mismatch
+  3    lock held by someone else, lock ID mismatch, or lock younger than --older-than
   4    state conflict (lineage, serial, or the state changed meanwhile)
-  5    not found (state, lock or bucket)
+  5    not found (state, lock, bucket or output)
   130  interrupted (SIGINT/SIGTERM); any lock taken was released";
 
 pub fn code(err: &Error) -> i32 {
@@ -37,10 +37,12 @@ pub fn code(err: &Error) -> i32 {
         | Error::LockTooYoung { .. }
         | Error::LockUnreadable { .. } => LOCKED,
         Error::StateConflict { .. } => CONFLICT,
-        Error::StateNotFound { .. } | Error::NotLocked { .. } => NOT_FOUND,
+        Error::StateNotFound { .. } | Error::NotLocked { .. } | Error::OutputNotFound { .. } => {
+            NOT_FOUND
+        }
         Error::Store(StoreError::NotFound { .. } | StoreError::BucketNotFound { .. }) => NOT_FOUND,
         Error::Store(StoreError::Precondition { .. }) => CONFLICT,
         Error::Interrupted { .. } => INTERRUPTED,
-        Error::Store(_) | Error::InvalidState { .. } | Error::Io { .. } => ERROR,
+        Error::Store(_) | Error::InvalidState { .. } | Error::Io { .. } | Error::Output(_) => ERROR,
     }
 }

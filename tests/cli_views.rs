@@ -250,6 +250,80 @@ async fn changed_before_delete(server: Server) {
     assert!(env.exists(&lock_key).await, "other holder's lock kept");
 }
 
+const OUTPUTS_STATE: &str = r#"{
+  "version": 4,
+  "terraform_version": "1.11.0",
+  "serial": 2,
+  "lineage": "out-1",
+  "outputs": {
+    "vpc_id": {"value": "vpc-0abc\u003c1\u003e", "type": "string"},
+    "db_password": {"value": "hunter2", "type": "string", "sensitive": true},
+    "count": {"value": 3, "type": "number"},
+    "subnets": {"value": ["10.0.1.0/24", "10.0.2.0/24"], "type": ["list", "string"]},
+    "tags": {"value": {"env": "prod", "cost center": 42}, "type": ["object", {"env": "string", "cost center": "number"}]}
+  },
+  "resources": [],
+  "check_results": null
+}
+"#;
+
+async fn outputs(server: Server) {
+    let env = Env::new(server, "outs").await;
+    let r = env.tfsync(&["outputs"]);
+    assert_eq!(r.code, 5, "no state yet: {r:?}");
+    env.push("default", OUTPUTS_STATE.as_bytes()).await;
+
+    let r = env.tfsync(&["outputs"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "count = 3\ndb_password = <sensitive>\nsubnets = [\n  \"10.0.1.0/24\",\n  \"10.0.2.0/24\",\n]\ntags = {\n  \"cost center\" = 42\n  env           = \"prod\"\n}\nvpc_id = \"vpc-0abc<1>\"\n",
+        "{r:?}"
+    );
+    assert!(!r.stdout.contains("hunter2"));
+    let r = env.tfsync(&["outputs", "--show-sensitive"]);
+    assert!(r.stdout.contains("db_password = \"hunter2\""), "{r:?}");
+
+    let v = env.json(&["outputs"]);
+    let names: Vec<&String> = v.as_object().expect("object").keys().collect();
+    assert_eq!(names, ["count", "db_password", "subnets", "tags", "vpc_id"]);
+    assert_eq!(
+        v["db_password"],
+        serde_json::json!({"sensitive": true, "type": "string", "value": null})
+    );
+    assert_eq!(
+        v["subnets"],
+        serde_json::json!({"sensitive": false, "type": ["list", "string"], "value": ["10.0.1.0/24", "10.0.2.0/24"]})
+    );
+    let v = env.json(&["outputs", "--show-sensitive"]);
+    assert_eq!(v["db_password"]["value"], "hunter2");
+    let v = env.json(&["outputs", "tags"]);
+    assert_eq!(v, serde_json::json!({"env": "prod", "cost center": 42}));
+
+    let r = env.tfsync(&["outputs", "vpc_id", "--raw"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "vpc-0abc<1>"), "{r:?}");
+    let r = env.tfsync(&["outputs", "count", "--raw"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "3"), "{r:?}");
+    let r = env.tfsync(&["outputs", "subnets", "--raw"]);
+    assert_eq!(r.code, 1, "a list is not raw: {r:?}");
+    let r = env.tfsync(&["outputs", "db_password", "--raw"]);
+    assert_eq!(r.code, 1, "sensitive needs --show-sensitive: {r:?}");
+    assert!(
+        r.stdout.is_empty() && r.stderr.contains("--show-sensitive"),
+        "{r:?}"
+    );
+    let r = env.tfsync(&["outputs", "db_password", "--raw", "--show-sensitive"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "hunter2"), "{r:?}");
+    let r = env.tfsync(&["outputs", "db_password"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "<sensitive>\n"), "{r:?}");
+    let r = env.tfsync(&["outputs", "nope"]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(
+        r.stderr.contains("vpc_id"),
+        "lists the known outputs: {r:?}"
+    );
+}
+
 macro_rules! server_tests {
     ($($server:ident),*) => {$(
         mod $server {
@@ -261,6 +335,8 @@ macro_rules! server_tests {
             async fn views() { if let Some(s) = server() { super::views(s).await } }
             #[tokio::test(flavor = "multi_thread")]
             async fn changed_before_delete() { if let Some(s) = server() { super::changed_before_delete(s).await } }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn outputs() { if let Some(s) = server() { super::outputs(s).await } }
         }
     )*};
 }

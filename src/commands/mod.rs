@@ -4,6 +4,7 @@ mod force_unlock;
 mod list;
 mod lock;
 mod locks;
+mod outputs;
 mod pull;
 mod push;
 mod status;
@@ -59,6 +60,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Status => status::run(&ctx).await,
         Command::List => list::run(&ctx).await,
         Command::Locks(a) => locks::run(&ctx, a).await,
+        Command::Outputs(a) => outputs::run(&ctx, a).await,
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod keys;
 pub mod lock;
+pub mod outputs;
 pub mod scan;
 pub mod state;
 pub mod workspaces;
