@@ -177,6 +177,12 @@ pub enum Command {
     )]
     Outputs(OutputsArgs),
 
+    /// Probe the bucket's provider: is locking safe there?
+    #[command(
+        after_help = "Writes scratch objects under <PREFIX>/<random uuid>/ and removes them afterwards, with\nevery version and delete marker. Needs only the bucket (no --key). Exit code 6 when locking\nis unsafe (a create-only PUT is not refused, or not after a delete).\n\nExamples:\n  tfsync doctor\n  tfsync doctor --output json | jq '.safe, .reasons'\n  tfsync --bucket tf-states --endpoint https://fra1.digitaloceanspaces.com doctor"
+    )]
+    Doctor(DoctorArgs),
+
     /// List every lock (`*.tflock`) under a prefix of the bucket
     #[command(
         after_help = "Needs only the bucket (no --key). Pages through any number of objects.\n\nExamples:\n  tfsync locks\n  tfsync locks --prefix env:/ --older-than 2h\n  tfsync locks --output json | jq -r '.locks[].state_key'"
@@ -270,6 +276,13 @@ pub struct OutputsArgs {
     /// Print NAME's value bare (a string, number or bool; no quotes, no newline)
     #[arg(long, requires = "name", conflicts_with = "output")]
     pub raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Reserved prefix for the scratch objects (a random sub-prefix is used under it)
+    #[arg(long, value_name = "PREFIX", default_value = ".tfsync-doctor")]
+    pub prefix: String,
 }
 
 #[derive(Debug, Args)]

@@ -88,6 +88,12 @@ pub enum Error {
     #[error("{0}")]
     Output(String),
 
+    #[error("locking is unsafe on {bucket}:\n{}", .reasons.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n"))]
+    LockingUnsafe {
+        bucket: String,
+        reasons: Vec<String>,
+    },
+
     #[error("{location}: {reason}")]
     StateConflict { location: String, reason: String },
 

@@ -14,6 +14,8 @@ pub const LOCKED: i32 = 3;
 pub const CONFLICT: i32 = 4;
 /// The state, the lock or the bucket does not exist.
 pub const NOT_FOUND: i32 = 5;
+/// `doctor`: the provider would let two writers take the same lock.
+pub const UNSAFE: i32 = 6;
 /// Interrupted by SIGINT or SIGTERM (the lock was released first).
 pub const INTERRUPTED: i32 = 130;
 
@@ -26,6 +28,7 @@ Exit codes:
   3    lock held by someone else, lock ID mismatch, or lock younger than --older-than
   4    state conflict (lineage, serial, or the state changed meanwhile)
   5    not found (state, lock, bucket or output)
+  6    doctor: locking is unsafe on this bucket/provider
   130  interrupted (SIGINT/SIGTERM); any lock taken was released";
 
 pub fn code(err: &Error) -> i32 {
@@ -43,6 +46,7 @@ pub fn code(err: &Error) -> i32 {
         Error::Store(StoreError::NotFound { .. } | StoreError::BucketNotFound { .. }) => NOT_FOUND,
         Error::Store(StoreError::Precondition { .. }) => CONFLICT,
         Error::Interrupted { .. } => INTERRUPTED,
+        Error::LockingUnsafe { .. } => UNSAFE,
         Error::Store(_) | Error::InvalidState { .. } | Error::Io { .. } | Error::Output(_) => ERROR,
     }
 }

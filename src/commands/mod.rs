@@ -1,5 +1,6 @@
 //! One file per subcommand, each a short script over `tfstate` and `store`.
 
+mod doctor;
 mod force_unlock;
 mod list;
 mod lock;
@@ -37,7 +38,7 @@ impl Ctx {
 
 pub async fn run(opts: Opts) -> Result<(), Error> {
     let needs = match &opts.command {
-        Command::Locks(_) => Needs::Bucket,
+        Command::Locks(_) | Command::Doctor(_) => Needs::Bucket,
         Command::ForceUnlock(a) if a.all => Needs::Bucket,
         _ => Needs::State,
     };
@@ -61,6 +62,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::List => list::run(&ctx).await,
         Command::Locks(a) => locks::run(&ctx, a).await,
         Command::Outputs(a) => outputs::run(&ctx, a).await,
+        Command::Doctor(a) => doctor::run(&ctx, a).await,
     }
 }
 
@@ -86,6 +88,7 @@ pub async fn under_lock<T>(
     let mut signals = Signals::install()?;
     let work = async {
         tflock::acquire(store, &state_key, &info, wait).await?;
+        warn_if_unsafe(ctx).await;
         body.await
     };
     let result = tokio::select! {
@@ -109,6 +112,14 @@ pub async fn under_lock<T>(
             ));
             result.and(Err(e))
         }
+    }
+}
+
+/// After a lock was taken: warn loudly when cheap signals (one request, on
+/// S3-compatible endpoints only) say the lock may not exclude other writers.
+pub(crate) async fn warn_if_unsafe(ctx: &Ctx) {
+    if let Some(w) = ctx.store.lock_safety_warning().await {
+        ctx.out.warn(w);
     }
 }
 

@@ -6,6 +6,7 @@
 //! the same contract.
 
 pub mod fs;
+pub mod probe;
 pub mod s3;
 
 use async_trait::async_trait;
@@ -99,6 +100,13 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
 
     /// Every object whose key starts with `prefix`, sorted by key, all pages.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
+
+    /// A warning when cheap signals say that locking may be unsafe on this
+    /// store (at most one request; errors are not warnings). `tfsync doctor`
+    /// is the full probe.
+    async fn lock_safety_warning(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Hex MD5 of a body: the ETag S3 gives to a single-part upload.

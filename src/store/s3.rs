@@ -50,6 +50,8 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     verbose: bool,
+    /// An S3-compatible server rather than AWS itself.
+    custom_endpoint: bool,
 }
 
 impl S3Store {
@@ -116,6 +118,7 @@ impl S3Store {
             client: Client::from_conf(conf.build()),
             bucket: opts.bucket.clone(),
             verbose: opts.verbose,
+            custom_endpoint: custom,
         })
     }
 
@@ -578,6 +581,23 @@ impl ObjectStore for S3Store {
                 other => Err(other),
             },
         }
+    }
+
+    /// On a non-AWS endpoint, one GET ?versioning: versioning enabled or
+    /// suspended breaks create-only PUTs on Ceph RGW (see `tfsync doctor`).
+    async fn lock_safety_warning(&self) -> Option<String> {
+        if !self.custom_endpoint {
+            return None;
+        }
+        let state = match self.versioning().await {
+            Ok(Versioning::Enabled) => "enabled",
+            Ok(Versioning::Suspended) => "suspended",
+            Ok(Versioning::Off) | Err(_) => return None,
+        };
+        Some(format!(
+            "versioning is {state} on {}, an S3-compatible endpoint: some servers (Ceph RGW, the engine of DigitalOcean Spaces) then let every writer create the lock, or refuse to create it again once released. The lock may NOT exclude other writers. Run `tfsync doctor` to check this provider, and keep lock buckets unversioned",
+            self.describe()
+        ))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {

@@ -27,10 +27,18 @@ pub fn repo_root() -> PathBuf {
 /// `TFSYNC_REQUIRE_SERVERS=1` (set by `make test` and CI) a missing server is
 /// a failure, not a skip.
 pub fn server(name: &str) -> Option<Server> {
+    let own = repo_root().join("target/test-servers");
     let dir = std::env::var_os("TFSYNC_TEST_SERVERS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/test-servers"));
+        .unwrap_or_else(|| own.clone());
     let path = dir.join(format!("{name}.env"));
+    // A server started from this checkout counts too when the variable points
+    // at another checkout's servers.
+    let path = if path.exists() {
+        path
+    } else {
+        own.join(format!("{name}.env"))
+    };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let env = text

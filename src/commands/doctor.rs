@@ -1,0 +1,73 @@
+//! `tfsync doctor`: probe what the configured bucket's provider really does
+//! with conditional writes, with scratch objects under a reserved prefix,
+//! and say whether locking is safe there.
+
+use super::Ctx;
+use crate::cli::DoctorArgs;
+use crate::config::Target;
+use crate::error::Error;
+use crate::store::ObjectStore;
+use crate::store::probe::{self, Verdict};
+use crate::store::s3::S3Store;
+use serde_json::json;
+
+pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
+    let Target::S3(opts) = &ctx.config.target else {
+        return Err(Error::Config(
+            "doctor probes an S3 bucket; a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
+        ));
+    };
+    let store = S3Store::connect(opts).await?;
+    let base = args.prefix.trim_end_matches('/');
+    let prefix = format!("{base}/{}/", uuid::Uuid::new_v4());
+    ctx.out.note(format!(
+        "probing {} with scratch objects under {prefix} (removed afterwards)",
+        store.describe()
+    ));
+    let report = probe::run(&store, &prefix).await;
+    let safe = report.safe();
+    let reasons = report.reasons();
+    if ctx.out.json() {
+        let mut v = serde_json::to_value(&report).unwrap_or_default();
+        v["safe"] = json!(safe);
+        v["reasons"] = json!(reasons);
+        ctx.out.emit_json(&v);
+    } else {
+        let mut lines = Vec::new();
+        for c in &report.checks {
+            let tag = match c.verdict {
+                Verdict::Pass => "PASS",
+                Verdict::Warn => "WARN",
+                Verdict::Fail => "FAIL",
+                Verdict::Skip => "SKIP",
+            };
+            lines.push(format!("  {tag}  {}: {}", c.title, c.detail));
+            if let Some(f) = &c.fix {
+                lines.push(format!("        -> {f}"));
+            }
+        }
+        lines.push(String::new());
+        if safe {
+            lines.push(format!(
+                "verdict: locking is SAFE on {} (versioning {})",
+                store.describe(),
+                report.versioning
+            ));
+        } else {
+            lines.push(format!(
+                "verdict: locking is UNSAFE on {}: {} check(s) failed",
+                store.describe(),
+                reasons.len()
+            ));
+        }
+        ctx.out.data(lines.join("\n"));
+    }
+    if safe {
+        Ok(())
+    } else {
+        Err(Error::LockingUnsafe {
+            bucket: store.describe(),
+            reasons,
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! `tfsync doctor` on real servers: safe on unversioned Ceph RGW, SeaweedFS
+//! and moto; unsafe on a versioned Ceph bucket and on s3rver (which ignores
+//! conditional writes). Scratch objects, versions and delete markers are
+//! gone afterwards. And the loud warning of `lock` / `push` on a versioned
+//! bucket of an S3-compatible endpoint.
+
+mod support;
+
+use serde_json::Value;
+use support::{Server, run};
+use tfsync::store::s3::S3Store;
+
+async fn versioned_bucket(server: &Server, tag: &str) -> S3Store {
+    let store = server.new_bucket(tag).await;
+    store
+        .client()
+        .put_bucket_versioning()
+        .bucket(tfsync::store::ObjectStore::bucket(&store))
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("enable versioning");
+    store
+}
+
+/// Run doctor with JSON output; check the report's shape and that nothing
+/// is left under the reserved prefix.
+async fn doctor(server: &Server, store: &S3Store) -> (i32, Value) {
+    let bucket = tfsync::store::ObjectStore::bucket(store).to_string();
+    let mut cmd = server.tfsync(&bucket, "unused");
+    cmd.env_remove("TFSYNC_KEY");
+    let r = run(cmd.args(["doctor", "--output", "json"]));
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("json: {e}: {r:?}"));
+    let ids: Vec<&str> = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id"))
+        .collect();
+    for id in [
+        "permissions",
+        "versioning",
+        "create_only",
+        "create_after_delete",
+        "if_match_stale",
+        "if_match_current",
+        "conditional_delete",
+        "checksum_header",
+        "checksum_trailer",
+        "cleanup",
+    ] {
+        assert!(ids.contains(&id), "check {id} missing: {v:#}");
+    }
+    assert_eq!(verdict(&v, "cleanup"), "pass", "{v:#}");
+    let left = tfsync::store::ObjectStore::list(store, ".tfsync-doctor/")
+        .await
+        .expect("list");
+    assert!(left.is_empty(), "objects left: {left:?}");
+    if let Ok(versions) = store.list_versions(".tfsync-doctor/").await {
+        assert!(versions.is_empty(), "versions left: {versions:?}");
+    }
+    assert_eq!(v["safe"], r.code == 0, "{r:?}");
+    (r.code, v)
+}
+
+fn verdict<'a>(v: &'a Value, id: &str) -> &'a str {
+    v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == id)
+        .and_then(|c| c["verdict"].as_str())
+        .unwrap_or("missing")
+}
+
+async fn safe_unversioned(server: Server) {
+    let store = server.new_bucket("doc").await;
+    let (code, v) = doctor(&server, &store).await;
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["versioning"], "off");
+    for id in [
+        "permissions",
+        "create_only",
+        "create_after_delete",
+        "if_match_stale",
+        "if_match_current",
+    ] {
+        assert_eq!(verdict(&v, id), "pass", "{id}: {v:#}");
+    }
+}
+
+async fn versioned(server: Server, expect_safe: bool) {
+    let store = versioned_bucket(&server, "docv").await;
+    let (code, v) = doctor(&server, &store).await;
+    assert_eq!(v["versioning"], "enabled", "{v:#}");
+    if expect_safe {
+        assert_eq!(code, 0, "{v:#}");
+    } else {
+        assert_eq!(code, 6, "{v:#}");
+        assert_eq!(verdict(&v, "create_after_delete"), "fail", "{v:#}");
+        let reasons = v["reasons"].to_string();
+        assert!(reasons.contains("disable versioning"), "{v:#}");
+    }
+}
+
+async fn unsafe_s3rver(server: Server) {
+    let store = server.new_bucket("docs3").await;
+    let (code, v) = doctor(&server, &store).await;
+    assert_eq!(code, 6, "{v:#}");
+    assert_eq!(verdict(&v, "create_only"), "fail", "{v:#}");
+    assert!(
+        v["reasons"].to_string().contains("use another lock store"),
+        "{v:#}"
+    );
+    assert_eq!(verdict(&v, "if_match_stale"), "warn", "{v:#}");
+}
+
+/// `lock` and `push` warn on a versioned bucket of a custom endpoint, and
+/// only there.
+async fn lock_warns_on_versioning(server: Server) {
+    let key = "w/terraform.tfstate";
+    let plain = server.new_bucket("lw").await;
+    let r = run(server
+        .tfsync(tfsync::store::ObjectStore::bucket(&plain), key)
+        .arg("lock"));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        !r.stderr.contains("warning"),
+        "no warning unversioned: {r:?}"
+    );
+
+    let store = versioned_bucket(&server, "lwv").await;
+    let bucket = tfsync::store::ObjectStore::bucket(&store).to_string();
+    let r = run(server.tfsync(&bucket, key).arg("lock"));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("warning: versioning is enabled") && r.stderr.contains("tfsync doctor"),
+        "{r:?}"
+    );
+    let id = r.stdout.trim().to_string();
+    assert_eq!(
+        run(server.tfsync(&bucket, key).args(["unlock", &id])).code,
+        0
+    );
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("s.tfstate");
+    std::fs::write(&f, support::state("l", 1, 0)).expect("write");
+    let r = run(server.tfsync(&bucket, key).arg("push").arg(&f));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("warning: versioning is enabled"), "{r:?}");
+}
+
+mod ceph {
+    use super::*;
+    fn server() -> Option<Server> {
+        support::server("ceph")
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn doctor_safe_unversioned() {
+        if let Some(s) = server() {
+            safe_unversioned(s).await
+        }
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn doctor_unsafe_versioned() {
+        if let Some(s) = server() {
+            versioned(s, false).await
+        }
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lock_warns_on_versioned_bucket() {
+        if let Some(s) = server() {
+            lock_warns_on_versioning(s).await
+        }
+    }
+}
+
+mod seaweedfs {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn doctor_safe_unversioned() {
+        if let Some(s) = support::server("seaweedfs") {
+            safe_unversioned(s).await
+        }
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn doctor_safe_versioned() {
+        if let Some(s) = support::server("seaweedfs") {
+            versioned(s, true).await
+        }
+    }
+}
+
+mod moto {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn doctor_safe_unversioned() {
+        if let Some(s) = support::server("moto") {
+            safe_unversioned(s).await
+        }
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn doctor_safe_versioned() {
+        if let Some(s) = support::server("moto") {
+            versioned(s, true).await
+        }
+    }
+}
+
+mod s3rver {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn doctor_unsafe_ignores_conditions() {
+        if let Some(s) = support::server("s3rver") {
+            unsafe_s3rver(s).await
+        }
+    }
+}
