@@ -261,9 +261,9 @@ impl S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Transport {
+            .map_err(|e| StoreError::BodyInterrupted {
                 location: self.location(key),
-                message: format!("the connection failed while reading the body: {e}"),
+                message: format!("{}", DisplayErrorContext(&e)),
             })?
             .to_vec();
         Ok(GetResult {
@@ -490,9 +490,9 @@ impl ObjectStore for S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Transport {
+            .map_err(|e| StoreError::BodyInterrupted {
                 location: self.location(key),
-                message: format!("the connection failed while reading the body: {e}"),
+                message: format!("{}", DisplayErrorContext(&e)),
             })?
             .to_vec();
         Ok(GetResult {
@@ -504,6 +504,45 @@ impl ObjectStore for S3Store {
             },
             bytes,
         })
+    }
+
+    async fn get_to(
+        &self,
+        key: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<(ObjectMeta, String)> {
+        use md5::{Digest, Md5};
+        use tokio::io::AsyncWriteExt;
+        self.log(format_args!("GET {} (streamed)", self.location(key)));
+        let mut out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e, Op::Other))?;
+        let mut md5 = Md5::new();
+        let mut size = 0u64;
+        while let Some(chunk) = out.body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::BodyInterrupted {
+                location: self.location(key),
+                message: format!("after {size} bytes: {}", DisplayErrorContext(&e)),
+            })?;
+            md5.update(&chunk);
+            size += chunk.len() as u64;
+            sink.write_all(&chunk)
+                .await
+                .map_err(super::local_write_error)?;
+        }
+        sink.flush().await.map_err(super::local_write_error)?;
+        let meta = ObjectMeta {
+            key: key.to_string(),
+            size,
+            etag: out.e_tag().map(unquote_etag),
+            last_modified: to_utc(out.last_modified()),
+        };
+        Ok((meta, hex::encode(md5.finalize())))
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
