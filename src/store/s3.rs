@@ -321,18 +321,25 @@ impl S3Store {
         ));
         match &err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                let message = format!("{}", DisplayErrorContext(&err));
-                let message = if message.contains("credentials") {
-                    "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or --profile".into()
+                let chain = error_chain(&err);
+                let hint = if chain.contains("credentials") {
+                    "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile".to_string()
+                } else if chain.contains("TLS") || chain.contains("certificate") {
+                    format!(
+                        "{chain}. Check the endpoint's certificate, or use http:// if the server does not speak TLS"
+                    )
                 } else {
-                    message
+                    format!("{chain}. Check the endpoint URL and that the server is up")
                 };
-                return StoreError::Transport { location, message };
+                return StoreError::Transport {
+                    location,
+                    message: hint,
+                };
             }
             SdkError::ConstructionFailure(_) => {
                 return StoreError::Other {
                     location,
-                    message: format!("{}", DisplayErrorContext(&err)),
+                    message: error_chain(&err),
                 };
             }
             _ => {}
@@ -353,6 +360,7 @@ impl S3Store {
                 location,
                 message: err
                     .message()
+                    .filter(|m| !m.is_empty())
                     .or(code.as_deref())
                     .unwrap_or("403 Forbidden")
                     .to_string(),
@@ -449,6 +457,21 @@ enum Op {
     Create,
     IfMatch,
     Other,
+}
+
+/// An error and its sources as one line, each level once, without the
+/// debug dumps the SDK appends.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
 }
 
 async fn profile_region(profile: Option<&str>) -> Option<String> {
