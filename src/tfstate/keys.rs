@@ -60,6 +60,15 @@ pub fn validate_prefix(prefix: &str) -> Result<(), String> {
             "the workspace key prefix {prefix:?} must not start or end with '/'"
         ));
     }
+    if !prefix.is_empty()
+        && prefix
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err(format!(
+            "the workspace key prefix {prefix:?} has an empty, '.' or '..' path segment"
+        ));
+    }
     Ok(())
 }
 
