@@ -145,6 +145,14 @@ impl Config {
         })
     }
 
+    /// Attempts per request (1 for a directory store).
+    pub fn max_attempts(&self) -> u32 {
+        match &self.target {
+            Target::S3(o) => o.max_attempts.max(1),
+            Target::Dir(_) => 1,
+        }
+    }
+
     /// The key of the state of the configured workspace.
     pub fn state_key(&self) -> String {
         keys::state_key(&self.key, &self.workspace, &self.workspace_key_prefix)

@@ -6,19 +6,48 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    // tempfile creates the file with mode 0600; rename keeps that inode.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tfsync-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    let tmp = PrivateTemp::beside(path)?;
+    let mut f = tmp.reopen()?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.commit()
+}
+
+/// A 0600 temporary file beside `target`, renamed onto it by `commit`;
+/// dropped without `commit`, it is removed and `target` is untouched.
+pub struct PrivateTemp {
+    tmp: tempfile::NamedTempFile,
+    target: std::path::PathBuf,
+}
+
+impl PrivateTemp {
+    pub fn beside(target: &Path) -> Result<Self, Error> {
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".tfsync-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(target, e))?;
+        Ok(PrivateTemp {
+            tmp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// A second handle on the temporary file, for writing.
+    pub fn reopen(&self) -> Result<std::fs::File, Error> {
+        self.tmp.reopen().map_err(|e| Error::io(&self.target, e))
+    }
+
+    pub fn commit(self) -> Result<(), Error> {
+        let target = self.target;
+        self.tmp
+            .persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
+        Ok(())
+    }
 }
 
 /// Read a local state file, naming it in the error.

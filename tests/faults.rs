@@ -183,6 +183,107 @@ async fn signals_release_the_lock(server: Server) {
     }
 }
 
+/// A connection reset in the middle of a body: no partial local file, no
+/// partial remote state, the lock released.
+async fn resets_mid_body_leave_nothing_partial(server: Server) {
+    let env = Env::new(server).await;
+    let old = state("L", 1, 40);
+    env.store
+        .put(KEY, old.clone(), PutMode::Create)
+        .await
+        .expect("seed");
+
+    // Pull: every attempt is cut after 1000 bytes of the response.
+    let out = env.dir.path().join("pulled.tfstate");
+    std::fs::write(&out, b"previous local copy").expect("write");
+    env.rule("GET", KEY, 100, Fault::ResetAfter(1000));
+    let r = run(&mut env.cmd(&["pull", "-o", &out.to_string_lossy()]));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        std::fs::read(&out).expect("read"),
+        b"previous local copy",
+        "local file untouched"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+
+    // Pull once cut, then retried by the SDK: the whole file arrives.
+    env.proxy.clear();
+    env.rule("GET", KEY, 1, Fault::ResetAfter(1000));
+    let r = run(&mut env.cmd(&["pull", "-o", &out.to_string_lossy()]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(std::fs::read(&out).expect("read"), old);
+
+    // Push: every attempt is cut after 500 bytes of the request body.
+    env.proxy.clear();
+    let new = state("L", 2, 40);
+    env.rule("PUT", KEY, 100, Fault::ResetRequestAfter(500));
+    let r = run(&mut env.cmd(&["push", &env.file(&new)]));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        env.remote(KEY).await.as_deref(),
+        Some(old.as_slice()),
+        "remote state whole and unchanged"
+    );
+    assert_eq!(env.remote(LOCK).await, None, "lock released");
+
+    // Push cut once: the SDK retries and the state lands whole.
+    env.proxy.clear();
+    env.rule("PUT", KEY, 1, Fault::ResetRequestAfter(500));
+    let r = run(&mut env.cmd(&["push", &env.file(&new)]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(env.remote(KEY).await.as_deref(), Some(new.as_slice()));
+}
+
+/// 503 SlowDown / 500 on each kind of request a command makes: retried, then
+/// a clear error with the key and exit code 1; nothing left locked.
+async fn every_request_kind_fails_cleanly(server: Server) {
+    let env = Env::new(server).await;
+    let v1 = state("L", 1, 1);
+    env.store
+        .put(KEY, v1.clone(), PutMode::Create)
+        .await
+        .expect("seed");
+    let f = env.file(&state("L", 2, 1));
+    let cases: [(&'static str, &str, &[&str]); 5] = [
+        ("PUT", LOCK, &["push", &f]),
+        ("GET", KEY, &["status"]),
+        ("PUT", KEY, &["push", &f]),
+        ("DELETE", LOCK, &["push", &f]),
+        ("PUT", LOCK, &["lock"]),
+    ];
+    for (code, (method, key, args)) in [503u16, 500, 503, 500, 503].into_iter().zip(cases) {
+        env.proxy.clear();
+        env.rule(method, key, 100, Fault::Respond(code));
+        let mut all = vec!["--max-attempts", "2"];
+        all.extend_from_slice(args);
+        let r = run(&mut env.cmd(&all));
+        assert_eq!(r.code, 1, "{code} on {method} {key} during {args:?}: {r:?}");
+        assert!(r.stderr.contains(key), "names the key: {r:?}");
+        assert_eq!(env.count(method, key), 2, "retried up to --max-attempts");
+        if method == "DELETE" {
+            // The release failed: the lock ID is printed so it can be released.
+            let held = env.remote(LOCK).await.expect("still locked");
+            let info = tfsync::tfstate::lock::LockInfo::from_json(&held).expect("lock");
+            assert!(
+                r.stderr.contains(&format!("tfsync unlock {}", info.id)),
+                "{r:?}"
+            );
+            env.store.delete(LOCK, None).await.expect("cleanup");
+        } else {
+            assert_eq!(
+                env.remote(LOCK).await,
+                None,
+                "nothing left locked after {method} {key}"
+            );
+        }
+    }
+}
+
 macro_rules! fault_tests {
     ($($server:ident),*) => {$(
         mod $server {
@@ -194,6 +295,10 @@ macro_rules! fault_tests {
             async fn lost_state_response_is_recognised() { if let Some(s) = server() { super::lost_state_response_is_recognised(s).await } }
             #[tokio::test(flavor = "multi_thread")]
             async fn server_errors_are_retried_then_reported() { if let Some(s) = server() { super::server_errors_are_retried_then_reported(s).await } }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn resets_mid_body_leave_nothing_partial() { if let Some(s) = server() { super::resets_mid_body_leave_nothing_partial(s).await } }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn every_request_kind_fails_cleanly() { if let Some(s) = server() { super::every_request_kind_fails_cleanly(s).await } }
             #[tokio::test(flavor = "multi_thread")]
             async fn signals_release_the_lock() { if let Some(s) = server() { super::signals_release_the_lock(s).await } }
         }

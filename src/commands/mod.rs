@@ -86,8 +86,9 @@ pub async fn under_lock<T>(
     let state_key = ctx.config.state_key();
     let info = LockInfo::new(operation, "", store.bucket(), &state_key);
     let mut signals = Signals::install()?;
+    let mut lock_etag = None;
     let work = async {
-        tflock::acquire(store, &state_key, &info, wait).await?;
+        lock_etag = Some(tflock::acquire(store, &state_key, &info, wait).await?);
         warn_if_unsafe(ctx).await;
         body.await
     };
@@ -101,10 +102,19 @@ pub async fn under_lock<T>(
     if matches!(result, Err(Error::LockHeld { .. })) {
         return result; // never ours
     }
-    match tflock::release(store, &state_key, &info.id).await {
-        Ok(_) => result,
+    // Interrupted during acquire: we may or may not hold it; compare IDs.
+    let released = match &lock_etag {
+        Some(etag) => tflock::release_own(store, &state_key, &info, etag.as_deref()).await,
+        None => tflock::release(store, &state_key, &info.id)
+            .await
+            .map(|_| ()),
+    };
+    match released {
+        Ok(()) => result,
         // Interrupted before the lock was taken: nothing to release.
-        Err(Error::NotLocked { .. }) if matches!(result, Err(Error::Interrupted { .. })) => result,
+        Err(Error::NotLocked { .. } | Error::LockIdMismatch { .. }) if lock_etag.is_none() => {
+            result
+        }
         Err(e) => {
             ctx.out.warn(format!(
                 "could not release lock {} ({e}).\nIf it is still held, release it with: tfsync unlock {}",

@@ -1,53 +1,93 @@
 //! `tfsync pull`: the remote bytes exactly, to stdout or a private file.
+//!
+//! The object is streamed (memory stays flat whatever its size) and its MD5
+//! is checked against the ETag when the ETag is an MD5. A file is written to
+//! a 0600 temporary beside the target and renamed into place only once the
+//! bytes are complete and verified: an interrupted or corrupt transfer never
+//! leaves a partial file, and a body cut off mid-transfer is fetched again
+//! (up to `--max-attempts`). On stdout, bytes already written cannot be taken
+//! back: the check comes after them, and a cut-off or mismatch is reported
+//! with a non-zero exit code (use `-o` for retries).
 
 use super::Ctx;
 use crate::cli::PullArgs;
 use crate::error::Error;
 use crate::localfile;
-use crate::store::{StoreError, etag_is_md5, md5_hex};
-use std::io::Write;
+use crate::store::{ObjectMeta, StoreError, etag_is_md5};
 
 pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), Error> {
     let key = ctx.config.state_key();
-    let got = match ctx.store.get(&key).await {
+    let (meta, md5) = match &args.out {
+        None => {
+            let mut stdout = tokio::io::stdout();
+            fetch(ctx, &key, &mut stdout).await?
+        }
+        Some(path) => {
+            let tmp = localfile::PrivateTemp::beside(path)?;
+            let mut attempt = 1;
+            let got = loop {
+                // Each attempt starts from an empty temporary file.
+                let mut file = tokio::fs::File::from_std(tmp.reopen()?);
+                file.set_len(0).await.map_err(|e| Error::io(path, e))?;
+                match fetch(ctx, &key, &mut file).await {
+                    Err(Error::Store(StoreError::BodyInterrupted { .. }))
+                        if attempt < ctx.config.max_attempts() =>
+                    {
+                        attempt += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt as u64))
+                            .await;
+                    }
+                    other => {
+                        let got = other?;
+                        file.sync_all().await.map_err(|e| Error::io(path, e))?;
+                        break got;
+                    }
+                }
+            };
+            tmp.commit()?;
+            got
+        }
+    };
+    if ctx.out.json() && args.out.is_some() {
+        ctx.out.emit_json(&serde_json::json!({
+            "location": ctx.state_location(),
+            "file": args.out,
+            "size": meta.size,
+            "etag": meta.etag,
+            "md5": md5,
+        }));
+    }
+    if let Some(path) = &args.out {
+        ctx.out.note(format!(
+            "pulled {} ({} bytes) to {}",
+            ctx.state_location(),
+            meta.size,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Stream the state into `sink` and verify it against its ETag.
+async fn fetch(
+    ctx: &Ctx,
+    key: &str,
+    sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+) -> Result<(ObjectMeta, String), Error> {
+    let (meta, md5) = match ctx.store.get_to(key, sink).await {
         Err(StoreError::NotFound { location }) => return Err(Error::StateNotFound { location }),
         other => other?,
     };
-    if let Some(etag) = got.meta.etag.as_deref().filter(|e| etag_is_md5(e)) {
-        let md5 = md5_hex(&got.bytes);
-        if md5 != etag.to_ascii_lowercase() {
-            return Err(StoreError::Transport {
-                location: ctx.state_location(),
-                message: format!("the bytes received (MD5 {md5}) do not match the ETag {etag}; nothing was written. Retry"),
-            }
-            .into());
+    if let Some(etag) = meta.etag.as_deref().filter(|e| etag_is_md5(e))
+        && md5 != etag.to_ascii_lowercase()
+    {
+        return Err(StoreError::Transport {
+            location: ctx.state_location(),
+            message: format!(
+                "the bytes received (MD5 {md5}) do not match the ETag {etag}: the transfer was corrupted. Retry"
+            ),
         }
+        .into());
     }
-    match &args.out {
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(&got.bytes)
-                .and_then(|()| stdout.flush())
-                .map_err(|e| Error::io("standard output", e))?;
-        }
-        Some(path) => {
-            localfile::write_private_atomic(path, &got.bytes)?;
-            if ctx.out.json() {
-                ctx.out.emit_json(&serde_json::json!({
-                    "location": ctx.state_location(),
-                    "file": path,
-                    "size": got.bytes.len(),
-                    "etag": got.meta.etag,
-                }));
-            }
-            ctx.out.note(format!(
-                "pulled {} ({} bytes) to {}",
-                ctx.state_location(),
-                got.bytes.len(),
-                path.display()
-            ));
-        }
-    }
-    Ok(())
+    Ok((meta, md5))
 }

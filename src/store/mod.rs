@@ -11,6 +11,7 @@ pub mod s3;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// How a `put` may replace what is already there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,9 @@ pub enum StoreError {
     AccessDenied { location: String, message: String },
     #[error("cannot reach the store for {location}: {message}")]
     Transport { location: String, message: String },
+    /// The response started but its body was cut off (connection reset).
+    #[error("the transfer of {location} was cut off: {message}. Retry")]
+    BodyInterrupted { location: String, message: String },
     #[error("{location}: {message}")]
     Other { location: String, message: String },
 }
@@ -106,6 +110,31 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// is the full probe.
     async fn lock_safety_warning(&self) -> Option<String> {
         None
+    }
+
+    /// Stream an object into `sink` without holding it in memory. Returns
+    /// its metadata and the hex MD5 of the bytes written, so the caller can
+    /// check them against the ETag before trusting the copy.
+    async fn get_to(
+        &self,
+        key: &str,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<(ObjectMeta, String)> {
+        let got = self.get(key).await?;
+        sink.write_all(&got.bytes)
+            .await
+            .map_err(local_write_error)?;
+        sink.flush().await.map_err(local_write_error)?;
+        let md5 = md5_hex(&got.bytes);
+        Ok((got.meta, md5))
+    }
+}
+
+/// A failure to write the local copy while streaming an object.
+pub fn local_write_error(e: std::io::Error) -> StoreError {
+    StoreError::Other {
+        location: "the local copy".into(),
+        message: format!("write failed: {e}"),
     }
 }
 

@@ -25,6 +25,8 @@ use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumVal
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Everything needed to reach one bucket.
@@ -52,6 +54,9 @@ pub struct S3Store {
     verbose: bool,
     /// An S3-compatible server rather than AWS itself.
     custom_endpoint: bool,
+    /// A create-only PUT was answered with an object version ID: the bucket
+    /// is versioned (a signal that costs no request).
+    saw_versioned_create: Arc<AtomicBool>,
 }
 
 impl S3Store {
@@ -119,6 +124,7 @@ impl S3Store {
             bucket: opts.bucket.clone(),
             verbose: opts.verbose,
             custom_endpoint: custom,
+            saw_versioned_create: Arc::default(),
         })
     }
 
@@ -264,9 +270,9 @@ impl S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Transport {
+            .map_err(|e| StoreError::BodyInterrupted {
                 location: self.location(key),
-                message: format!("the connection failed while reading the body: {e}"),
+                message: format!("{}", DisplayErrorContext(&e)),
             })?
             .to_vec();
         Ok(GetResult {
@@ -324,18 +330,25 @@ impl S3Store {
         ));
         match &err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                let message = format!("{}", DisplayErrorContext(&err));
-                let message = if message.contains("credentials") {
-                    "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or --profile".into()
+                let chain = error_chain(&err);
+                let hint = if chain.contains("credentials") {
+                    "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile".to_string()
+                } else if chain.contains("TLS") || chain.contains("certificate") {
+                    format!(
+                        "{chain}. Check the endpoint's certificate, or use http:// if the server does not speak TLS"
+                    )
                 } else {
-                    message
+                    format!("{chain}. Check the endpoint URL and that the server is up")
                 };
-                return StoreError::Transport { location, message };
+                return StoreError::Transport {
+                    location,
+                    message: hint,
+                };
             }
             SdkError::ConstructionFailure(_) => {
                 return StoreError::Other {
                     location,
-                    message: format!("{}", DisplayErrorContext(&err)),
+                    message: error_chain(&err),
                 };
             }
             _ => {}
@@ -356,6 +369,7 @@ impl S3Store {
                 location,
                 message: err
                     .message()
+                    .filter(|m| !m.is_empty())
                     .or(code.as_deref())
                     .unwrap_or("403 Forbidden")
                     .to_string(),
@@ -414,7 +428,16 @@ impl S3Store {
             etag_form
         ));
         match req.send().await {
-            Ok(out) => Ok(out.e_tag().map(unquote_etag)),
+            Ok(out) => {
+                if matches!(mode, PutMode::Create)
+                    && out
+                        .version_id()
+                        .is_some_and(|v| !v.is_empty() && v != "null")
+                {
+                    self.saw_versioned_create.store(true, Ordering::Relaxed);
+                }
+                Ok(out.e_tag().map(unquote_etag))
+            }
             Err(e) => Err(self.map_err(key, e, op)),
         }
     }
@@ -452,6 +475,21 @@ enum Op {
     Create,
     IfMatch,
     Other,
+}
+
+/// An error and its sources as one line, each level once, without the
+/// debug dumps the SDK appends.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
 }
 
 async fn profile_region(profile: Option<&str>) -> Option<String> {
@@ -493,9 +531,9 @@ impl ObjectStore for S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Transport {
+            .map_err(|e| StoreError::BodyInterrupted {
                 location: self.location(key),
-                message: format!("the connection failed while reading the body: {e}"),
+                message: format!("{}", DisplayErrorContext(&e)),
             })?
             .to_vec();
         Ok(GetResult {
@@ -507,6 +545,45 @@ impl ObjectStore for S3Store {
             },
             bytes,
         })
+    }
+
+    async fn get_to(
+        &self,
+        key: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<(ObjectMeta, String)> {
+        use md5::{Digest, Md5};
+        use tokio::io::AsyncWriteExt;
+        self.log(format_args!("GET {} (streamed)", self.location(key)));
+        let mut out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e, Op::Other))?;
+        let mut md5 = Md5::new();
+        let mut size = 0u64;
+        while let Some(chunk) = out.body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::BodyInterrupted {
+                location: self.location(key),
+                message: format!("after {size} bytes: {}", DisplayErrorContext(&e)),
+            })?;
+            md5.update(&chunk);
+            size += chunk.len() as u64;
+            sink.write_all(&chunk)
+                .await
+                .map_err(super::local_write_error)?;
+        }
+        sink.flush().await.map_err(super::local_write_error)?;
+        let meta = ObjectMeta {
+            key: key.to_string(),
+            size,
+            etag: out.e_tag().map(unquote_etag),
+            last_modified: to_utc(out.last_modified()),
+        };
+        Ok((meta, hex::encode(md5.finalize())))
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
@@ -583,19 +660,15 @@ impl ObjectStore for S3Store {
         }
     }
 
-    /// On a non-AWS endpoint, one GET ?versioning: versioning enabled or
-    /// suspended breaks create-only PUTs on Ceph RGW (see `tfsync doctor`).
+    /// On a non-AWS endpoint, when a create-only PUT (the lock) came back
+    /// with an object version ID: the bucket is versioned, and Ceph RGW then
+    /// ignores If-None-Match. No request is made.
     async fn lock_safety_warning(&self) -> Option<String> {
-        if !self.custom_endpoint {
+        if !self.custom_endpoint || !self.saw_versioned_create.load(Ordering::Relaxed) {
             return None;
         }
-        let state = match self.versioning().await {
-            Ok(Versioning::Enabled) => "enabled",
-            Ok(Versioning::Suspended) => "suspended",
-            Ok(Versioning::Off) | Err(_) => return None,
-        };
         Some(format!(
-            "versioning is {state} on {}, an S3-compatible endpoint: some servers (Ceph RGW, the engine of DigitalOcean Spaces) then let every writer create the lock, or refuse to create it again once released. The lock may NOT exclude other writers. Run `tfsync doctor` to check this provider, and keep lock buckets unversioned",
+            "versioning is enabled on {}, an S3-compatible endpoint (the lock was stored as a new object version): some servers (Ceph RGW, the engine of DigitalOcean Spaces) then let every writer create the lock. The lock may NOT exclude other writers. Run `tfsync doctor` to check this provider, and keep lock buckets unversioned",
             self.describe()
         ))
     }

@@ -34,6 +34,17 @@ pub fn validate_key(key: &str) -> Result<(), String> {
             "the state key {key:?} must not start or end with '/'"
         ));
     }
+    if key
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err(format!(
+            "the state key {key:?} has an empty, '.' or '..' path segment: HTTP clients and servers may normalise it to another key"
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(format!("the state key {key:?} contains control characters"));
+    }
     if key.ends_with(LOCK_SUFFIX) {
         return Err(format!(
             "the state key {key:?} names a lock object, not a state"
@@ -49,6 +60,15 @@ pub fn validate_prefix(prefix: &str) -> Result<(), String> {
             "the workspace key prefix {prefix:?} must not start or end with '/'"
         ));
     }
+    if !prefix.is_empty()
+        && prefix
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err(format!(
+            "the workspace key prefix {prefix:?} has an empty, '.' or '..' path segment"
+        ));
+    }
     Ok(())
 }
 
@@ -56,6 +76,8 @@ pub fn validate_prefix(prefix: &str) -> Result<(), String> {
 /// segment (`url.PathEscape(name) == name`).
 pub fn validate_workspace(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c));
@@ -94,11 +116,21 @@ mod tests {
         assert!(validate_key("/x").is_err());
         assert!(validate_key("x/").is_err());
         assert!(validate_key("x.tflock").is_err());
+        assert!(validate_key("a/../b").is_err());
+        assert!(validate_key("../b").is_err());
+        assert!(validate_key("a/./b").is_err());
+        assert!(validate_key("a//b").is_err());
+        assert!(validate_key("a/b\n").is_err());
+        assert!(validate_key("with space/é 雪.tfstate").is_ok());
+        assert!(validate_key("a..b/c.tfstate").is_ok());
         assert!(validate_prefix("env:").is_ok());
         assert!(validate_prefix("/env").is_err());
         assert!(validate_workspace("prod-eu_1").is_ok());
         assert!(validate_workspace("a/b").is_err());
         assert!(validate_workspace("a b").is_err());
         assert!(validate_workspace("").is_err());
+        assert!(validate_workspace("..").is_err());
+        assert!(validate_prefix("a/../b").is_err());
+        assert!(validate_prefix("").is_ok());
     }
 }

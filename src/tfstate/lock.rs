@@ -142,21 +142,24 @@ pub async fn read(store: &dyn ObjectStore, state_key: &str) -> Result<Current, E
 /// this very lock (same ID: the response to our PUT was lost and the SDK's
 /// retry ran into our own object), the lock is ours. With a non-zero `wait`,
 /// retries with jittered exponential backoff until the deadline.
+///
+/// Returns the lock object's ETag when the store reported one, for
+/// [`release_own`].
 pub async fn acquire(
     store: &dyn ObjectStore,
     state_key: &str,
     info: &LockInfo,
     wait: Duration,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let lock_key = keys::lock_key(state_key);
     let deadline = tokio::time::Instant::now() + wait;
     let mut delay = Duration::from_millis(100);
     let mut vanished = 0;
     loop {
         let holder = match store.put(&lock_key, info.to_json(), PutMode::Create).await {
-            Ok(_) => return Ok(()),
+            Ok(etag) => return Ok(etag),
             Err(StoreError::AlreadyExists { .. }) => match read(store, state_key).await? {
-                Current::Locked { info: held, .. } if held.id == info.id => return Ok(()),
+                Current::Locked { info: held, etag } if held.id == info.id => return Ok(etag),
                 Current::Locked { info: held, .. } => Holder::Lock(Box::new(held)),
                 Current::Unreadable { reason, .. } => Holder::Unreadable(reason),
                 // Released between our PUT and our GET: try again at once.
@@ -240,6 +243,34 @@ async fn release_checked(
                 Err(e) => Err(e.into()),
             }
         }
+    }
+}
+
+/// Release a lock this process took, knowing the ETag `acquire` returned:
+/// one conditional DELETE instead of read + compare + delete.
+///
+/// Where the server honours `If-Match` on DELETE (AWS, SeaweedFS, moto, the
+/// directory store) this is atomic: a lock that was broken and re-taken by
+/// someone else in the meantime has another ETag and is left alone. Where it
+/// does not (Ceph RGW), the window is the one Terraform's own unlock has
+/// between its GET and its DELETE. Without an ETag, falls back to
+/// [`release`].
+pub async fn release_own(
+    store: &dyn ObjectStore,
+    state_key: &str,
+    info: &LockInfo,
+    etag: Option<&str>,
+) -> Result<(), Error> {
+    let Some(etag) = etag else {
+        return release(store, state_key, &info.id).await.map(|_| ());
+    };
+    let lock_key = keys::lock_key(state_key);
+    match store.delete(&lock_key, Some(etag)).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Precondition { .. }) => Err(Error::LockChanged {
+            lock: store.location(&lock_key),
+        }),
+        Err(e) => Err(e.into()),
     }
 }
 

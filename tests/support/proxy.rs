@@ -20,6 +20,8 @@ pub enum Fault {
     DropResponse,
     /// Forward, pass on this many bytes of the response, then reset.
     ResetAfter(usize),
+    /// Read this many bytes of the request body, then reset; never forward.
+    ResetRequestAfter(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +123,25 @@ impl Proxy {
             .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
             .and_then(|(_, v)| v.trim().parse().ok())
             .unwrap_or(0);
+        let fault = self.take_fault(&method, &path);
+        let mut seen = Seen {
+            method,
+            path,
+            status: None,
+        };
+        if let Some(Fault::ResetRequestAfter(n)) = fault {
+            while buf.len() < head_end + n.min(len) {
+                let mut chunk = vec![0u8; 4096];
+                let got = client.read(&mut chunk).await?;
+                if got == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..got]);
+            }
+            self.seen.lock().expect("seen").push(seen);
+            let _ = client.set_zero_linger();
+            return Ok(());
+        }
         while buf.len() < head_end + len {
             let mut chunk = vec![0u8; 65536];
             let n = client.read(&mut chunk).await?;
@@ -141,12 +162,6 @@ impl Proxy {
         out.extend_from_slice(b"Connection: close\r\n\r\n");
         out.extend_from_slice(&buf[head_end..]);
 
-        let fault = self.take_fault(&method, &path);
-        let mut seen = Seen {
-            method,
-            path,
-            status: None,
-        };
         match fault {
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
             Some(Fault::Respond(code)) => {
