@@ -57,40 +57,41 @@ fn long_help() -> String {
 /// given in the environment.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalOpts {
-    /// Bucket that holds the state
-    #[arg(long, global = true, env = "TFSYNC_BUCKET", hide_env_values = true)]
+    /// Bucket that holds the state [env: TFSYNC_BUCKET]
+    #[arg(long, global = true)]
     pub bucket: Option<String>,
 
-    /// Key of the state in the bucket (the backend's `key`)
-    #[arg(long, global = true, env = "TFSYNC_KEY", hide_env_values = true)]
+    /// Key of the state in the bucket (the backend's `key`) [env: TFSYNC_KEY]
+    #[arg(long, global = true)]
     pub key: Option<String>,
 
-    /// Region [default: from AWS_REGION / AWS_DEFAULT_REGION / profile; us-east-1 for custom endpoints]
-    #[arg(long, global = true, env = "TFSYNC_REGION", hide_env_values = true)]
+    /// Region [env: TFSYNC_REGION, AWS_REGION, AWS_DEFAULT_REGION; default: the profile's; us-east-1 for custom endpoints]
+    #[arg(long, global = true)]
     pub region: Option<String>,
 
-    /// S3-compatible endpoint URL [default: AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, else AWS]
-    #[arg(long, global = true, env = "TFSYNC_ENDPOINT", hide_env_values = true)]
+    /// S3-compatible endpoint URL [env: TFSYNC_ENDPOINT, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL; default: AWS]
+    #[arg(long, global = true)]
     pub endpoint: Option<String>,
 
-    /// Terraform workspace [default: default]
-    #[arg(
-        long,
-        short = 'w',
-        global = true,
-        env = "TFSYNC_WORKSPACE",
-        hide_env_values = true
-    )]
+    /// Terraform workspace [env: TFSYNC_WORKSPACE, TF_WORKSPACE; default: .terraform/environment, else default]
+    #[arg(long, short = 'w', global = true)]
     pub workspace: Option<String>,
 
-    /// Prefix of non-default workspaces' states [default: env:]
-    #[arg(
-        long,
-        global = true,
-        env = "TFSYNC_WORKSPACE_KEY_PREFIX",
-        hide_env_values = true
-    )]
+    /// Prefix of non-default workspaces' states [env: TFSYNC_WORKSPACE_KEY_PREFIX; default: env:]
+    #[arg(long, global = true)]
     pub workspace_key_prefix: Option<String>,
+
+    /// Read the `backend "s3"` block of DIR/*.tf and DIR/.terraform/ instead of the current directory's
+    #[arg(long, global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+
+    /// OpenMCF manifest whose terraform.openmcf.org/backend.* labels give bucket, key, region, endpoint
+    #[arg(long = "manifest", short = 'f', global = true, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Which tool's manifest labels come first (tofu: tofu.openmcf.org/*, then terraform.openmcf.org/*) [env: TFSYNC_ENGINE]
+    #[arg(long, global = true, value_enum)]
+    pub engine: Option<EngineArg>,
 
     /// AWS shared-config profile [default: AWS_PROFILE]
     #[arg(long, global = true, hide_env_values = true)]
@@ -100,15 +101,8 @@ pub struct GlobalOpts {
     #[arg(long, global = true)]
     pub path_style: bool,
 
-    /// Use a local directory as the store instead of a bucket
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        env = "TFSYNC_DIR",
-        hide_env_values = true,
-        conflicts_with = "endpoint"
-    )]
+    /// Use a local directory as the store instead of a bucket [env: TFSYNC_DIR]
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoint")]
     pub dir: Option<PathBuf>,
 
     /// Attempts per request, retried with backoff on throttling and 5xx
@@ -126,6 +120,12 @@ pub struct GlobalOpts {
     /// Print each request made to the store on stderr
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    Terraform,
+    Tofu,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -182,6 +182,12 @@ pub enum Command {
         after_help = "Writes scratch objects under <PREFIX>/<random uuid>/ and removes them afterwards, with\nevery version and delete marker. Needs only the bucket (no --key). Exit code 6 when locking\nis unsafe (a create-only PUT is not refused, or not after a delete).\n\nExamples:\n  tfsync doctor\n  tfsync doctor --output json | jq '.safe, .reasons'\n  tfsync --bucket tf-states --endpoint https://fra1.digitaloceanspaces.com doctor"
     )]
     Doctor(DoctorArgs),
+
+    /// Print the resolved configuration and where each value came from
+    #[command(
+        after_help = "Sources, first that has a value wins: flag; backend \"s3\" block in *.tf of the current\ndirectory (or --chdir); .terraform/terraform.tfstate (terraform init); -f manifest labels;\nenvironment; the prompt (on a terminal); default. Credentials are never printed.\n\nExamples:\n  tfsync config\n  tfsync --chdir infra/prod config --output json\n  tfsync -f manifest.yaml --engine tofu config"
+    )]
+    Config,
 
     /// List every lock (`*.tflock`) under a prefix of the bucket
     #[command(

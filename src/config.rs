@@ -1,14 +1,21 @@
 //! From parsed options to one validated `Config`.
 //!
-//! Precedence, first that has it wins: command-line flag; `TFSYNC_*`
-//! variable (clap reads those); the standard AWS variables
-//! (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, `AWS_REGION`,
-//! `AWS_DEFAULT_REGION`, `AWS_PROFILE`); defaults.
+//! Precedence, first that has it wins: command-line flag; the `backend "s3"`
+//! block in the `*.tf` files of the working directory (or `--chdir`), then
+//! the backend settings `terraform init` recorded in
+//! `.terraform/terraform.tfstate`; an OpenMCF manifest (`-f`); environment
+//! variables (`TFSYNC_*`, then the standard AWS ones); an interactive prompt
+//! for what is still missing, when stdin is a terminal; defaults.
 
-use crate::cli::{GlobalOpts, OutputFormat};
+mod sources;
+
+use crate::cli::{EngineArg, GlobalOpts, OutputFormat};
 use crate::error::{Error, MissingSetting};
 use crate::store::s3::S3Options;
 use crate::tfstate::keys;
+use serde::Serialize;
+use sources::{Engine, Layer};
+use std::fmt;
 use std::path::PathBuf;
 
 /// Where the states live.
@@ -27,6 +34,49 @@ pub enum Needs {
     Bucket,
 }
 
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag(&'static str),
+    /// A `backend "s3"` block in this `.tf` file.
+    BackendBlock(PathBuf),
+    /// What `terraform init` recorded in `.terraform/`.
+    TerraformInit(PathBuf),
+    /// An OpenMCF manifest's label.
+    Manifest(PathBuf, String),
+    Env(&'static str),
+    Prompt,
+    Default(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "flag --{flag}"),
+            Source::BackendBlock(p) => write!(f, "backend \"s3\" block in {}", p.display()),
+            Source::TerraformInit(p) => write!(f, "terraform init: {}", p.display()),
+            Source::Manifest(p, label) => write!(f, "manifest {}: label {label}", p.display()),
+            Source::Env(v) => write!(f, "environment {v}"),
+            Source::Prompt => write!(f, "prompt"),
+            Source::Default(why) => write!(f, "default ({why})"),
+        }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+/// One resolved setting, for `tfsync config`. Never a secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved {
+    pub name: &'static str,
+    pub value: String,
+    pub source: Source,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub target: Target,
@@ -38,6 +88,167 @@ pub struct Config {
     pub verbose: bool,
     /// Warnings found while resolving (printed by the caller).
     pub warnings: Vec<String>,
+    /// Every setting that has a value, and where it came from.
+    pub sources: Vec<Resolved>,
+}
+
+/// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
+pub type Prompt<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
+
+/// One setting and every place it can come from.
+struct Spec {
+    name: &'static str,
+    flag: &'static str,
+    /// Backend block / `terraform init` attribute names, first wins.
+    backend: &'static [&'static str],
+    /// OpenMCF setting (`bucket` -> label `.../backend.bucket`).
+    manifest: Option<&'static str>,
+    env: &'static [&'static str],
+    /// May the value be empty (the workspace key prefix may)?
+    empty_ok: bool,
+}
+
+const BUCKET: Spec = Spec {
+    name: "bucket",
+    flag: "bucket",
+    backend: &["bucket"],
+    manifest: Some("bucket"),
+    env: &["TFSYNC_BUCKET"],
+    empty_ok: false,
+};
+const KEY: Spec = Spec {
+    name: "key",
+    flag: "key",
+    backend: &["key"],
+    manifest: Some("key"),
+    env: &["TFSYNC_KEY"],
+    empty_ok: false,
+};
+const REGION: Spec = Spec {
+    name: "region",
+    flag: "region",
+    backend: &["region"],
+    manifest: Some("region"),
+    env: &["TFSYNC_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
+    empty_ok: false,
+};
+const ENDPOINT: Spec = Spec {
+    name: "endpoint",
+    flag: "endpoint",
+    backend: &["endpoints.s3", "endpoint"],
+    manifest: Some("endpoint"),
+    env: &["TFSYNC_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+    empty_ok: false,
+};
+const WORKSPACE: Spec = Spec {
+    name: "workspace",
+    flag: "workspace",
+    backend: &[],
+    manifest: None,
+    env: &["TFSYNC_WORKSPACE", "TF_WORKSPACE"],
+    empty_ok: false,
+};
+const PREFIX: Spec = Spec {
+    name: "workspace_key_prefix",
+    flag: "workspace-key-prefix",
+    backend: &["workspace_key_prefix"],
+    manifest: None,
+    env: &["TFSYNC_WORKSPACE_KEY_PREFIX"],
+    empty_ok: true,
+};
+const PROFILE: Spec = Spec {
+    name: "profile",
+    flag: "profile",
+    backend: &["profile"],
+    manifest: None,
+    env: &["AWS_PROFILE"],
+    empty_ok: false,
+};
+const DIR: Spec = Spec {
+    name: "dir",
+    flag: "dir",
+    backend: &[],
+    manifest: None,
+    env: &["TFSYNC_DIR"],
+    empty_ok: false,
+};
+
+/// Backend attributes shown by `tfsync config` but not (yet) acted on.
+const BACKEND_INFO: &[&str] = &[
+    "use_lockfile",
+    "dynamodb_table",
+    "encrypt",
+    "kms_key_id",
+    "acl",
+    "skip_credentials_validation",
+    "skip_region_validation",
+    "skip_requesting_account_id",
+    "skip_metadata_api_check",
+    "skip_s3_checksum",
+];
+
+struct Layers<'a> {
+    block: Option<Layer>,
+    init: Option<Layer>,
+    manifest: Option<Layer>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Layers<'_> {
+    /// The first source after the flag that has `spec`.
+    fn lookup(&self, spec: &Spec) -> Option<(String, Source)> {
+        let ok = |v: &str| spec.empty_ok || !v.trim().is_empty();
+        for (layer, wrap) in [
+            (&self.block, Source::BackendBlock as fn(PathBuf) -> Source),
+            (&self.init, Source::TerraformInit as fn(PathBuf) -> Source),
+        ] {
+            if let Some(l) = layer
+                && let Some(v) = spec.backend.iter().find_map(|n| l.get(n).filter(|v| ok(v)))
+            {
+                return Some((v.to_string(), wrap(l.file.clone())));
+            }
+        }
+        if let (Some(l), Some(m)) = (&self.manifest, spec.manifest)
+            && let Some(v) = l.get(m).filter(|v| ok(v))
+        {
+            let label = l.get(&format!("label:{m}")).unwrap_or(m).to_string();
+            return Some((v.to_string(), Source::Manifest(l.file.clone(), label)));
+        }
+        spec.env.iter().find_map(|name| {
+            (self.env)(name)
+                .filter(|v| ok(v))
+                .map(|v| (v, Source::Env(name)))
+        })
+    }
+
+    /// A backend attribute from the block, else from `terraform init`.
+    fn backend(&self, name: &str) -> Option<(String, Source)> {
+        for (layer, wrap) in [
+            (&self.block, Source::BackendBlock as fn(PathBuf) -> Source),
+            (&self.init, Source::TerraformInit as fn(PathBuf) -> Source),
+        ] {
+            if let Some(l) = layer
+                && let Some(v) = l.get(name)
+            {
+                return Some((v.to_string(), wrap(l.file.clone())));
+            }
+        }
+        None
+    }
+}
+
+fn missing(spec: &Spec, name: &'static str) -> MissingSetting {
+    MissingSetting {
+        name,
+        flag: spec.flag,
+        env: spec.env[0],
+        backend: spec.backend.first().copied(),
+        label: match spec.manifest {
+            Some("bucket") => Some("terraform.openmcf.org/backend.bucket"),
+            Some("key") => Some("terraform.openmcf.org/backend.key"),
+            _ => None,
+        },
+    }
 }
 
 impl Config {
@@ -57,62 +268,204 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         needs: Needs,
     ) -> Result<Config, Error> {
-        let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-        let mut missing = Vec::new();
-        let mut warnings = Vec::new();
+        Self::resolve_with(opts, env, needs, None)
+    }
 
-        let bucket = nonempty(&opts.bucket);
-        if bucket.is_none() && opts.dir.is_none() {
-            missing.push(MissingSetting {
-                name: "bucket",
-                flag: "bucket",
-                env: "TFSYNC_BUCKET",
-            });
+    /// The single entry point: every source, and `prompt` (when stdin is a
+    /// terminal) for the bucket and key no other source has.
+    pub fn resolve_with(
+        opts: &GlobalOpts,
+        env: &dyn Fn(&str) -> Option<String>,
+        needs: Needs,
+        prompt: Option<Prompt<'_>>,
+    ) -> Result<Config, Error> {
+        let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        let mut warnings = Vec::new();
+        let mut resolved: Vec<Resolved> = Vec::new();
+
+        // A flag given empty is a mistake, not a reason to look further.
+        for (flag, v) in [
+            ("bucket", &opts.bucket),
+            ("key", &opts.key),
+            ("region", &opts.region),
+            ("endpoint", &opts.endpoint),
+            ("workspace", &opts.workspace),
+            ("profile", &opts.profile),
+        ] {
+            if v.as_ref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(Error::Config(format!(
+                    "--{flag} is empty: give it a value, or leave it out to use the other sources"
+                )));
+            }
         }
-        let key = match needs {
-            Needs::State => nonempty(&opts.key),
-            Needs::Bucket => Some(nonempty(&opts.key).unwrap_or_default()),
+        let dir = opts.chdir.clone().unwrap_or_else(|| PathBuf::from("."));
+        if opts.chdir.as_ref().is_some_and(|d| !d.is_dir()) {
+            return Err(Error::Config(format!(
+                "--chdir {}: no such directory",
+                dir.display()
+            )));
+        }
+        let engine = match opts.engine {
+            Some(EngineArg::Tofu) => Engine::Tofu,
+            Some(EngineArg::Terraform) => Engine::Terraform,
+            None if env("TFSYNC_ENGINE").is_some_and(|e| e.trim() == "tofu") => Engine::Tofu,
+            None => Engine::Terraform,
+        };
+        let layers = Layers {
+            block: sources::tf_backend_block(&dir).map_err(Error::Config)?,
+            init: sources::tf_init_state(&dir).map_err(Error::Config)?,
+            manifest: opts
+                .manifest
+                .as_deref()
+                .map(|f| sources::openmcf_manifest(f, engine))
+                .transpose()
+                .map_err(Error::Config)?,
+            env,
+        };
+
+        // Flag first, then the other sources.
+        let pick = |spec: &Spec, flag: &Option<String>| -> Option<(String, Source)> {
+            let flag = if spec.empty_ok {
+                flag.clone()
+            } else {
+                nonempty(flag)
+            };
+            match flag {
+                Some(v) => Some((v, Source::Flag(spec.flag))),
+                None => layers.lookup(spec),
+            }
+        };
+        let take = |resolved: &mut Vec<Resolved>, spec: &Spec, found: Option<(String, Source)>| {
+            let (value, source) = found?;
+            resolved.push(Resolved {
+                name: spec.name,
+                value: value.clone(),
+                source,
+            });
+            Some(value)
+        };
+        macro_rules! get {
+            ($spec:expr, $flag:expr) => {
+                take(&mut resolved, &$spec, pick(&$spec, $flag))
+            };
+        }
+
+        let dir_store = get!(DIR, &opts.dir.as_ref().map(|d| d.display().to_string()));
+        let mut bucket = get!(BUCKET, &opts.bucket);
+        let mut key = get!(KEY, &opts.key);
+        // On a terminal, ask for what no source has.
+        if let Some(ask) = prompt {
+            if bucket.is_none() && dir_store.is_none() {
+                bucket = ask("bucket", "the bucket that holds the state")
+                    .filter(|v| !v.trim().is_empty());
+                if let Some(b) = &bucket {
+                    resolved.push(Resolved {
+                        name: "bucket",
+                        value: b.clone(),
+                        source: Source::Prompt,
+                    });
+                }
+            }
+            if key.is_none() && needs == Needs::State {
+                key = ask(
+                    "key",
+                    "the state's key in the bucket, e.g. prod/terraform.tfstate",
+                )
+                .filter(|v| !v.trim().is_empty());
+                if let Some(k) = &key {
+                    resolved.push(Resolved {
+                        name: "key",
+                        value: k.clone(),
+                        source: Source::Prompt,
+                    });
+                }
+            }
+        }
+        let mut missing_list = Vec::new();
+        if bucket.is_none() && dir_store.is_none() {
+            missing_list.push(missing(&BUCKET, "bucket"));
+        }
+        let key = match (needs, key) {
+            (_, Some(k)) => Some(k),
+            (Needs::Bucket, None) => Some(String::new()),
+            (Needs::State, None) => None,
         };
         if key.is_none() {
-            missing.push(MissingSetting {
-                name: "state key",
-                flag: "key",
-                env: "TFSYNC_KEY",
-            });
+            missing_list.push(missing(&KEY, "state key"));
         }
-        let (Some(key), true) = (key, missing.is_empty()) else {
-            return Err(Error::MissingSettings(missing));
+        let (Some(key), true) = (key, missing_list.is_empty()) else {
+            return Err(Error::MissingSettings(missing_list));
         };
         if needs == Needs::State || !key.is_empty() {
             keys::validate_key(&key).map_err(Error::Config)?;
         }
 
-        let workspace = nonempty(&opts.workspace).unwrap_or_else(|| keys::DEFAULT_WORKSPACE.into());
+        let workspace = match get!(WORKSPACE, &opts.workspace) {
+            Some(w) => w,
+            None => match sources::tf_selected_workspace(&dir) {
+                Some((w, file)) => {
+                    resolved.push(Resolved {
+                        name: "workspace",
+                        value: w.clone(),
+                        source: Source::TerraformInit(file),
+                    });
+                    w
+                }
+                None => {
+                    resolved.push(Resolved {
+                        name: "workspace",
+                        value: keys::DEFAULT_WORKSPACE.into(),
+                        source: Source::Default("Terraform's"),
+                    });
+                    keys::DEFAULT_WORKSPACE.into()
+                }
+            },
+        };
         keys::validate_workspace(&workspace).map_err(Error::Config)?;
         // An empty prefix is meaningful (states at `W/<key>`), so only an unset one defaults.
-        let workspace_key_prefix = opts
-            .workspace_key_prefix
-            .clone()
-            .unwrap_or_else(|| keys::DEFAULT_WORKSPACE_KEY_PREFIX.into());
+        let workspace_key_prefix = match get!(PREFIX, &opts.workspace_key_prefix) {
+            Some(p) => p,
+            None => {
+                resolved.push(Resolved {
+                    name: "workspace_key_prefix",
+                    value: keys::DEFAULT_WORKSPACE_KEY_PREFIX.into(),
+                    source: Source::Default("Terraform's"),
+                });
+                keys::DEFAULT_WORKSPACE_KEY_PREFIX.into()
+            }
+        };
         keys::validate_prefix(&workspace_key_prefix).map_err(Error::Config)?;
 
-        let target = match (&opts.dir, bucket) {
-            (Some(dir), _) => Target::Dir(dir.clone()),
+        let target = match (dir_store, bucket) {
+            (Some(d), _) => Target::Dir(PathBuf::from(d)),
             (None, Some(bucket)) => {
-                let endpoint = nonempty(&opts.endpoint)
-                    .or_else(|| env_nonempty("AWS_ENDPOINT_URL_S3"))
-                    .or_else(|| env_nonempty("AWS_ENDPOINT_URL"));
+                let endpoint = get!(ENDPOINT, &opts.endpoint);
                 if let Some(ep) = &endpoint {
                     check_endpoint(ep, &mut warnings)?;
                 }
-                let region = nonempty(&opts.region)
-                    .or_else(|| env_nonempty("AWS_REGION"))
-                    .or_else(|| env_nonempty("AWS_DEFAULT_REGION"));
-                let profile = nonempty(&opts.profile).or_else(|| env_nonempty("AWS_PROFILE"));
+                let region = get!(REGION, &opts.region);
+                let profile = get!(PROFILE, &opts.profile);
                 // S3-compatible servers are addressed path-style: virtual hosts
                 // rarely resolve for them (and never for an IP address).
-                let path_style = opts.path_style || endpoint.is_some();
+                let backend_path_style = ["use_path_style", "force_path_style"]
+                    .iter()
+                    .find_map(|n| layers.backend(n).filter(|(v, _)| v == "true"));
+                let (path_style, source) = if opts.path_style {
+                    (true, Some(Source::Flag("path-style")))
+                } else if let Some((_, s)) = backend_path_style {
+                    (true, Some(s))
+                } else if endpoint.is_some() {
+                    (true, Some(Source::Default("custom endpoint")))
+                } else {
+                    (false, None)
+                };
+                if let Some(source) = source {
+                    resolved.push(Resolved {
+                        name: "path_style",
+                        value: path_style.to_string(),
+                        source,
+                    });
+                }
                 Target::S3(S3Options {
                     bucket,
                     endpoint,
@@ -124,14 +477,37 @@ impl Config {
                     credentials: None,
                 })
             }
-            (None, None) => {
-                return Err(Error::MissingSettings(vec![MissingSetting {
-                    name: "bucket",
-                    flag: "bucket",
-                    env: "TFSYNC_BUCKET",
-                }]));
-            }
+            (None, None) => return Err(Error::MissingSettings(vec![missing(&BUCKET, "bucket")])),
         };
+
+        // Backend attributes tfsync shows but does not act on.
+        for name in BACKEND_INFO {
+            if let Some((value, source)) = layers.backend(name) {
+                resolved.push(Resolved {
+                    name,
+                    value,
+                    source,
+                });
+            }
+        }
+        if layers.block.is_some() || layers.init.is_some() {
+            match layers.backend("use_lockfile") {
+                Some((v, _)) if v == "true" => {}
+                _ => warnings.push(
+                    "the backend \"s3\" configuration does not set use_lockfile = true: Terraform then does not take the .tflock lock, and tfsync's lock does not exclude it (DynamoDB locking is not supported)".into(),
+                ),
+            }
+            let sse: Vec<&str> = ["encrypt", "kms_key_id", "acl", "sse_customer_key"]
+                .into_iter()
+                .filter(|n| layers.backend(n).is_some_and(|(v, _)| v != "false"))
+                .collect();
+            if !sse.is_empty() {
+                warnings.push(format!(
+                    "the backend sets {}; tfsync does not apply server-side encryption or ACL settings yet: what it writes gets the bucket's defaults",
+                    sse.join(", ")
+                ));
+            }
+        }
 
         Ok(Config {
             target,
@@ -142,6 +518,7 @@ impl Config {
             quiet: opts.quiet,
             verbose: opts.verbose,
             warnings,
+            sources: resolved,
         })
     }
 
@@ -324,5 +701,273 @@ mod tests {
         assert!(resolve(o.clone(), &[]).expect("ok").warnings.is_empty());
         o.endpoint = Some("https://s3.example.com".into());
         assert!(resolve(o, &[]).expect("ok").warnings.is_empty());
+    }
+
+    /// A directory with every file source.
+    fn project() -> tempfile::TempDir {
+        let d = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            d.path().join("main.tf"),
+            r#"
+terraform {
+  required_version = ">= 1.11"
+  backend "s3" {
+    bucket               = "block-bucket"
+    key                  = "block/terraform.tfstate"
+    endpoints            = { s3 = "http://127.0.0.1:9000" }
+    use_path_style       = true
+    workspace_key_prefix = "ws"
+    use_lockfile         = true
+    skip_region_validation = true
+  }
+}
+resource "null_resource" "x" {}
+"#,
+        )
+        .expect("tf");
+        std::fs::write(d.path().join("vars.tf"), "variable \"x\" {}\n").expect("tf");
+        std::fs::create_dir(d.path().join(".terraform")).expect("dir");
+        std::fs::write(
+            d.path().join(".terraform/terraform.tfstate"),
+            r#"{"version":3,"backend":{"type":"s3","config":{"bucket":"init-bucket","key":"init/terraform.tfstate","region":"eu-north-1","profile":"initprof","endpoints":null,"use_lockfile":true},"hash":1}}"#,
+        )
+        .expect("init");
+        std::fs::write(d.path().join(".terraform/environment"), "staging\n").expect("env");
+        d
+    }
+
+    fn manifest(dir: &std::path::Path) -> PathBuf {
+        let f = dir.join("manifest.yaml");
+        std::fs::write(
+            &f,
+            r#"apiVersion: aws.openmcf.org/v1
+kind: AwsVpc
+metadata:
+  name: prod-vpc
+  labels:
+    terraform.openmcf.org/backend.type: s3
+    terraform.openmcf.org/backend.bucket: mcf-bucket
+    terraform.openmcf.org/backend.object: mcf/legacy.tfstate
+    terraform.openmcf.org/backend.region: ap-south-1
+    tofu.openmcf.org/backend.bucket: tofu-bucket
+    tofu.openmcf.org/backend.endpoint: http://127.0.0.1:9100
+spec: {}
+"#,
+        )
+        .expect("manifest");
+        f
+    }
+
+    fn source_of<'a>(c: &'a Config, name: &str) -> &'a Source {
+        &c.sources
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} not resolved: {:?}", c.sources))
+            .source
+    }
+
+    fn in_dir(d: &std::path::Path) -> GlobalOpts {
+        GlobalOpts {
+            chdir: Some(d.to_path_buf()),
+            max_attempts: 4,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn precedence_across_every_source() {
+        let d = project();
+        let env = [
+            ("TFSYNC_BUCKET", "env-bucket"),
+            ("AWS_REGION", "us-west-1"),
+            ("TF_WORKSPACE", "fromenv"),
+        ];
+        // The backend block beats terraform init, the manifest and the environment.
+        let mut o = in_dir(d.path());
+        o.manifest = Some(manifest(d.path()));
+        let c = resolve(o.clone(), &env).expect("ok");
+        let s = s3(&c);
+        assert_eq!(s.bucket, "block-bucket");
+        assert!(
+            matches!(source_of(&c, "bucket"), Source::BackendBlock(p) if p.ends_with("main.tf"))
+        );
+        assert_eq!(c.key, "block/terraform.tfstate");
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(s.path_style);
+        assert!(matches!(
+            source_of(&c, "path_style"),
+            Source::BackendBlock(_)
+        ));
+        assert_eq!(c.workspace_key_prefix, "ws");
+        // Not in the block: terraform init's record.
+        assert_eq!(s.region.as_deref(), Some("eu-north-1"));
+        assert!(matches!(source_of(&c, "region"), Source::TerraformInit(_)));
+        assert_eq!(s.profile.as_deref(), Some("initprof"));
+        // The workspace: the environment (as Terraform's TF_WORKSPACE) beats .terraform/environment.
+        assert_eq!(c.workspace, "fromenv");
+        assert_eq!(*source_of(&c, "workspace"), Source::Env("TF_WORKSPACE"));
+        let c = resolve(o.clone(), &env[..2]).expect("ok");
+        assert_eq!(c.workspace, "staging");
+        assert!(matches!(
+            source_of(&c, "workspace"),
+            Source::TerraformInit(_)
+        ));
+        assert_eq!(c.state_key(), "ws/staging/block/terraform.tfstate");
+        // Shown, not acted on.
+        assert!(c.sources.iter().any(|r| r.name == "skip_region_validation"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+
+        // Flags beat everything.
+        let mut f = o.clone();
+        f.bucket = Some("flag-bucket".into());
+        f.region = Some("sa-east-1".into());
+        let c = resolve(f, &env).expect("ok");
+        assert_eq!(s3(&c).bucket, "flag-bucket");
+        assert_eq!(*source_of(&c, "bucket"), Source::Flag("bucket"));
+        assert_eq!(s3(&c).region.as_deref(), Some("sa-east-1"));
+
+        // Without the block, terraform init's record is next.
+        std::fs::remove_file(d.path().join("main.tf")).expect("rm");
+        let c = resolve(o.clone(), &env).expect("ok");
+        assert_eq!(s3(&c).bucket, "init-bucket");
+        assert_eq!(c.key, "init/terraform.tfstate");
+        assert_eq!(c.workspace_key_prefix, "env:", "default");
+        assert!(matches!(
+            source_of(&c, "workspace_key_prefix"),
+            Source::Default(_)
+        ));
+
+        // Without .terraform either: the manifest, then the environment.
+        std::fs::remove_dir_all(d.path().join(".terraform")).expect("rm");
+        let c = resolve(o.clone(), &env).expect("ok");
+        assert_eq!(s3(&c).bucket, "mcf-bucket");
+        assert!(
+            matches!(source_of(&c, "bucket"), Source::Manifest(_, l) if l == "terraform.openmcf.org/backend.bucket")
+        );
+        assert_eq!(
+            c.key, "mcf/legacy.tfstate",
+            "backend.object is a synonym of backend.key"
+        );
+        assert_eq!(s3(&c).region.as_deref(), Some("ap-south-1"));
+        assert_eq!(
+            s3(&c).endpoint,
+            None,
+            "the tofu. endpoint label is not read for Terraform"
+        );
+        // OpenTofu: tofu.* labels first, terraform.* as fallback.
+        let mut t = o.clone();
+        t.engine = Some(EngineArg::Tofu);
+        let c = resolve(t, &env).expect("ok");
+        assert_eq!(s3(&c).bucket, "tofu-bucket");
+        assert_eq!(s3(&c).endpoint.as_deref(), Some("http://127.0.0.1:9100"));
+        assert_eq!(c.key, "mcf/legacy.tfstate");
+        let c = resolve(o.clone(), &[("TFSYNC_ENGINE", "tofu")]).expect("ok");
+        assert_eq!(s3(&c).bucket, "tofu-bucket");
+
+        // No manifest: the environment, then defaults.
+        let mut e = in_dir(d.path());
+        e.key = Some("k.tfstate".into());
+        let c = resolve(e.clone(), &env).expect("ok");
+        assert_eq!(s3(&c).bucket, "env-bucket");
+        assert_eq!(*source_of(&c, "bucket"), Source::Env("TFSYNC_BUCKET"));
+        assert_eq!(*source_of(&c, "region"), Source::Env("AWS_REGION"));
+        let c = resolve(e, &[("TFSYNC_BUCKET", "b")]).expect("ok");
+        assert!(matches!(source_of(&c, "workspace"), Source::Default(_)));
+    }
+
+    #[test]
+    fn prompt_fills_only_what_is_missing() {
+        let d = tempfile::tempdir().expect("tmp");
+        let asked = std::cell::RefCell::new(Vec::new());
+        let ask = |name: &str, _hint: &str| -> Option<String> {
+            asked.borrow_mut().push(name.to_string());
+            Some(format!("typed-{name}"))
+        };
+        let mut o = in_dir(d.path());
+        o.key = Some("k.tfstate".into());
+        let c = Config::resolve_with(&o, &|_| None, Needs::State, Some(&ask)).expect("ok");
+        assert_eq!(s3(&c).bucket, "typed-bucket");
+        assert_eq!(*source_of(&c, "bucket"), Source::Prompt);
+        assert_eq!(*asked.borrow(), ["bucket"], "the key had a flag");
+        // The environment beats the prompt.
+        asked.borrow_mut().clear();
+        let c = Config::resolve_with(
+            &o,
+            &|k| (k == "TFSYNC_BUCKET").then(|| "e".to_string()),
+            Needs::State,
+            Some(&ask),
+        )
+        .expect("ok");
+        assert_eq!(s3(&c).bucket, "e");
+        assert!(asked.borrow().is_empty());
+    }
+
+    #[test]
+    fn non_interactive_missing_values_name_flag_label_and_variable() {
+        let d = tempfile::tempdir().expect("tmp");
+        let err = resolve(in_dir(d.path()), &[]).expect_err("missing");
+        let msg = err.to_string();
+        for needle in [
+            "--bucket or TFSYNC_BUCKET",
+            "terraform.openmcf.org/backend.bucket",
+            "`bucket` in a backend \"s3\" block",
+            "--key or TFSYNC_KEY",
+            "terraform.openmcf.org/backend.key",
+        ] {
+            assert!(msg.contains(needle), "{needle:?} missing in: {msg}");
+        }
+        assert_eq!(crate::exit::code(&err), crate::exit::USAGE);
+    }
+
+    #[test]
+    fn bad_sources_are_errors() {
+        let d = tempfile::tempdir().expect("tmp");
+        let f = d.path().join("m.yaml");
+        std::fs::write(
+            &f,
+            "metadata:\n  labels:\n    terraform.openmcf.org/backend.type: gcs\n",
+        )
+        .expect("w");
+        let mut o = in_dir(d.path());
+        o.manifest = Some(f);
+        assert!(
+            resolve(o, &[])
+                .expect_err("gcs")
+                .to_string()
+                .contains("gcs")
+        );
+        std::fs::write(
+            d.path().join("a.tf"),
+            "terraform {\n backend \"s3\" { bucket = \"a\" }\n}\n",
+        )
+        .expect("w");
+        std::fs::write(
+            d.path().join("b.tf"),
+            "terraform {\n backend \"s3\" { bucket = \"b\" }\n}\n",
+        )
+        .expect("w");
+        assert!(
+            resolve(in_dir(d.path()), &[])
+                .expect_err("two")
+                .to_string()
+                .contains("two backend")
+        );
+        std::fs::write(d.path().join("b.tf"), "terraform {\n").expect("w");
+        assert!(
+            resolve(in_dir(d.path()), &[])
+                .expect_err("hcl")
+                .to_string()
+                .contains("not valid HCL")
+        );
+        // A block without use_lockfile: loud.
+        std::fs::write(d.path().join("b.tf"), "# nothing\n").expect("w");
+        let mut o = in_dir(d.path());
+        o.key = Some("k".into());
+        let c = resolve(o, &[]).expect("ok");
+        assert!(
+            c.warnings.iter().any(|w| w.contains("use_lockfile")),
+            "{:?}",
+            c.warnings
+        );
     }
 }

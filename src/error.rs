@@ -21,6 +21,10 @@ pub struct MissingSetting {
     pub name: &'static str,
     pub flag: &'static str,
     pub env: &'static str,
+    /// The `backend "s3"` attribute that also sets it, if any.
+    pub backend: Option<&'static str>,
+    /// The OpenMCF manifest label that also sets it, if any.
+    pub label: Option<&'static str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +32,7 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
 
-    #[error("missing configuration:\n{}\nSet each one with its flag or environment variable.", list_missing(.0))]
+    #[error("missing configuration:\n{}\nSet each one with its flag, environment variable, backend block or manifest label (on a terminal tfsync asks for them).", list_missing(.0))]
     MissingSettings(Vec<MissingSetting>),
 
     #[error("invalid configuration: {0}")]
@@ -130,7 +134,21 @@ impl Error {
 
 fn list_missing(m: &[MissingSetting]) -> String {
     m.iter()
-        .map(|s| format!("  - {}: --{} or {}", s.name, s.flag, s.env))
+        .map(|s| {
+            let mut also = Vec::new();
+            if let Some(b) = s.backend {
+                also.push(format!("`{b}` in a backend \"s3\" block"));
+            }
+            if let Some(l) = s.label {
+                also.push(format!("the label {l} in a -f manifest"));
+            }
+            let also = if also.is_empty() {
+                String::new()
+            } else {
+                format!(" (or {})", also.join(", or "))
+            };
+            format!("  - {}: --{} or {}{also}", s.name, s.flag, s.env)
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

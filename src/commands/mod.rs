@@ -1,5 +1,6 @@
 //! One file per subcommand, each a short script over `tfstate` and `store`.
 
+mod config_cmd;
 mod doctor;
 mod force_unlock;
 mod list;
@@ -38,11 +39,20 @@ impl Ctx {
 
 pub async fn run(opts: Opts) -> Result<(), Error> {
     let needs = match &opts.command {
-        Command::Locks(_) | Command::Doctor(_) => Needs::Bucket,
+        Command::Locks(_) | Command::Doctor(_) | Command::Config => Needs::Bucket,
         Command::ForceUnlock(a) if a.all => Needs::Bucket,
         _ => Needs::State,
     };
-    let config = Config::resolve_for(&opts.global, &|k| std::env::var(k).ok(), needs)?;
+    let ask = |name: &str, hint: &str| -> Option<String> {
+        use std::io::{BufRead, Write};
+        eprint!("{name} ({hint}): ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).ok()?;
+        Some(line.trim().to_string())
+    };
+    let prompt: Option<crate::config::Prompt<'_>> = if interactive() { Some(&ask) } else { None };
+    let config = Config::resolve_with(&opts.global, &|k| std::env::var(k).ok(), needs, prompt)?;
     let out = Printer {
         format: config.output,
         quiet: config.quiet,
@@ -63,6 +73,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Locks(a) => locks::run(&ctx, a).await,
         Command::Outputs(a) => outputs::run(&ctx, a).await,
         Command::Doctor(a) => doctor::run(&ctx, a).await,
+        Command::Config => config_cmd::run(&ctx).await,
     }
 }
 
