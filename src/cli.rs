@@ -101,6 +101,18 @@ pub struct GlobalOpts {
     #[arg(long, global = true)]
     pub path_style: bool,
 
+    /// Server-side encryption of the lock and the state: AES256, aws:kms or aws:kms:dsse [env: TFSYNC_SSE; backend: encrypt]
+    #[arg(long, global = true, value_name = "ALGORITHM")]
+    pub sse: Option<String>,
+
+    /// KMS key of the lock and the state (implies --sse aws:kms) [env: TFSYNC_KMS_KEY_ID; backend: kms_key_id]
+    #[arg(long, global = true, value_name = "KEY_ID")]
+    pub kms_key_id: Option<String>,
+
+    /// Canned ACL of the lock and the state, e.g. bucket-owner-full-control [env: TFSYNC_ACL; backend: acl]
+    #[arg(long, global = true)]
+    pub acl: Option<String>,
+
     /// Use a local directory as the store instead of a bucket [env: TFSYNC_DIR]
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoint")]
     pub dir: Option<PathBuf>,

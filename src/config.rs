@@ -11,7 +11,7 @@ mod sources;
 
 use crate::cli::{EngineArg, GlobalOpts, OutputFormat};
 use crate::error::{Error, MissingSetting};
-use crate::store::s3::S3Options;
+use crate::store::s3::{S3Options, WriteOptions};
 use crate::tfstate::keys;
 use serde::Serialize;
 use sources::{Engine, Layer};
@@ -90,6 +90,8 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Every setting that has a value, and where it came from.
     pub sources: Vec<Resolved>,
+    /// Encryption and ACL of everything written (S3 only).
+    pub write: WriteOptions,
 }
 
 /// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
@@ -164,6 +166,22 @@ const PROFILE: Spec = Spec {
     env: &["AWS_PROFILE"],
     empty_ok: false,
 };
+const KMS: Spec = Spec {
+    name: "kms_key_id",
+    flag: "kms-key-id",
+    backend: &["kms_key_id"],
+    manifest: None,
+    env: &["TFSYNC_KMS_KEY_ID"],
+    empty_ok: false,
+};
+const ACL: Spec = Spec {
+    name: "acl",
+    flag: "acl",
+    backend: &["acl"],
+    manifest: None,
+    env: &["TFSYNC_ACL"],
+    empty_ok: false,
+};
 const DIR: Spec = Spec {
     name: "dir",
     flag: "dir",
@@ -177,9 +195,6 @@ const DIR: Spec = Spec {
 const BACKEND_INFO: &[&str] = &[
     "use_lockfile",
     "dynamodb_table",
-    "encrypt",
-    "kms_key_id",
-    "acl",
     "skip_credentials_validation",
     "skip_region_validation",
     "skip_requesting_account_id",
@@ -497,16 +512,87 @@ impl Config {
                     "the backend \"s3\" configuration does not set use_lockfile = true: Terraform then does not take the .tflock lock, and tfsync's lock does not exclude it (DynamoDB locking is not supported)".into(),
                 ),
             }
-            let sse: Vec<&str> = ["encrypt", "kms_key_id", "acl", "sse_customer_key"]
-                .into_iter()
-                .filter(|n| layers.backend(n).is_some_and(|(v, _)| v != "false"))
-                .collect();
-            if !sse.is_empty() {
-                warnings.push(format!(
-                    "the backend sets {}; tfsync does not apply server-side encryption or ACL settings yet: what it writes gets the bucket's defaults",
-                    sse.join(", ")
+            if layers.backend("sse_customer_key").is_some() {
+                warnings.push(
+                    "the backend configuration sets sse_customer_key, which tfsync does not read from files: set AWS_SSE_CUSTOMER_KEY".into(),
+                );
+            }
+        }
+
+        // Encryption and ACL of the lock and the state, as Terraform applies them.
+        let kms_key_id = get!(KMS, &opts.kms_key_id);
+        let acl = get!(ACL, &opts.acl);
+        let sse = match nonempty(&opts.sse) {
+            Some(v) => Some((v, Source::Flag("sse"))),
+            None => match layers.backend("encrypt") {
+                Some((v, source)) if v == "true" => Some((
+                    if kms_key_id.is_some() {
+                        "aws:kms"
+                    } else {
+                        "AES256"
+                    }
+                    .to_string(),
+                    source,
+                )),
+                _ => env("TFSYNC_SSE")
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| (v, Source::Env("TFSYNC_SSE")))
+                    .or_else(|| {
+                        kms_key_id
+                            .as_ref()
+                            .map(|_| ("aws:kms".to_string(), Source::Default("kms_key_id is set")))
+                    }),
+            },
+        };
+        if let Some((v, source)) = &sse {
+            if !["AES256", "aws:kms", "aws:kms:dsse"].contains(&v.as_str()) {
+                return Err(Error::Config(format!(
+                    "server-side encryption {v:?} ({source}) is not one of AES256, aws:kms, aws:kms:dsse"
+                )));
+            }
+            if v == "AES256" && kms_key_id.is_some() {
+                return Err(Error::Config(
+                    "a KMS key was given with server-side encryption AES256: use aws:kms, or drop the key".into(),
                 ));
             }
+            resolved.push(Resolved {
+                name: "sse",
+                value: v.clone(),
+                source: source.clone(),
+            });
+        }
+        let sse_customer_key = env("AWS_SSE_CUSTOMER_KEY").filter(|v| !v.trim().is_empty());
+        if let Some(k) = &sse_customer_key {
+            use base64::Engine;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(k.trim())
+                .unwrap_or_default();
+            if raw.len() != 32 {
+                return Err(Error::Config(
+                    "AWS_SSE_CUSTOMER_KEY must be the base64 of a 256-bit (32-byte) key; its value is not shown".into(),
+                ));
+            }
+            if sse.is_some() {
+                return Err(Error::Config(
+                    "AWS_SSE_CUSTOMER_KEY (SSE-C) cannot be combined with --sse / kms_key_id / encrypt".into(),
+                ));
+            }
+            resolved.push(Resolved {
+                name: "sse_customer_key",
+                value: "(set; never shown)".into(),
+                source: Source::Env("AWS_SSE_CUSTOMER_KEY"),
+            });
+        }
+        let write = WriteOptions {
+            sse: sse.map(|(v, _)| v),
+            kms_key_id,
+            acl,
+            sse_customer_key: sse_customer_key.map(|k| k.trim().to_string()),
+        };
+        if matches!(target, Target::Dir(_)) && write != WriteOptions::default() {
+            warnings.push(
+                "encryption and ACL settings do not apply to a directory store (--dir)".into(),
+            );
         }
 
         Ok(Config {
@@ -519,6 +605,7 @@ impl Config {
             verbose: opts.verbose,
             warnings,
             sources: resolved,
+            write,
         })
     }
 

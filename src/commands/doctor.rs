@@ -17,7 +17,9 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
             "doctor probes an S3 bucket; a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
         ));
     };
-    let store = S3Store::connect(opts).await?;
+    let store = S3Store::connect(opts)
+        .await?
+        .with_write_options(ctx.config.write.clone());
     let base = args.prefix.trim_end_matches('/');
     let prefix = format!("{base}/{}/", uuid::Uuid::new_v4());
     ctx.out.note(format!(

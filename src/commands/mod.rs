@@ -79,7 +79,11 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
 
 pub async fn open_store(config: &Config) -> Result<Box<dyn ObjectStore>, Error> {
     Ok(match &config.target {
-        Target::S3(o) => Box::new(S3Store::connect(o).await?),
+        Target::S3(o) => Box::new(
+            S3Store::connect(o)
+                .await?
+                .with_write_options(config.write.clone()),
+        ),
         Target::Dir(d) => Box::new(FsStore::new(d.clone())?),
     })
 }

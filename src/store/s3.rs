@@ -47,6 +47,48 @@ pub struct S3Options {
     pub credentials: Option<aws_credential_types::Credentials>,
 }
 
+/// Server-side encryption and ACL applied to every object tfsync writes
+/// (the lock and the state alike, as Terraform's s3 backend does).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `AES256`, `aws:kms` or `aws:kms:dsse`.
+    pub sse: Option<String>,
+    pub kms_key_id: Option<String>,
+    /// A canned ACL: `private`, `bucket-owner-full-control`...
+    pub acl: Option<String>,
+    /// SSE-C: the base64 of a 256-bit key. Sent on reads too. Never shown.
+    pub sse_customer_key: Option<String>,
+}
+
+impl std::fmt::Debug for WriteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteOptions")
+            .field("sse", &self.sse)
+            .field("kms_key_id", &self.kms_key_id)
+            .field("acl", &self.acl)
+            .field(
+                "sse_customer_key",
+                &self.sse_customer_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl WriteOptions {
+    /// The SSE-C headers' values: algorithm, key, key MD5 (all base64).
+    fn customer_key(&self) -> Option<(&str, String)> {
+        let key = self.sse_customer_key.as_deref()?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .unwrap_or_default();
+        use md5::{Digest, Md5};
+        Some((
+            key,
+            base64::engine::general_purpose::STANDARD.encode(Md5::digest(&raw)),
+        ))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
@@ -57,6 +99,7 @@ pub struct S3Store {
     /// A create-only PUT was answered with an object version ID: the bucket
     /// is versioned (a signal that costs no request).
     saw_versioned_create: Arc<AtomicBool>,
+    write: WriteOptions,
 }
 
 impl S3Store {
@@ -125,7 +168,18 @@ impl S3Store {
             verbose: opts.verbose,
             custom_endpoint: custom,
             saw_versioned_create: Arc::default(),
+            write: WriteOptions::default(),
         })
+    }
+
+    fn sse_c(&self) -> Option<(&str, String)> {
+        self.write.customer_key()
+    }
+
+    /// Apply `w` to every PUT (and SSE-C to every read).
+    pub fn with_write_options(mut self, w: WriteOptions) -> Self {
+        self.write = w;
+        self
     }
 
     /// The underlying SDK client, for tests and set-up scripts.
@@ -260,6 +314,9 @@ impl S3Store {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_sse_customer_algorithm(self.sse_c().map(|_| "AES256".to_string()))
+            .set_sse_customer_key(self.sse_c().map(|(k, _)| k.to_string()))
+            .set_sse_customer_key_md5(self.sse_c().map(|(_, m)| m))
             .version_id(version_id)
             .send()
             .await
@@ -383,10 +440,16 @@ impl S3Store {
             },
             _ => StoreError::Other {
                 location,
-                message: err
-                    .message()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("{}", DisplayErrorContext(&err))),
+                message: match (err.message().filter(|m| !m.trim().is_empty()), status) {
+                    (Some(m), _) => m.to_string(),
+                    // Some servers answer with a bare code (Ceph: 400
+                    // InvalidRequest for SSE over plain http).
+                    (None, Some(s)) => format!(
+                        "the server answered {s} {}",
+                        code.as_deref().unwrap_or("without an error code")
+                    ),
+                    (None, None) => format!("{}", DisplayErrorContext(&err)),
+                },
             },
         }
     }
@@ -406,6 +469,21 @@ impl S3Store {
             .content_type("application/json")
             .content_md5(content_md5(body))
             .body(body.to_vec().into());
+        if let Some(sse) = &self.write.sse {
+            req = req.server_side_encryption(sse.as_str().into());
+        }
+        if let Some(k) = &self.write.kms_key_id {
+            req = req.ssekms_key_id(k);
+        }
+        if let Some(acl) = &self.write.acl {
+            req = req.acl(acl.as_str().into());
+        }
+        if let Some((key, md5)) = self.write.customer_key() {
+            req = req
+                .sse_customer_algorithm("AES256")
+                .sse_customer_key(key)
+                .sse_customer_key_md5(md5);
+        }
         let op = match mode {
             PutMode::Overwrite => Op::Other,
             PutMode::Create => {
@@ -522,6 +600,9 @@ impl ObjectStore for S3Store {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_sse_customer_algorithm(self.sse_c().map(|_| "AES256".to_string()))
+            .set_sse_customer_key(self.sse_c().map(|(k, _)| k.to_string()))
+            .set_sse_customer_key_md5(self.sse_c().map(|(_, m)| m))
             .send()
             .await
             .map_err(|e| self.map_err(key, e, Op::Other))?;
@@ -560,6 +641,9 @@ impl ObjectStore for S3Store {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_sse_customer_algorithm(self.sse_c().map(|_| "AES256".to_string()))
+            .set_sse_customer_key(self.sse_c().map(|(k, _)| k.to_string()))
+            .set_sse_customer_key_md5(self.sse_c().map(|(_, m)| m))
             .send()
             .await
             .map_err(|e| self.map_err(key, e, Op::Other))?;
@@ -593,6 +677,9 @@ impl ObjectStore for S3Store {
             .head_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_sse_customer_algorithm(self.sse_c().map(|_| "AES256".to_string()))
+            .set_sse_customer_key(self.sse_c().map(|(k, _)| k.to_string()))
+            .set_sse_customer_key_md5(self.sse_c().map(|(_, m)| m))
             .send()
             .await
             .map_err(|e| self.map_err(key, e, Op::Other))?;
