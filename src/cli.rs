@@ -101,6 +101,10 @@ pub struct GlobalOpts {
     #[arg(long, global = true)]
     pub path_style: bool,
 
+    /// Fill in what this provider needs: endpoint, signing region, addressing, create-only header [env: TFSYNC_PROVIDER]
+    #[arg(long, global = true, value_parser = ["aws", "spaces", "r2", "minio", "ceph", "oss", "gcs"])]
+    pub provider: Option<String>,
+
     /// Server-side encryption of the lock and the state: AES256, aws:kms or aws:kms:dsse [env: TFSYNC_SSE; backend: encrypt]
     #[arg(long, global = true, value_name = "ALGORITHM")]
     pub sse: Option<String>,

@@ -7,7 +7,10 @@
 //! variables (`TFSYNC_*`, then the standard AWS ones); an interactive prompt
 //! for what is still missing, when stdin is a terminal; defaults.
 
+mod provider;
 mod sources;
+
+pub use provider::Provider;
 
 use crate::cli::{EngineArg, GlobalOpts, OutputFormat};
 use crate::error::{Error, MissingSetting};
@@ -438,8 +441,44 @@ impl Config {
         };
         keys::validate_workspace(&workspace).map_err(Error::Config)?;
         // An empty prefix is meaningful (states at `W/<key>`), so only an unset one defaults.
+        let provider = match (&opts.provider, env("TFSYNC_PROVIDER")) {
+            (Some(p), _) => Some((p.clone(), Source::Flag("provider"))),
+            (None, Some(p)) if !p.trim().is_empty() => Some((p, Source::Env("TFSYNC_PROVIDER"))),
+            _ => None,
+        };
+        let provider = match provider {
+            Some((name, source)) => {
+                let p = Provider::parse(&name).ok_or_else(|| {
+                    Error::Config(format!(
+                        "unknown provider {name:?} ({source}): use aws, spaces, r2, minio, ceph, oss or gcs"
+                    ))
+                })?;
+                resolved.push(Resolved {
+                    name: "provider",
+                    value: p.name().into(),
+                    source,
+                });
+                Some(p)
+            }
+            None => None,
+        };
+        let preset_prefix = match provider {
+            Some(p) => provider::apply(p, Some("https://x".into()), Some("x".into()), env)
+                .ok()
+                .and_then(|a| a.workspace_key_prefix),
+            None => None,
+        };
         let workspace_key_prefix = match get!(PREFIX, &opts.workspace_key_prefix) {
             Some(p) => p,
+            None if preset_prefix.is_some() => {
+                let p = preset_prefix.unwrap_or_default();
+                resolved.push(Resolved {
+                    name: "workspace_key_prefix",
+                    value: p.into(),
+                    source: Source::Default("--provider preset"),
+                });
+                p.into()
+            }
             None => {
                 resolved.push(Resolved {
                     name: "workspace_key_prefix",
@@ -451,14 +490,54 @@ impl Config {
         };
         keys::validate_prefix(&workspace_key_prefix).map_err(Error::Config)?;
 
+        let mut create_only_header = None;
         let target = match (dir_store, bucket) {
             (Some(d), _) => Target::Dir(PathBuf::from(d)),
             (None, Some(bucket)) => {
-                let endpoint = get!(ENDPOINT, &opts.endpoint);
+                let mut endpoint = get!(ENDPOINT, &opts.endpoint);
+                let mut region = get!(REGION, &opts.region);
+                let mut preset_path_style = None;
+                let mut credentials = None;
+                if let Some(p) = provider {
+                    let a = provider::apply(p, endpoint.clone(), region.clone(), env)
+                        .map_err(Error::Config)?;
+                    for (name, before, after) in [
+                        ("endpoint", &endpoint, &a.endpoint),
+                        ("region", &region, &a.region),
+                    ] {
+                        if before != after
+                            && let Some(v) = after
+                        {
+                            resolved.retain(|r| r.name != name);
+                            resolved.push(Resolved {
+                                name: if name == "region" {
+                                    "region"
+                                } else {
+                                    "endpoint"
+                                },
+                                value: v.clone(),
+                                source: Source::Default("--provider preset"),
+                            });
+                        }
+                    }
+                    endpoint = a.endpoint;
+                    region = a.region;
+                    preset_path_style = a.path_style;
+                    create_only_header = a.create_only_header;
+                    if p == Provider::Oss
+                        && let Some(c) = provider::alicloud_credentials(env)
+                    {
+                        resolved.push(Resolved {
+                            name: "credentials",
+                            value: "(set; never shown)".into(),
+                            source: Source::Env("ALICLOUD_ACCESS_KEY"),
+                        });
+                        credentials = Some(c);
+                    }
+                }
                 if let Some(ep) = &endpoint {
                     check_endpoint(ep, &mut warnings)?;
                 }
-                let region = get!(REGION, &opts.region);
                 let profile = get!(PROFILE, &opts.profile);
                 // S3-compatible servers are addressed path-style: virtual hosts
                 // rarely resolve for them (and never for an IP address).
@@ -469,6 +548,8 @@ impl Config {
                     (true, Some(Source::Flag("path-style")))
                 } else if let Some((_, s)) = backend_path_style {
                     (true, Some(s))
+                } else if let Some(v) = preset_path_style {
+                    (v, Some(Source::Default("--provider preset")))
                 } else if endpoint.is_some() {
                     (true, Some(Source::Default("custom endpoint")))
                 } else {
@@ -489,7 +570,7 @@ impl Config {
                     path_style,
                     max_attempts: opts.max_attempts.max(1),
                     verbose: opts.verbose,
-                    credentials: None,
+                    credentials,
                 })
             }
             (None, None) => return Err(Error::MissingSettings(vec![missing(&BUCKET, "bucket")])),
@@ -588,6 +669,7 @@ impl Config {
             kms_key_id,
             acl,
             sse_customer_key: sse_customer_key.map(|k| k.trim().to_string()),
+            create_only_header,
         };
         if matches!(target, Target::Dir(_)) && write != WriteOptions::default() {
             warnings.push(

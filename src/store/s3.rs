@@ -58,6 +58,10 @@ pub struct WriteOptions {
     pub acl: Option<String>,
     /// SSE-C: the base64 of a 256-bit key. Sent on reads too. Never shown.
     pub sse_customer_key: Option<String>,
+    /// A provider's own create-only header, sent with `If-None-Match: *` on
+    /// create-only PUTs (OSS: `x-oss-forbid-overwrite: true`; GCS:
+    /// `x-goog-if-generation-match: 0`).
+    pub create_only_header: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for WriteOptions {
@@ -70,6 +74,7 @@ impl std::fmt::Debug for WriteOptions {
                 "sse_customer_key",
                 &self.sse_customer_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("create_only_header", &self.create_only_header)
             .finish()
     }
 }
@@ -505,7 +510,19 @@ impl S3Store {
             mode,
             etag_form
         ));
-        match req.send().await {
+        let sent = match (mode, &self.write.create_only_header) {
+            (PutMode::Create, Some((name, value))) => {
+                let (name, value) = (name.clone(), value.clone());
+                req.customize()
+                    .mutate_request(move |r| {
+                        r.headers_mut().insert(name.clone(), value.clone());
+                    })
+                    .send()
+                    .await
+            }
+            _ => req.send().await,
+        };
+        match sent {
             Ok(out) => {
                 if matches!(mode, PutMode::Create)
                     && out
