@@ -125,6 +125,22 @@ pub struct GlobalOpts {
     #[arg(long, global = true, default_value_t = 4, value_name = "N")]
     pub max_attempts: u32,
 
+    /// First wait between retries (e.g. 200ms, 1s) [env: TFSYNC_RETRY_MIN_WAIT; default: 100ms]
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_min_wait: Option<Duration>,
+
+    /// Longest wait between retries [env: TFSYNC_RETRY_MAX_WAIT; default: 5s]
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_max_wait: Option<Duration>,
+
+    /// At most N requests per second to the store (client-side) [env: TFSYNC_RATE_LIMIT]
+    #[arg(long, global = true, value_name = "N")]
+    pub rate_limit: Option<u32>,
+
+    /// Requests allowed at once above --rate-limit [env: TFSYNC_RATE_BURST; default: 1]
+    #[arg(long, global = true, value_name = "N", requires = "rate_limit")]
+    pub rate_burst: Option<u32>,
+
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "TFSYNC_OUTPUT")]
     pub output: OutputFormat,

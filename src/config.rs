@@ -14,7 +14,7 @@ pub use provider::Provider;
 
 use crate::cli::{EngineArg, GlobalOpts, OutputFormat};
 use crate::error::{Error, MissingSetting};
-use crate::store::s3::{S3Options, WriteOptions};
+use crate::store::s3::{S3Options, TransportOptions, WriteOptions};
 use crate::tfstate::keys;
 use serde::Serialize;
 use sources::{Engine, Layer};
@@ -95,6 +95,8 @@ pub struct Config {
     pub sources: Vec<Resolved>,
     /// Encryption and ACL of everything written (S3 only).
     pub write: WriteOptions,
+    /// Retry waits and request pacing (S3 only).
+    pub transport: TransportOptions,
 }
 
 /// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
@@ -252,6 +254,19 @@ impl Layers<'_> {
             }
         }
         None
+    }
+}
+
+/// The flag for a transport setting's variable name.
+fn fix_flag(source: &Source) -> Source {
+    match source {
+        Source::Flag(var) => Source::Flag(match *var {
+            "TFSYNC_RETRY_MIN_WAIT" => "retry-min-wait",
+            "TFSYNC_RETRY_MAX_WAIT" => "retry-max-wait",
+            "TFSYNC_RATE_LIMIT" => "rate-limit",
+            _ => "rate-burst",
+        }),
+        other => other.clone(),
     }
 }
 
@@ -671,6 +686,74 @@ impl Config {
             sse_customer_key: sse_customer_key.map(|k| k.trim().to_string()),
             create_only_header,
         };
+        // Transport: flag, then environment, then the SDK's defaults.
+        let dur = |flag: Option<std::time::Duration>,
+                   var: &'static str|
+         -> Result<Option<(std::time::Duration, Source)>, Error> {
+            if let Some(d) = flag {
+                return Ok(Some((d, Source::Flag(var))));
+            }
+            match env(var).filter(|v| !v.trim().is_empty()) {
+                Some(v) => crate::cli::parse_duration(&v)
+                    .map(|d| Some((d, Source::Env(var))))
+                    .map_err(|e| Error::Config(format!("{var}: {e}"))),
+                None => Ok(None),
+            }
+        };
+        let num = |flag: Option<u32>, var: &'static str| -> Result<Option<(u32, Source)>, Error> {
+            if let Some(n) = flag {
+                return Ok(Some((n, Source::Flag(var))));
+            }
+            match env(var).filter(|v| !v.trim().is_empty()) {
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .map(|n| Some((n, Source::Env(var))))
+                    .map_err(|_| Error::Config(format!("{var}={v:?} is not a whole number"))),
+                None => Ok(None),
+            }
+        };
+        let min_wait = dur(opts.retry_min_wait, "TFSYNC_RETRY_MIN_WAIT")?;
+        let max_wait = dur(opts.retry_max_wait, "TFSYNC_RETRY_MAX_WAIT")?;
+        let rate = num(opts.rate_limit, "TFSYNC_RATE_LIMIT")?;
+        let burst = num(opts.rate_burst, "TFSYNC_RATE_BURST")?;
+        if let (Some((a, _)), Some((b, _))) = (&min_wait, &max_wait)
+            && a > b
+        {
+            return Err(Error::Config(
+                "the retry min wait is longer than the max wait".into(),
+            ));
+        }
+        if rate.as_ref().is_some_and(|(r, _)| *r == 0)
+            || burst.as_ref().is_some_and(|(b, _)| *b == 0)
+        {
+            return Err(Error::Config(
+                "the rate limit and burst must be at least 1".into(),
+            ));
+        }
+        for (name, v) in [("retry_min_wait", &min_wait), ("retry_max_wait", &max_wait)] {
+            if let Some((d, source)) = v {
+                resolved.push(Resolved {
+                    name,
+                    value: format!("{d:?}"),
+                    source: fix_flag(source),
+                });
+            }
+        }
+        for (name, v) in [("rate_limit", &rate), ("rate_burst", &burst)] {
+            if let Some((n, source)) = v {
+                resolved.push(Resolved {
+                    name,
+                    value: n.to_string(),
+                    source: fix_flag(source),
+                });
+            }
+        }
+        let transport = TransportOptions {
+            retry_min_wait: min_wait.map(|(d, _)| d),
+            retry_max_wait: max_wait.map(|(d, _)| d),
+            rate_limit: rate.map(|(r, _)| (r, burst.map_or(1, |(b, _)| b))),
+        };
         if matches!(target, Target::Dir(_)) && write != WriteOptions::default() {
             warnings.push(
                 "encryption and ACL settings do not apply to a directory store (--dir)".into(),
@@ -688,6 +771,7 @@ impl Config {
             warnings,
             sources: resolved,
             write,
+            transport,
         })
     }
 

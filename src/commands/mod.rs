@@ -82,7 +82,8 @@ pub async fn open_store(config: &Config) -> Result<Box<dyn ObjectStore>, Error> 
         Target::S3(o) => Box::new(
             S3Store::connect(o)
                 .await?
-                .with_write_options(config.write.clone()),
+                .with_write_options(config.write.clone())
+                .with_transport(&config.transport),
         ),
         Target::Dir(d) => Box::new(FsStore::new(d.clone())?),
     })

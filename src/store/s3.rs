@@ -47,6 +47,17 @@ pub struct S3Options {
     pub credentials: Option<aws_credential_types::Credentials>,
 }
 
+/// Transport settings (as the OpenTofu `oras` backend has them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransportOptions {
+    /// First and longest wait between retries (the SDK's exponential
+    /// backoff with jitter in between).
+    pub retry_min_wait: Option<Duration>,
+    pub retry_max_wait: Option<Duration>,
+    /// Requests per second and the burst allowed above that rate.
+    pub rate_limit: Option<(u32, u32)>,
+}
+
 /// Server-side encryption and ACL applied to every object tfsync writes
 /// (the lock and the state alike, as Terraform's s3 backend does).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -105,6 +116,8 @@ pub struct S3Store {
     /// is versioned (a signal that costs no request).
     saw_versioned_create: Arc<AtomicBool>,
     write: WriteOptions,
+    /// Client-side request pacing (`--rate-limit`), shared by clones.
+    limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
 }
 
 impl S3Store {
@@ -174,7 +187,39 @@ impl S3Store {
             custom_endpoint: custom,
             saw_versioned_create: Arc::default(),
             write: WriteOptions::default(),
+            limiter: None,
         })
+    }
+
+    /// Retry waits and request pacing. Rebuilds the client with the new
+    /// retry configuration (no request is made).
+    pub fn with_transport(mut self, t: &TransportOptions) -> Self {
+        if t.retry_min_wait.is_some() || t.retry_max_wait.is_some() {
+            let conf = self.client.config();
+            let retry = conf
+                .retry_config()
+                .cloned()
+                .unwrap_or_else(RetryConfig::standard)
+                .with_initial_backoff(t.retry_min_wait.unwrap_or(Duration::from_millis(100)))
+                .with_max_backoff(t.retry_max_wait.unwrap_or(Duration::from_secs(5)));
+            self.client = Client::from_conf(conf.to_builder().retry_config(retry).build());
+        }
+        if let Some((per_second, burst)) = t.rate_limit {
+            let per_second =
+                std::num::NonZeroU32::new(per_second.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+            let burst =
+                std::num::NonZeroU32::new(burst.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+            let quota = governor::Quota::per_second(per_second).allow_burst(burst);
+            self.limiter = Some(Arc::new(governor::RateLimiter::direct(quota)));
+        }
+        self
+    }
+
+    /// Wait for the rate limiter, when there is one.
+    async fn pace(&self) {
+        if let Some(l) = &self.limiter {
+            l.until_ready().await;
+        }
     }
 
     fn sse_c(&self) -> Option<(&str, String)> {
@@ -217,6 +262,7 @@ impl S3Store {
     /// Is versioning enabled (or suspended with versions left) on the bucket?
     pub async fn versioning(&self) -> Result<Versioning> {
         self.log(format_args!("GET {}?versioning", self.describe()));
+        self.pace().await;
         let out = self
             .client
             .get_bucket_versioning()
@@ -256,9 +302,14 @@ impl S3Store {
     /// key then newest first.
     pub async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>> {
         self.log(format_args!("LIST VERSIONS {}*", self.location(prefix)));
+        self.pace().await;
         let mut out = Vec::new();
         let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        let mut first = true;
         loop {
+            if !std::mem::take(&mut first) {
+                self.pace().await;
+            }
             let page = self
                 .client
                 .list_object_versions()
@@ -314,6 +365,7 @@ impl S3Store {
             "GET {}?versionId={version_id}",
             self.location(key)
         ));
+        self.pace().await;
         let out = self
             .client
             .get_object()
@@ -354,6 +406,7 @@ impl S3Store {
             "DELETE {}?versionId={version_id}",
             self.location(key)
         ));
+        self.pace().await;
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -510,6 +563,7 @@ impl S3Store {
             mode,
             etag_form
         ));
+        self.pace().await;
         let sent = match (mode, &self.write.create_only_header) {
             (PutMode::Create, Some((name, value))) => {
                 let (name, value) = (name.clone(), value.clone());
@@ -612,6 +666,7 @@ impl ObjectStore for S3Store {
 
     async fn get(&self, key: &str) -> Result<GetResult> {
         self.log(format_args!("GET {}", self.location(key)));
+        self.pace().await;
         let out = self
             .client
             .get_object()
@@ -653,6 +708,7 @@ impl ObjectStore for S3Store {
         use md5::{Digest, Md5};
         use tokio::io::AsyncWriteExt;
         self.log(format_args!("GET {} (streamed)", self.location(key)));
+        self.pace().await;
         let mut out = self
             .client
             .get_object()
@@ -689,6 +745,7 @@ impl ObjectStore for S3Store {
 
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
         self.log(format_args!("HEAD {}", self.location(key)));
+        self.pace().await;
         let out = self
             .client
             .head_object()
@@ -737,6 +794,7 @@ impl ObjectStore for S3Store {
                 ""
             }
         ));
+        self.pace().await;
         let mut req = self.client.delete_object().bucket(&self.bucket).key(key);
         if let Some(e) = if_match {
             req = req.if_match(format!("\"{e}\""));
@@ -779,6 +837,7 @@ impl ObjectStore for S3Store {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.log(format_args!("LIST {}*", self.location(prefix)));
+        self.pace().await;
         let mut pages = self
             .client
             .list_objects_v2()
@@ -787,7 +846,14 @@ impl ObjectStore for S3Store {
             .into_paginator()
             .send();
         let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
+        let mut first = true;
+        loop {
+            if !std::mem::take(&mut first) {
+                self.pace().await;
+            }
+            let Some(page) = pages.next().await else {
+                break;
+            };
             let page = page.map_err(|e| self.map_err(prefix, e, Op::Other))?;
             for o in page.contents() {
                 let Some(key) = o.key() else { continue };

@@ -1,0 +1,78 @@
+//! Transport settings: the client-side rate limit paces real requests, and
+//! the retry waits reach the SDK's retry configuration.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::run;
+use tfsync::store::s3::{S3Store, TransportOptions};
+use tfsync::store::{ObjectStore, PutMode};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_paces_requests() {
+    let Some(server) = support::server("moto") else {
+        return;
+    };
+    let store = server.new_bucket("rate").await;
+    let bucket = store.bucket().to_string();
+    for i in 0..6 {
+        let body = format!(
+            r#"{{"ID":"id-{i}","Operation":"x","Info":"","Who":"a@b","Version":"1","Created":"2026-01-01T00:00:00Z","Path":"{bucket}/s{i}"}}"#
+        );
+        store
+            .put(&format!("s{i}.tflock"), body.into_bytes(), PutMode::Create)
+            .await
+            .expect("lock");
+    }
+    // 1 LIST + 6 GETs = 7 requests.
+    let time = |extra: &[&str]| {
+        let mut cmd = server.tfsync(&bucket, "unused");
+        cmd.env_remove("TFSYNC_KEY")
+            .args(extra)
+            .args(["--output", "json", "locks"]);
+        let start = Instant::now();
+        let r = run(&mut cmd);
+        assert_eq!(r.code, 0, "{r:?}");
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+        assert_eq!(v["locks"].as_array().expect("locks").len(), 6);
+        start.elapsed()
+    };
+    let free = time(&[]);
+    // 5 per second, burst 1: the 7th request waits until ~1.2 s.
+    let paced = time(&["--rate-limit", "5"]);
+    assert!(
+        paced >= Duration::from_millis(1100),
+        "paced run took {paced:?}"
+    );
+    assert!(paced > free, "free {free:?}, paced {paced:?}");
+    // A burst of 7 lets them all through at once.
+    let burst = time(&["--rate-limit", "5", "--rate-burst", "7"]);
+    assert!(burst < paced, "burst {burst:?}, paced {paced:?}");
+    eprintln!("locks: unlimited {free:?}, 5/s {paced:?}, 5/s burst 7 {burst:?}");
+}
+
+#[tokio::test]
+async fn retry_waits_reach_the_sdk() {
+    let opts = tfsync::store::s3::S3Options {
+        bucket: "b".into(),
+        endpoint: Some("http://127.0.0.1:9".into()),
+        region: Some("us-east-1".into()),
+        path_style: true,
+        max_attempts: 3,
+        ..Default::default()
+    };
+    let store = S3Store::connect(&opts).await.expect("connect");
+    let store = store.with_transport(&TransportOptions {
+        retry_min_wait: Some(Duration::from_millis(250)),
+        retry_max_wait: Some(Duration::from_secs(9)),
+        rate_limit: None,
+    });
+    let rc = store
+        .client()
+        .config()
+        .retry_config()
+        .expect("retry config");
+    assert_eq!(rc.initial_backoff(), Duration::from_millis(250));
+    assert_eq!(rc.max_backoff(), Duration::from_secs(9));
+    assert_eq!(rc.max_attempts(), 3, "--max-attempts kept");
+}
