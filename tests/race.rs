@@ -23,11 +23,17 @@ use tfsync::store::{ObjectStore, PutMode};
 const KEY: &str = "race/terraform.tfstate";
 
 fn setting(k: &str, d: usize) -> usize {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 fn now_micros() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
 }
 
 /// The separate checker: holder records `worker cycle acquired released`
@@ -40,25 +46,44 @@ fn check_no_overlap(log: &Path) -> usize {
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f[2].parse().expect("acquired"), f[3].parse().expect("released"), format!("{} {}", f[0], f[1]))
+            (
+                f[2].parse().expect("acquired"),
+                f[3].parse().expect("released"),
+                format!("{} {}", f[0], f[1]),
+            )
         })
         .collect();
     holds.sort();
     for w in holds.windows(2) {
-        assert!(w[0].1 <= w[1].0, "holders overlap: {} held until {}, {} took it at {}", w[0].2, w[0].1, w[1].2, w[1].0);
+        assert!(
+            w[0].1 <= w[1].0,
+            "holders overlap: {} held until {}, {} took it at {}",
+            w[0].2,
+            w[0].1,
+            w[1].2,
+            w[1].0
+        );
     }
     holds.len()
 }
 
 async fn race(server: Server) {
-    let (procs, cycles, readers) =
-        (setting("TFSYNC_RACE_PROCS", 16), setting("TFSYNC_RACE_CYCLES", 10), setting("TFSYNC_RACE_READERS", 2));
+    let (procs, cycles, readers) = (
+        setting("TFSYNC_RACE_PROCS", 16),
+        setting("TFSYNC_RACE_CYCLES", 10),
+        setting("TFSYNC_RACE_READERS", 2),
+    );
     let store = server.new_bucket("race").await;
     let bucket = store.bucket().to_string();
-    store.put(KEY, state("race-lineage", 0, 1), PutMode::Create).await.expect("seed state");
+    store
+        .put(KEY, state("race-lineage", 0, 1), PutMode::Create)
+        .await
+        .expect("seed state");
     let dir = tempfile::tempdir().expect("tempdir");
     let log_path = dir.path().join("holders.log");
-    let log = Arc::new(std::sync::Mutex::new(std::fs::File::create(&log_path).expect("log")));
+    let log = Arc::new(std::sync::Mutex::new(
+        std::fs::File::create(&log_path).expect("log"),
+    ));
     let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
 
@@ -71,17 +96,24 @@ async fn race(server: Server) {
                 let serial = if r % 2 == 0 {
                     let out = run(server.tfsync(&bucket, KEY).args(["pull"]));
                     assert_eq!(out.code, 0, "reader pull: {out:?}");
-                    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("pull returns a complete state");
+                    let v: serde_json::Value =
+                        serde_json::from_str(&out.stdout).expect("pull returns a complete state");
                     assert_eq!(v["lineage"], "race-lineage");
                     v["serial"].as_u64().expect("serial")
                 } else {
-                    let out = run(server.tfsync(&bucket, KEY).args(["--output", "json", "status"]));
+                    let out = run(server
+                        .tfsync(&bucket, KEY)
+                        .args(["--output", "json", "status"]));
                     assert_eq!(out.code, 0, "reader status: {out:?}");
-                    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("status json");
+                    let v: serde_json::Value =
+                        serde_json::from_str(&out.stdout).expect("status json");
                     assert_eq!(v["state"]["lineage"], "race-lineage", "{v}");
                     v["state"]["serial"].as_u64().expect("serial")
                 };
-                assert!(serial >= last, "reader {r} saw serial go back from {last} to {serial}");
+                assert!(
+                    serial >= last,
+                    "reader {r} saw serial go back from {last} to {serial}"
+                );
                 last = serial;
                 reads += 1;
             }
@@ -97,7 +129,16 @@ async fn race(server: Server) {
             let tfsync = |args: &[&str]| run(server.tfsync(&bucket, KEY).args(args));
             for c in 0..cycles {
                 let info = format!("w{w} c{c}");
-                let r = tfsync(&["--quiet", "lock", "--operation", "race", "--info", &info, "--wait", "600s"]);
+                let r = tfsync(&[
+                    "--quiet",
+                    "lock",
+                    "--operation",
+                    "race",
+                    "--info",
+                    &info,
+                    "--wait",
+                    "600s",
+                ]);
                 assert_eq!(r.code, 0, "worker {w} cycle {c} lock: {r:?}");
                 let acquired = now_micros();
                 let id = r.stdout.trim().to_string();
@@ -114,7 +155,8 @@ async fn race(server: Server) {
                 let released = now_micros();
                 let r = tfsync(&["--quiet", "unlock", &id]);
                 assert_eq!(r.code, 0, "unlock: {r:?}");
-                writeln!(log.lock().expect("log"), "w{w} c{c} {acquired} {released}").expect("log write");
+                writeln!(log.lock().expect("log"), "w{w} c{c} {acquired} {released}")
+                    .expect("log write");
             }
         }));
     }
@@ -123,7 +165,10 @@ async fn race(server: Server) {
     }
     let elapsed = started.elapsed();
     done.store(true, Ordering::SeqCst);
-    let reads: usize = reader_threads.into_iter().map(|t| t.join().expect("reader")).sum();
+    let reads: usize = reader_threads
+        .into_iter()
+        .map(|t| t.join().expect("reader"))
+        .sum();
 
     let fin: serde_json::Value =
         serde_json::from_slice(&store.get(KEY).await.expect("final").bytes).expect("json");
@@ -136,10 +181,17 @@ async fn race(server: Server) {
         elapsed.as_secs_f64() * 1000.0 / expected as f64,
         fin["serial"]
     );
-    assert_eq!(fin["serial"].as_u64(), Some(expected), "lost or duplicated increments");
+    assert_eq!(
+        fin["serial"].as_u64(),
+        Some(expected),
+        "lost or duplicated increments"
+    );
     assert_eq!(fin["lineage"], "race-lineage");
     assert_eq!(holders, procs * cycles);
-    assert!(store.head(&format!("{KEY}.tflock")).await.is_err(), "nothing left locked");
+    assert!(
+        store.head(&format!("{KEY}.tflock")).await.is_err(),
+        "nothing left locked"
+    );
 }
 
 #[test]
@@ -149,7 +201,10 @@ fn the_checker_catches_overlaps() {
     std::fs::write(&p, "w0 c0 100 200\nw1 c0 200 300\n").expect("write");
     assert_eq!(check_no_overlap(&p), 2);
     std::fs::write(&p, "w0 c0 100 250\nw1 c0 200 300\n").expect("write");
-    assert!(std::panic::catch_unwind(|| check_no_overlap(&p)).is_err(), "an overlap must be caught");
+    assert!(
+        std::panic::catch_unwind(|| check_no_overlap(&p)).is_err(),
+        "an overlap must be caught"
+    );
 }
 
 macro_rules! race_on {
