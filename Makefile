@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export AWS_EC2_METADATA_DISABLED := true
 CARGO ?= cargo
 
-.PHONY: all build release demo test unit lint servers-up servers-down clean
+.PHONY: all build release demo test unit lint bench servers-up servers-down clean
 
 all: build
 
@@ -28,6 +28,10 @@ test: build
 	  { $(CARGO) test --locked --tests -- --skip race_ --test-threads=$${TEST_THREADS:-4} && \
 	    $(CARGO) test --locked --test race -- --nocapture; } || status=$$?; \
 	  scripts/test-servers down; exit $$status
+
+## Benchmarks and the load test (scripts/bench); BENCH_SMALL=1 for CI's reduced counts.
+bench:
+	scripts/bench
 
 ## Only the unit tests and the directory-store tests (no servers).
 unit:

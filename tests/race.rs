@@ -1,29 +1,78 @@
 //! The race test: N processes, each doing M cycles of
 //! lock (with wait) -> pull -> serial + 1 -> push under that lock -> unlock,
-//! on one state. Every increment must survive (final serial exactly N*M) and
-//! no two holders may overlap.
+//! on one state, while readers run `status` and `pull` in a loop.
+//!
+//! - every increment survives: the final serial is exactly N*M;
+//! - every read sees a complete state with a valid, never-decreasing serial;
+//! - a separate checker, reading the holders' log (acquired/released times
+//!   recorded by each worker), finds no two holders overlapping.
+//!
+//! Scale with TFSYNC_RACE_PROCS, TFSYNC_RACE_CYCLES, TFSYNC_RACE_READERS
+//! (defaults 16, 10, 2; `make bench` runs 32 x 25).
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use support::{Server, run, state};
 use tfsync::store::{ObjectStore, PutMode};
 
 const KEY: &str = "race/terraform.tfstate";
 
-fn counts() -> (usize, usize) {
-    let get = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    (get("TFSYNC_RACE_PROCS", 16), get("TFSYNC_RACE_CYCLES", 10))
+fn setting(k: &str, d: usize) -> usize {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+fn now_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
+}
+
+/// The separate checker: holder records `worker cycle acquired released`
+/// (microseconds since the epoch, taken after `lock` returned and before
+/// `unlock` started). Sorted by acquisition, each must end before the next
+/// begins.
+fn check_no_overlap(log: &Path) -> usize {
+    let text = std::fs::read_to_string(log).expect("holders log");
+    let mut holds: Vec<(u128, u128, String)> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[2].parse().expect("acquired"),
+                f[3].parse().expect("released"),
+                format!("{} {}", f[0], f[1]),
+            )
+        })
+        .collect();
+    holds.sort();
+    for w in holds.windows(2) {
+        assert!(
+            w[0].1 <= w[1].0,
+            "holders overlap: {} held until {}, {} took it at {}",
+            w[0].2,
+            w[0].1,
+            w[1].2,
+            w[1].0
+        );
+    }
+    holds.len()
 }
 
 async fn race(server: Server) {
-    let (procs, cycles) = counts();
+    let (procs, cycles, readers) = (
+        setting("TFSYNC_RACE_PROCS", 16),
+        setting("TFSYNC_RACE_CYCLES", 10),
+        setting("TFSYNC_RACE_READERS", 2),
+    );
     let store = server.new_bucket("race").await;
     let bucket = store.bucket().to_string();
     store
@@ -31,28 +80,67 @@ async fn race(server: Server) {
         .await
         .expect("seed state");
     let dir = tempfile::tempdir().expect("tempdir");
-    let holds: Arc<Mutex<Vec<(Instant, Instant, usize)>>> = Arc::default();
+    let log_path = dir.path().join("holders.log");
+    let log = Arc::new(std::sync::Mutex::new(
+        std::fs::File::create(&log_path).expect("log"),
+    ));
+    let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
+
+    let mut reader_threads = Vec::new();
+    for r in 0..readers {
+        let (server, bucket, done) = (server.clone(), bucket.clone(), done.clone());
+        reader_threads.push(std::thread::spawn(move || {
+            let (mut last, mut reads) = (0u64, 0usize);
+            while !done.load(Ordering::SeqCst) {
+                let serial = if r % 2 == 0 {
+                    let out = run(server.tfsync(&bucket, KEY).args(["pull"]));
+                    assert_eq!(out.code, 0, "reader pull: {out:?}");
+                    let v: serde_json::Value =
+                        serde_json::from_str(&out.stdout).expect("pull returns a complete state");
+                    assert_eq!(v["lineage"], "race-lineage");
+                    v["serial"].as_u64().expect("serial")
+                } else {
+                    let out = run(server
+                        .tfsync(&bucket, KEY)
+                        .args(["--output", "json", "status"]));
+                    assert_eq!(out.code, 0, "reader status: {out:?}");
+                    let v: serde_json::Value =
+                        serde_json::from_str(&out.stdout).expect("status json");
+                    assert_eq!(v["state"]["lineage"], "race-lineage", "{v}");
+                    v["state"]["serial"].as_u64().expect("serial")
+                };
+                assert!(
+                    serial >= last,
+                    "reader {r} saw serial go back from {last} to {serial}"
+                );
+                last = serial;
+                reads += 1;
+            }
+            reads
+        }));
+    }
 
     let mut workers = Vec::new();
     for w in 0..procs {
-        let (server, bucket, holds) = (server.clone(), bucket.clone(), holds.clone());
+        let (server, bucket, log) = (server.clone(), bucket.clone(), log.clone());
         let file = dir.path().join(format!("w{w}.tfstate"));
         workers.push(std::thread::spawn(move || {
             let tfsync = |args: &[&str]| run(server.tfsync(&bucket, KEY).args(args));
             for c in 0..cycles {
+                let info = format!("w{w} c{c}");
                 let r = tfsync(&[
                     "--quiet",
                     "lock",
                     "--operation",
                     "race",
                     "--info",
-                    &format!("w{w} c{c}"),
+                    &info,
                     "--wait",
-                    "300s",
+                    "600s",
                 ]);
                 assert_eq!(r.code, 0, "worker {w} cycle {c} lock: {r:?}");
-                let got = Instant::now();
+                let acquired = now_micros();
                 let id = r.stdout.trim().to_string();
                 let f = file.to_string_lossy().into_owned();
                 let r = tfsync(&["pull", "-o", &f]);
@@ -64,10 +152,11 @@ async fn race(server: Server) {
                 std::fs::write(&file, serde_json::to_vec_pretty(&v).expect("ser")).expect("write");
                 let r = tfsync(&["--quiet", "push", "--lock-id", &id, &f]);
                 assert_eq!(r.code, 0, "worker {w} cycle {c} push: {r:?}");
-                let released = Instant::now();
+                let released = now_micros();
                 let r = tfsync(&["--quiet", "unlock", &id]);
                 assert_eq!(r.code, 0, "unlock: {r:?}");
-                holds.lock().expect("mutex").push((got, released, w));
+                writeln!(log.lock().expect("log"), "w{w} c{c} {acquired} {released}")
+                    .expect("log write");
             }
         }));
     }
@@ -75,14 +164,21 @@ async fn race(server: Server) {
         w.join().expect("worker");
     }
     let elapsed = started.elapsed();
+    done.store(true, Ordering::SeqCst);
+    let reads: usize = reader_threads
+        .into_iter()
+        .map(|t| t.join().expect("reader"))
+        .sum();
 
     let fin: serde_json::Value =
         serde_json::from_slice(&store.get(KEY).await.expect("final").bytes).expect("json");
     let expected = (procs * cycles) as u64;
+    let holders = check_no_overlap(&log_path);
     eprintln!(
-        "race on {}: {procs} processes x {cycles} cycles in {:.1}s, final serial {} (expected {expected})",
+        "race on {}: {procs} processes x {cycles} cycles in {:.1}s ({:.0} ms/cycle), final serial {} (expected {expected}), {holders} holders without overlap, {reads} concurrent reads all complete",
         server.name,
         elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / expected as f64,
         fin["serial"]
     );
     assert_eq!(
@@ -91,21 +187,23 @@ async fn race(server: Server) {
         "lost or duplicated increments"
     );
     assert_eq!(fin["lineage"], "race-lineage");
-
-    // No two holders at once: [lock returned, push done] intervals are disjoint.
-    let mut holds = holds.lock().expect("mutex").clone();
-    holds.sort_by_key(|h| h.0);
-    for pair in holds.windows(2) {
-        assert!(
-            pair[0].1 <= pair[1].0,
-            "holders overlap: worker {} and worker {}",
-            pair[0].2,
-            pair[1].2
-        );
-    }
+    assert_eq!(holders, procs * cycles);
     assert!(
         store.head(&format!("{KEY}.tflock")).await.is_err(),
         "nothing left locked"
+    );
+}
+
+#[test]
+fn the_checker_catches_overlaps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("log");
+    std::fs::write(&p, "w0 c0 100 200\nw1 c0 200 300\n").expect("write");
+    assert_eq!(check_no_overlap(&p), 2);
+    std::fs::write(&p, "w0 c0 100 250\nw1 c0 200 300\n").expect("write");
+    assert!(
+        std::panic::catch_unwind(|| check_no_overlap(&p)).is_err(),
+        "an overlap must be caught"
     );
 }
 
