@@ -27,7 +27,21 @@ Examples:
   tfsync force-unlock 59fef1d5-d094-c52e-6aa5-e30279394a88
 
   # Workspace 'staging' (state at env:/staging/<key>)
-  tfsync --workspace staging pull";
+  tfsync --workspace staging pull
+
+  # In a Terraform directory: settings come from its backend \"s3\" block
+  tfsync config
+  tfsync list
+
+  # Every lock older than 2 hours in the bucket, then break them
+  tfsync locks --older-than 2h
+  tfsync force-unlock --all --older-than 2h --yes
+
+  # Is locking safe on this provider? (exit 6 if not)
+  tfsync doctor
+
+  # Outputs, like terraform output
+  tfsync outputs vpc_id --raw";
 
 #[derive(Debug, Parser)]
 #[command(
