@@ -155,6 +155,10 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "N", requires = "rate_limit")]
     pub rate_burst: Option<u32>,
 
+    /// Also trust the PEM certificates in FILE (a private CA) [env: TFSYNC_CA_BUNDLE, AWS_CA_BUNDLE]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "TFSYNC_OUTPUT")]
     pub output: OutputFormat,

@@ -749,10 +749,37 @@ impl Config {
                 });
             }
         }
+        let ca = match &opts.ca_bundle {
+            Some(f) => Some((f.clone(), Source::Flag("ca-bundle"))),
+            None => ["TFSYNC_CA_BUNDLE", "AWS_CA_BUNDLE"].iter().find_map(|v| {
+                env(v)
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| (PathBuf::from(p), Source::Env(v)))
+            }),
+        };
+        let ca_bundle = match ca {
+            Some((file, source)) => {
+                let pem = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(Error::Config(format!(
+                        "the CA bundle {} ({source}) holds no PEM certificate",
+                        file.display()
+                    )));
+                }
+                resolved.push(Resolved {
+                    name: "ca_bundle",
+                    value: file.display().to_string(),
+                    source,
+                });
+                Some(pem)
+            }
+            None => None,
+        };
         let transport = TransportOptions {
             retry_min_wait: min_wait.map(|(d, _)| d),
             retry_max_wait: max_wait.map(|(d, _)| d),
             rate_limit: rate.map(|(r, _)| (r, burst.map_or(1, |(b, _)| b))),
+            ca_bundle,
         };
         if matches!(target, Target::Dir(_)) && write != WriteOptions::default() {
             warnings.push(

@@ -20,7 +20,7 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
     let store = S3Store::connect(opts)
         .await?
         .with_write_options(ctx.config.write.clone())
-        .with_transport(&ctx.config.transport);
+        .with_transport(&ctx.config.transport)?;
     let base = args.prefix.trim_end_matches('/');
     let prefix = format!("{base}/{}/", uuid::Uuid::new_v4());
     ctx.out.note(format!(

@@ -83,7 +83,7 @@ pub async fn open_store(config: &Config) -> Result<Box<dyn ObjectStore>, Error> 
             S3Store::connect(o)
                 .await?
                 .with_write_options(config.write.clone())
-                .with_transport(&config.transport),
+                .with_transport(&config.transport)?,
         ),
         Target::Dir(d) => Box::new(FsStore::new(d.clone())?),
     })

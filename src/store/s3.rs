@@ -56,6 +56,8 @@ pub struct TransportOptions {
     pub retry_max_wait: Option<Duration>,
     /// Requests per second and the burst allowed above that rate.
     pub rate_limit: Option<(u32, u32)>,
+    /// PEM certificates trusted besides the system's roots (`--ca-bundle`).
+    pub ca_bundle: Option<Vec<u8>>,
 }
 
 /// Server-side encryption and ACL applied to every object tfsync writes
@@ -191,9 +193,27 @@ impl S3Store {
         })
     }
 
-    /// Retry waits and request pacing. Rebuilds the client with the new
-    /// retry configuration (no request is made).
-    pub fn with_transport(mut self, t: &TransportOptions) -> Self {
+    /// Retry waits, request pacing and extra trusted certificates. Rebuilds
+    /// the client (no request is made).
+    pub fn with_transport(mut self, t: &TransportOptions) -> Result<Self> {
+        if let Some(pem) = &t.ca_bundle {
+            use aws_smithy_http_client::{Builder, tls};
+            let context = tls::TlsContext::builder()
+                .with_trust_store(tls::TrustStore::default().with_pem_certificate(pem.clone()))
+                .build()
+                .map_err(|e| StoreError::Other {
+                    location: self.describe(),
+                    message: format!("the CA bundle cannot be used: {e}"),
+                })?;
+            let http = Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .tls_context(context)
+                .build_https();
+            let conf = self.client.config().to_builder().http_client(http).build();
+            self.client = Client::from_conf(conf);
+        }
         if t.retry_min_wait.is_some() || t.retry_max_wait.is_some() {
             let conf = self.client.config();
             let retry = conf
@@ -212,7 +232,7 @@ impl S3Store {
             let quota = governor::Quota::per_second(per_second).allow_burst(burst);
             self.limiter = Some(Arc::new(governor::RateLimiter::direct(quota)));
         }
-        self
+        Ok(self)
     }
 
     /// Wait for the rate limiter, when there is one.
