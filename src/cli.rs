@@ -168,6 +168,14 @@ pub enum Command {
     /// Show the lock holder and a summary of the state
     #[command(after_help = "Examples:\n  tfsync status\n  tfsync status --output json | jq .lock")]
     Status,
+
+    /// Copy every state under a prefix into a timestamped snapshot (incremental; never locks)
+    #[command(after_help = crate::cli_ext::BACKUP_HELP)]
+    Backup(crate::cli_ext::BackupArgs),
+
+    /// Put states from a backup snapshot back, under the lock, with the push rules
+    #[command(after_help = crate::cli_ext::RESTORE_HELP)]
+    Restore(crate::cli_ext::RestoreArgs),
 }
 
 #[derive(Debug, Args)]

@@ -41,5 +41,6 @@ pub fn code(err: &Error) -> i32 {
         Error::Store(StoreError::Precondition { .. }) => CONFLICT,
         Error::Interrupted { .. } => INTERRUPTED,
         Error::Store(_) | Error::InvalidState { .. } | Error::Io { .. } => ERROR,
+        Error::Incomplete(_) => ERROR,
     }
 }

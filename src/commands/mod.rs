@@ -1,9 +1,11 @@
 //! One file per subcommand, each a short script over `tfstate` and `store`.
 
+mod backup;
 mod force_unlock;
 mod lock;
 mod pull;
 mod push;
+mod restore;
 mod status;
 mod unlock;
 
@@ -32,13 +34,39 @@ impl Ctx {
 }
 
 pub async fn run(opts: Opts) -> Result<(), Error> {
-    let config = Config::resolve(&opts.global, &|k| std::env::var(k).ok())?;
+    let env = |k: &str| std::env::var(k).ok();
+    // Commands over many states (backup, restore --all) need a store but no
+    // state key, and `backup verify` not even a store: give Config
+    // placeholders for what they do not use.
+    let mut global = opts.global.clone();
+    let (needs_store, needs_key) = match &opts.command {
+        Command::Backup(a) if a.action.is_some() => (false, false),
+        Command::Backup(_) => (true, false),
+        Command::Restore(a) => (true, !a.all),
+        _ => (true, true),
+    };
+    if !needs_key && global.key.is_none() {
+        global.key = Some(UNUSED_KEY.into());
+    }
+    if !needs_store && global.bucket.is_none() && global.dir.is_none() {
+        global.bucket = Some(UNUSED_BUCKET.into());
+    }
+    let opts = Opts {
+        global,
+        command: opts.command,
+    };
+    let config = Config::resolve(&opts.global, &env)?;
     let out = Printer {
         format: config.output,
         quiet: config.quiet,
     };
     for w in &config.warnings {
         out.warn(w);
+    }
+    if let Command::Backup(a) = &opts.command
+        && let Some(crate::cli_ext::BackupAction::Verify(v)) = &a.action
+    {
+        return backup::verify(&config, out, v).await;
     }
     let store = open_store(&config).await?;
     let ctx = Ctx { config, store, out };
@@ -49,8 +77,14 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Unlock(a) => unlock::run(&ctx, a).await,
         Command::ForceUnlock(a) => force_unlock::run(&ctx, a).await,
         Command::Status => status::run(&ctx).await,
+        Command::Backup(a) => backup::run(&ctx, a).await,
+        Command::Restore(a) => restore::run(&ctx, a).await,
     }
 }
+
+/// Placeholders for settings a command does not use (never sent anywhere).
+const UNUSED_KEY: &str = "unused.tfstate";
+const UNUSED_BUCKET: &str = "unused-bucket";
 
 pub async fn open_store(config: &Config) -> Result<Box<dyn ObjectStore>, Error> {
     Ok(match &config.target {
@@ -68,8 +102,19 @@ pub async fn under_lock<T>(
     wait: Duration,
     body: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
+    under_lock_on(ctx, &ctx.config.state_key(), operation, wait, body).await
+}
+
+/// [`under_lock`] for the state at `state_key` (commands over many states).
+pub async fn under_lock_on<T>(
+    ctx: &Ctx,
+    state_key: &str,
+    operation: &str,
+    wait: Duration,
+    body: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     let store = ctx.store.as_ref();
-    let state_key = ctx.config.state_key();
+    let state_key = state_key.to_string();
     let info = LockInfo::new(operation, "", store.bucket(), &state_key);
     let mut signals = Signals::install()?;
     let work = async {

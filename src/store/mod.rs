@@ -99,6 +99,28 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
 
     /// Every object whose key starts with `prefix`, sorted by key, all pages.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
+
+    /// Can [`ObjectStore::copy_from`] copy between two buckets of this
+    /// store's server without the bytes passing through the client?
+    fn can_copy(&self) -> bool {
+        false
+    }
+
+    /// Server-side copy of `src_key` in bucket `src_bucket` (same server,
+    /// same credentials) to `key` in this store, unconditionally; returns the
+    /// new object's ETag. Stores without server-side copy refuse.
+    async fn copy_from(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        key: &str,
+    ) -> Result<Option<String>> {
+        let _ = (src_bucket, src_key);
+        Err(StoreError::Other {
+            location: self.location(key),
+            message: "this store cannot copy server-side".into(),
+        })
+    }
 }
 
 /// Hex MD5 of a body: the ETag S3 gives to a single-part upload.

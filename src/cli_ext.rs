@@ -1,0 +1,154 @@
+//! clap definitions of the backup, restore, migration and history commands
+//! (kept apart from `cli.rs` so that file stays small).
+
+use crate::cli::parse_duration;
+use clap::{Args, Subcommand};
+use std::time::Duration;
+
+pub const BACKUP_HELP: &str = "\
+Examples:
+  # Every state in the bucket into a local directory, keep 14 snapshots
+  tfsync --bucket tf-states backup --to file:///var/backups/tf --keep 14
+
+  # Only production, compressed, to another bucket on the same server (server-side copy)
+  tfsync --bucket tf-states backup --prefix prod/ --to s3://tf-backups/nightly --gzip
+
+  # To another provider (a remote named in ~/.config/tfsync/config.toml, or --to-endpoint)
+  tfsync --bucket tf-states backup --to spaces:tf-backups/aws
+  tfsync --bucket tf-states backup --to s3://tf-backups --to-endpoint https://fra1.digitaloceanspaces.com --to-profile spaces
+
+  # From cron: no terminal, one summary line (or JSON), non-zero exit naming the failed keys
+  tfsync --bucket tf-states backup --to file:///var/backups/tf --output json
+
+  # Re-check every snapshot's bytes against its manifest
+  tfsync backup verify --from file:///var/backups/tf
+
+A snapshot is <LOCATION>/<time>/<state key> plus <LOCATION>/manifests/<time>.json, written
+last: a run that fails leaves no manifest and never looks complete. A state whose ETag is
+unchanged since the newest snapshot is not read again; the new manifest points at the object
+that already holds its bytes. `.tflock` objects are never copied and no lock is taken.
+
+Summary fields (--output json): snapshot, source, destination, seen, copied, skipped,
+failed, bytes, seconds, pruned, failures[{key, error}].";
+
+pub const RESTORE_HELP: &str = "\
+Examples:
+  # The configured state (--key / TFSYNC_KEY, --workspace) from the newest snapshot
+  tfsync --bucket tf-states --key prod/network.tfstate restore --from file:///var/backups/tf
+
+  # From one snapshot
+  tfsync --bucket tf-states --key prod/network.tfstate restore --from file:///var/backups/tf/2026-11-22T03-00-00.000Z
+
+  # Every state of a snapshot
+  tfsync --bucket tf-states restore --all --from s3://tf-backups/nightly
+
+Each state is written under its lock (Operation `restore from backup`) with the rules of
+`terraform state push`: a state with another lineage or an older serial than the current one
+is refused (exit 4) unless --force.";
+
+/// Per-side settings of a destination.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ToSide {
+    /// Endpoint of the destination [default: the source's, unless a remote names one]
+    #[arg(long, value_name = "URL")]
+    pub to_endpoint: Option<String>,
+    /// Region of the destination
+    #[arg(long, value_name = "REGION")]
+    pub to_region: Option<String>,
+    /// AWS profile of the destination
+    #[arg(long, value_name = "PROFILE")]
+    pub to_profile: Option<String>,
+}
+
+/// Per-side settings of a backup being read.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FromSide {
+    /// Endpoint of the backup location [default: the configured endpoint]
+    #[arg(long, value_name = "URL")]
+    pub from_endpoint: Option<String>,
+    /// Region of the backup location
+    #[arg(long, value_name = "REGION")]
+    pub from_region: Option<String>,
+    /// AWS profile of the backup location
+    #[arg(long, value_name = "PROFILE")]
+    pub from_profile: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: Option<BackupAction>,
+
+    /// Where snapshots go: s3://bucket/prefix, file:///dir or REMOTE:bucket/prefix
+    #[arg(long, value_name = "LOCATION", required = true)]
+    pub to: Option<String>,
+
+    /// Only keys under this prefix of the source
+    #[arg(long, value_name = "P", default_value = "")]
+    pub prefix: String,
+
+    /// Only keys matching this glob (`*` also crosses `/`), e.g. 'prod/**/*.tfstate'
+    #[arg(long = "match", value_name = "GLOB")]
+    pub pattern: Option<String>,
+
+    /// After a successful run, keep only the N newest snapshots
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+
+    /// Store states gzip-compressed (`<key>.gz`)
+    #[arg(long)]
+    pub gzip: bool,
+
+    /// States copied at once
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    #[command(flatten)]
+    pub side: ToSide,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Re-read every object of the snapshots and check size and MD5 against the manifests
+    #[command(
+        after_help = "Examples:\n  tfsync backup verify --from file:///var/backups/tf\n  tfsync backup verify --from s3://tf-backups/nightly/2026-11-22T03-00-00.000Z --output json"
+    )]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup location (all its snapshots) or one snapshot (LOCATION/<id>)
+    #[arg(long, value_name = "LOCATION")]
+    pub from: String,
+
+    /// Objects read at once
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    #[command(flatten)]
+    pub side: FromSide,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A snapshot (LOCATION/<id>), or a backup location (its newest snapshot)
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub from: String,
+
+    /// Restore every state of the snapshot instead of the configured one
+    #[arg(long)]
+    pub all: bool,
+
+    /// Skip the lineage and serial checks (still under the lock, compare-and-swap)
+    #[arg(long)]
+    pub force: bool,
+
+    /// How long to wait for each lock
+    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+
+    #[command(flatten)]
+    pub side: FromSide,
+}

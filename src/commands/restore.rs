@@ -1,0 +1,109 @@
+//! `tfsync restore --from SNAPSHOT`: states from a backup snapshot back into
+//! the configured store, each under its own lock and with the push rules.
+
+use super::backup::open_backup;
+use super::push::write;
+use super::{Ctx, under_lock_on};
+use crate::cli_ext::RestoreArgs;
+use crate::error::Error;
+use crate::location::join;
+use crate::snapshot::{self, Entry};
+use crate::store::{StoreError, md5_hex};
+
+pub const OPERATION: &str = "restore from backup";
+
+pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
+    let b = open_backup(&ctx.config, &args.from, &args.side).await?;
+    let store = b.opened.store.as_ref();
+    let id = match &b.snapshot {
+        Some(id) => id.clone(),
+        None => snapshot::list_ids(store, &b.root)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound {
+                location: format!(
+                    "{} (no complete snapshot: no manifests/*.json)",
+                    b.opened.display
+                ),
+            })?,
+    };
+    let manifest = snapshot::read_manifest(store, &b.root, &id).await?;
+    let entries: Vec<&Entry> = if args.all {
+        manifest.states.iter().collect()
+    } else {
+        let key = ctx.config.state_key();
+        let found: Vec<&Entry> = manifest.states.iter().filter(|e| e.key == key).collect();
+        if found.is_empty() {
+            return Err(Error::Store(StoreError::NotFound {
+                location: format!(
+                    "{key} in snapshot {id} of {} (it holds {} states; use --all for every one, or check --key and --workspace)",
+                    b.opened.display,
+                    manifest.states.len()
+                ),
+            }));
+        }
+        found
+    };
+
+    let mut restored = Vec::new();
+    for e in entries {
+        let object = join(&b.root, &e.object);
+        let got = store.get(&object).await?;
+        let bytes = if e.gzip {
+            snapshot::gunzip(&got.bytes).map_err(|err| StoreError::Other {
+                location: store.location(&object),
+                message: format!("not valid gzip: {err}"),
+            })?
+        } else {
+            got.bytes
+        };
+        if md5_hex(&bytes) != e.md5 {
+            return Err(Error::Store(StoreError::Other {
+                location: store.location(&object),
+                message: format!(
+                    "its MD5 {} is not the manifest's {}: the backup is damaged; nothing was written for {}. Run `tfsync backup verify --from {}`",
+                    md5_hex(&bytes),
+                    e.md5,
+                    e.key,
+                    args.from
+                ),
+            }));
+        }
+        let outcome = under_lock_on(
+            ctx,
+            &e.key,
+            OPERATION,
+            args.lock_timeout,
+            write(ctx, &e.key, &bytes, args.force),
+        )
+        .await?;
+        ctx.out.note(format!(
+            "{} {} (serial {}) from snapshot {id}",
+            if outcome.unchanged {
+                "already up to date:"
+            } else {
+                "restored"
+            },
+            ctx.store.location(&e.key),
+            e.serial.map_or("?".to_string(), |s| s.to_string())
+        ));
+        restored.push(serde_json::json!({
+            "key": e.key,
+            "location": ctx.store.location(&e.key),
+            "serial": e.serial,
+            "lineage": e.lineage,
+            "size": e.size,
+            "etag": outcome.etag,
+            "previous_etag": outcome.previous_etag,
+            "unchanged": outcome.unchanged,
+        }));
+    }
+    if ctx.out.json() {
+        ctx.out.emit_json(&serde_json::json!({
+            "snapshot": id,
+            "from": b.opened.display,
+            "restored": restored,
+        }));
+    }
+    Ok(())
+}
