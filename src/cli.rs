@@ -176,6 +176,10 @@ pub enum Command {
     /// Put states from a backup snapshot back, under the lock, with the push rules
     #[command(after_help = crate::cli_ext::RESTORE_HELP)]
     Restore(crate::cli_ext::RestoreArgs),
+
+    /// Move a state and its workspaces to another bucket, prefix or provider, under both locks
+    #[command(after_help = crate::cli_ext::MIGRATE_HELP)]
+    Migrate(crate::cli_ext::MigrateArgs),
 }
 
 #[derive(Debug, Args)]

@@ -152,3 +152,53 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub side: FromSide,
 }
+
+pub const MIGRATE_HELP: &str = "\
+Examples:
+  # See what would happen (nothing is changed, no lock is taken)
+  tfsync --bucket old-states --key net/terraform.tfstate migrate --to s3://new-states --all-workspaces --dry-run
+
+  # Move the default workspace to another bucket on the same server
+  tfsync --bucket old-states --key net/terraform.tfstate migrate --to s3://new-states
+
+  # Move every workspace to another provider, then delete the originals
+  tfsync --bucket old-states --key net/terraform.tfstate migrate --all-workspaces --delete-source \\
+      --to s3://tf-states/platform --to-endpoint https://fra1.digitaloceanspaces.com --to-profile spaces
+
+The destination key is the location's prefix joined with the state key (workspace `W` at
+<workspace_key_prefix>/W/<that key>, as Terraform lays it out). Each workspace is moved under
+two locks (Operations `migration source state` and `migration destination state`), written
+compare-and-swap, and read back and checked by MD5. A destination that holds a non-empty state
+with another lineage or a higher serial is refused (exit 4) unless --force. The sources are
+deleted (--delete-source) only after every workspace was copied and verified, so a failure
+halfway leaves every source untouched and the message says which workspaces were copied.";
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Destination: s3://bucket/prefix, file:///dir or REMOTE:bucket/prefix
+    #[arg(long, value_name = "LOCATION")]
+    pub to: String,
+
+    /// Every workspace of the state (the default one and all under the workspace key prefix)
+    #[arg(long)]
+    pub all_workspaces: bool,
+
+    /// Print the plan (what goes where, what would be refused) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Delete the source states once every workspace is copied and verified
+    #[arg(long)]
+    pub delete_source: bool,
+
+    /// Overwrite a destination state even with another lineage or a higher serial
+    #[arg(long)]
+    pub force: bool,
+
+    /// How long to wait for each lock
+    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+
+    #[command(flatten)]
+    pub side: ToSide,
+}

@@ -3,6 +3,7 @@
 mod backup;
 mod force_unlock;
 mod lock;
+mod migrate;
 mod pull;
 mod push;
 mod restore;
@@ -79,6 +80,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Status => status::run(&ctx).await,
         Command::Backup(a) => backup::run(&ctx, a).await,
         Command::Restore(a) => restore::run(&ctx, a).await,
+        Command::Migrate(a) => migrate::run(&ctx, a).await,
     }
 }
 
@@ -113,12 +115,42 @@ pub async fn under_lock_on<T>(
     wait: Duration,
     body: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    let store = ctx.store.as_ref();
-    let state_key = state_key.to_string();
-    let info = LockInfo::new(operation, "", store.bucket(), &state_key);
+    let spec = LockSpec {
+        store: ctx.store.as_ref(),
+        state_key: state_key.to_string(),
+        operation: operation.to_string(),
+    };
+    under_locks(&ctx.out, std::slice::from_ref(&spec), wait, body).await
+}
+
+/// One lock to take for [`under_locks`].
+pub struct LockSpec<'a> {
+    pub store: &'a dyn ObjectStore,
+    pub state_key: String,
+    pub operation: String,
+}
+
+/// Run `body` while holding every lock of `specs` (taken in order, released
+/// in reverse order), and release the ones taken on every path: success,
+/// error, a lock held by someone else, SIGINT and SIGTERM. One signal
+/// handler covers them all, so no lock can be left behind by a signal.
+pub async fn under_locks<T>(
+    out: &Printer,
+    specs: &[LockSpec<'_>],
+    wait: Duration,
+    body: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let infos: Vec<LockInfo> = specs
+        .iter()
+        .map(|s| LockInfo::new(&s.operation, "", s.store.bucket(), &s.state_key))
+        .collect();
+    let taken = std::sync::atomic::AtomicUsize::new(0);
     let mut signals = Signals::install()?;
     let work = async {
-        tflock::acquire(store, &state_key, &info, wait).await?;
+        for (s, info) in specs.iter().zip(&infos) {
+            tflock::acquire(s.store, &s.state_key, info, wait).await?;
+            taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         body.await
     };
     let result = tokio::select! {
@@ -128,20 +160,34 @@ pub async fn under_lock_on<T>(
             detail: "the state was either not written or written whole (writes are all-or-nothing); check with `tfsync status`".into(),
         }),
     };
-    if matches!(result, Err(Error::LockHeld { .. })) {
-        return result; // never ours
-    }
-    match tflock::release(store, &state_key, &info.id).await {
-        Ok(_) => result,
-        // Interrupted before the lock was taken: nothing to release.
-        Err(Error::NotLocked { .. }) if matches!(result, Err(Error::Interrupted { .. })) => result,
-        Err(e) => {
-            ctx.out.warn(format!(
-                "could not release lock {} ({e}).\nIf it is still held, release it with: tfsync unlock {}",
-                info.id, info.id
-            ));
-            result.and(Err(e))
+    let taken = taken.load(std::sync::atomic::Ordering::SeqCst);
+    // Interrupted while taking lock `taken`: its PUT may have landed.
+    let maybe = if matches!(result, Err(Error::Interrupted { .. })) && taken < specs.len() {
+        taken + 1
+    } else {
+        taken
+    };
+    let mut release_error = None;
+    for i in (0..maybe).rev() {
+        let (s, info) = (&specs[i], &infos[i]);
+        match tflock::release(s.store, &s.state_key, &info.id).await {
+            Ok(_) => {}
+            // Interrupted before that lock was taken: nothing to release.
+            Err(Error::NotLocked { .. } | Error::LockIdMismatch { .. }) if i == taken => {}
+            Err(e) => {
+                out.warn(format!(
+                    "could not release lock {} on {} ({e}).\nIf it is still held, release it with: tfsync unlock {}",
+                    info.id,
+                    s.store.location(&s.state_key),
+                    info.id
+                ));
+                release_error.get_or_insert(e);
+            }
         }
+    }
+    match release_error {
+        Some(e) => result.and(Err(e)),
+        None => result,
     }
 }
 
