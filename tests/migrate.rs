@@ -82,7 +82,7 @@ async fn three_workspaces(from: Server, to_server: Server) {
     assert_eq!(doc["workspaces"].as_array().map(Vec::len), Some(3), "{r:?}");
     for (i, (_, k)) in WORKSPACES.iter().enumerate() {
         assert_eq!(
-            get(&dst, &format!("{}", k.replace("net/", "moved/net/"))).await,
+            get(&dst, &k.replace("net/", "moved/net/")).await,
             Some(state(&format!("lin-{i}"), 5, 2)),
             "{k} at the destination, bytes exactly"
         );
