@@ -180,6 +180,14 @@ pub enum Command {
     /// Move a state and its workspaces to another bucket, prefix or provider, under both locks
     #[command(after_help = crate::cli_ext::MIGRATE_HELP)]
     Migrate(crate::cli_ext::MigrateArgs),
+
+    /// List the bucket versions of the state (versioned buckets)
+    #[command(after_help = crate::cli_ext::HISTORY_HELP)]
+    History(crate::cli_ext::HistoryArgs),
+
+    /// Remove the noncurrent versions of `.tflock` objects in a versioned bucket
+    #[command(after_help = crate::cli_ext::PRUNE_LOCKS_HELP)]
+    PruneLocks(crate::cli_ext::PruneLocksArgs),
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +195,10 @@ pub struct PullArgs {
     /// Write to FILE (mode 0600, atomically) instead of stdout
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Read this bucket version of the state (see `tfsync history`)
+    #[arg(long, value_name = "V")]
+    pub version_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

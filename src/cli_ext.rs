@@ -42,6 +42,9 @@ Examples:
   # Every state of a snapshot
   tfsync --bucket tf-states restore --all --from s3://tf-backups/nightly
 
+  # An older bucket version of the state (versioned bucket; see `tfsync history`)
+  tfsync --bucket tf-states --key prod/network.tfstate restore --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY
+
 Each state is written under its lock (Operation `restore from backup`) with the rules of
 `terraform state push`: a state with another lineage or an older serial than the current one
 is refused (exit 4) unless --force.";
@@ -134,8 +137,13 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// A snapshot (LOCATION/<id>), or a backup location (its newest snapshot)
-    #[arg(long, value_name = "SNAPSHOT")]
-    pub from: String,
+    #[arg(long, value_name = "SNAPSHOT", required_unless_present = "version_id")]
+    pub from: Option<String>,
+
+    /// Make this bucket version of the state current again (same lineage,
+    /// serial = current + 1); see `tfsync history`
+    #[arg(long, value_name = "V", conflicts_with_all = ["from", "all"])]
+    pub version_id: Option<String>,
 
     /// Restore every state of the snapshot instead of the configured one
     #[arg(long)]
@@ -201,4 +209,45 @@ pub struct MigrateArgs {
 
     #[command(flatten)]
     pub side: ToSide,
+}
+
+pub const HISTORY_HELP: &str = "\
+Examples:
+  tfsync --bucket tf-states --key prod/network.tfstate history
+  tfsync history --limit 100 --output json
+  tfsync pull --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY -o old.tfstate
+  tfsync restore --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY
+
+Newest first. Serial and lineage are read from each version (one GET each, up to --limit);
+delete markers are shown. On a bucket without versioning there is no history, and tfsync says so.";
+
+pub const PRUNE_LOCKS_HELP: &str = "\
+Examples:
+  tfsync --bucket tf-states prune-locks --versions --dry-run
+  tfsync --bucket tf-states prune-locks --versions --prefix prod/
+
+Every lock taken and released on a versioned bucket leaves a noncurrent version and a delete
+marker behind. This deletes those noncurrent versions, then a delete marker that is left alone
+at the top of its key. A lock that is held now (the current version) is never touched.";
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Read serial and lineage of at most N versions (newest first)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneLocksArgs {
+    /// Remove noncurrent versions of `.tflock` objects (required: say what you mean)
+    #[arg(long, required = true)]
+    pub versions: bool,
+
+    /// Only lock objects under this prefix
+    #[arg(long, value_name = "P", default_value = "")]
+    pub prefix: String,
+
+    /// List what would be deleted, delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -2,8 +2,10 @@
 
 mod backup;
 mod force_unlock;
+mod history;
 mod lock;
 mod migrate;
+mod prune_locks;
 mod pull;
 mod push;
 mod restore;
@@ -44,6 +46,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Backup(a) if a.action.is_some() => (false, false),
         Command::Backup(_) => (true, false),
         Command::Restore(a) => (true, !a.all),
+        Command::PruneLocks(_) => (true, false),
         _ => (true, true),
     };
     if !needs_key && global.key.is_none() {
@@ -81,6 +84,8 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Backup(a) => backup::run(&ctx, a).await,
         Command::Restore(a) => restore::run(&ctx, a).await,
         Command::Migrate(a) => migrate::run(&ctx, a).await,
+        Command::History(a) => history::run(&ctx, a).await,
+        Command::PruneLocks(a) => prune_locks::run(&ctx, a).await,
     }
 }
 

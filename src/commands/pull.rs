@@ -9,7 +9,16 @@ use std::io::Write;
 
 pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), Error> {
     let key = ctx.config.state_key();
-    let got = match ctx.store.get(&key).await {
+    let got = match &args.version_id {
+        Some(v) => {
+            super::history::versioned(ctx)
+                .await?
+                .get_version(&key, v)
+                .await
+        }
+        None => ctx.store.get(&key).await,
+    };
+    let got = match got {
         Err(StoreError::NotFound { location }) => return Err(Error::StateNotFound { location }),
         other => other?,
     };

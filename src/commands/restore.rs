@@ -8,12 +8,22 @@ use crate::cli_ext::RestoreArgs;
 use crate::error::Error;
 use crate::location::join;
 use crate::snapshot::{self, Entry};
-use crate::store::{StoreError, md5_hex};
+use crate::store::{PutMode, StoreError, md5_hex};
+use crate::tfstate::state::{self, StateInfo};
 
 pub const OPERATION: &str = "restore from backup";
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
-    let b = open_backup(&ctx.config, &args.from, &args.side).await?;
+    let from = match (&args.from, &args.version_id) {
+        (_, Some(v)) => return by_version(ctx, v, &args).await,
+        (Some(f), None) => f.clone(),
+        (None, None) => {
+            return Err(Error::Config(
+                "restore needs --from SNAPSHOT or --version-id V".into(),
+            ));
+        }
+    };
+    let b = open_backup(&ctx.config, &from, &args.side).await?;
     let store = b.opened.store.as_ref();
     let id = match &b.snapshot {
         Some(id) => id.clone(),
@@ -65,7 +75,7 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
                     md5_hex(&bytes),
                     e.md5,
                     e.key,
-                    args.from
+                    from
                 ),
             }));
         }
@@ -105,5 +115,99 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
             "restored": restored,
         }));
     }
+    Ok(())
+}
+
+pub const VERSION_OPERATION: &str = "restore state version";
+
+/// `restore --version-id V`: under the lock, the bytes of version `V` with
+/// the serial set to the current serial + 1 (same lineage required unless
+/// `--force`), written compare-and-swap over the current state.
+async fn by_version(ctx: &Ctx, version_id: &str, args: &RestoreArgs) -> Result<(), Error> {
+    let store = super::history::versioned(ctx).await?;
+    let key = ctx.config.state_key();
+    let location = ctx.state_location();
+    let work = async {
+        let old = store.get_version(&key, version_id).await?;
+        let old_state = match state::parse(&old.bytes) {
+            Ok(StateInfo::Plain(s)) => s,
+            Ok(StateInfo::Encrypted { .. }) => {
+                return Err(Error::InvalidState {
+                    what: format!("{location} version {version_id}"),
+                    reason: "it is encrypted (OpenTofu): its serial cannot be set".into(),
+                });
+            }
+            Err(reason) => {
+                return Err(Error::InvalidState {
+                    what: format!("{location} version {version_id}"),
+                    reason,
+                });
+            }
+        };
+        let current = match ctx.store.get(&key).await {
+            Ok(g) => Some(g),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let (bytes, mode, serial) = match &current {
+            None => (old.bytes.clone(), PutMode::Create, old_state.serial),
+            Some(cur) => {
+                let cur_state = match state::parse(&cur.bytes) {
+                    Ok(StateInfo::Plain(s)) => Some(s),
+                    _ => None,
+                };
+                if let Some(c) = &cur_state
+                    && !c.lineage.is_empty()
+                    && c.lineage != old_state.lineage
+                    && !args.force
+                {
+                    return Err(Error::StateConflict {
+                        location: location.clone(),
+                        reason: format!(
+                            "version {version_id} has lineage {:?}, the current state {:?}: it belongs to another state. Use --force to restore it anyway",
+                            old_state.lineage, c.lineage
+                        ),
+                    });
+                }
+                let serial =
+                    cur_state.map_or(old_state.serial, |c| c.serial.max(old_state.serial)) + 1;
+                let bytes = state::with_serial(&old.bytes, serial).map_err(|reason| {
+                    Error::InvalidState {
+                        what: format!("{location} version {version_id}"),
+                        reason,
+                    }
+                })?;
+                let mode = match &cur.meta.etag {
+                    Some(e) => PutMode::Update(e.clone()),
+                    None => PutMode::Overwrite,
+                };
+                (bytes, mode, serial)
+            }
+        };
+        match ctx.store.put(&key, bytes.clone(), mode).await {
+            Ok(etag) => Ok((etag, serial, bytes.len())),
+            Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
+                Err(Error::StateConflict {
+                    location: location.clone(),
+                    reason: "the state changed while it was being restored (written without the lock); nothing was written. Retry".into(),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    };
+    let (etag, serial, size) =
+        under_lock_on(ctx, &key, VERSION_OPERATION, args.lock_timeout, work).await?;
+    if ctx.out.json() {
+        ctx.out.emit_json(&serde_json::json!({
+            "location": location,
+            "version_id": version_id,
+            "serial": serial,
+            "size": size,
+            "etag": etag,
+        }));
+    }
+    ctx.out.note(format!(
+        "restored version {version_id} of {location} as serial {serial}"
+    ));
     Ok(())
 }
