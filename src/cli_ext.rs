@@ -207,6 +207,10 @@ pub struct MigrateArgs {
     #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: Duration,
 
+    /// Workspaces moved at once
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
     #[command(flatten)]
     pub side: ToSide,
 }

@@ -179,6 +179,8 @@ async fn failure_halfway(server: Server) {
         "--max-attempts",
         "2",
         "migrate",
+        "--concurrency",
+        "1",
         "--all-workspaces",
         "--delete-source",
         "--to",

@@ -17,7 +17,9 @@ use crate::location::{self, Location, SideSettings, join};
 use crate::store::{GetResult, ObjectStore, PutMode, StoreError, etag_is_md5, md5_hex};
 use crate::tfstate::keys;
 use crate::tfstate::state::{self, StateInfo};
+use futures_util::StreamExt;
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const SOURCE_OPERATION: &str = "migration source state";
 pub const DESTINATION_OPERATION: &str = "migration destination state";
@@ -98,58 +100,116 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
         })
         .collect();
 
+    let n = args.concurrency as usize;
     if args.dry_run {
-        for item in &mut items {
-            let src_state = get_opt(src, &item.source_key).await?;
-            let dst_state = get_opt(dst, &item.dest_key).await?;
-            plan(item, src_state.as_ref(), dst_state.as_ref(), args.force);
-            item.status = "planned".into();
+        let mut reads = futures_util::stream::iter(items.iter_mut())
+            .map(|item| async move {
+                let src_state = get_opt(src, &item.source_key).await?;
+                let dst_state = get_opt(dst, &item.dest_key).await?;
+                plan(item, src_state.as_ref(), dst_state.as_ref(), args.force);
+                item.status = "planned".into();
+                Ok::<(), Error>(())
+            })
+            .buffer_unordered(n);
+        let mut first_error = None;
+        while let Some(r) = reads.next().await {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        drop(reads);
+        if let Some(e) = first_error {
+            return Err(e);
         }
         report(ctx, &args, &items, true);
         return Ok(());
     }
 
-    // Phase 1: copy and verify, workspace by workspace.
-    let mut failure = None;
-    for (i, item) in items.iter_mut().enumerate() {
-        let specs = [
-            LockSpec {
-                store: src,
-                state_key: item.source_key.clone(),
-                operation: SOURCE_OPERATION.into(),
-            },
-            LockSpec {
-                store: dst,
-                state_key: item.dest_key.clone(),
-                operation: DESTINATION_OPERATION.into(),
-            },
-        ];
-        let r = under_locks(
-            &ctx.out,
-            &specs,
-            args.lock_timeout,
-            move_one(src, dst, item, args.force),
-        )
-        .await;
-        if let Err(e) = r {
-            item.status = "failed".into();
-            failure = Some((i, e));
-            break;
+    // Phase 1: copy and verify, up to `n` workspaces at once. After the
+    // first failure no further workspace starts, but those under way finish
+    // (a future dropped halfway would leave its locks behind).
+    let stop = AtomicBool::new(false);
+    let mut errors: Vec<(String, Error)> = Vec::new();
+    {
+        let stop = &stop;
+        let out = &ctx.out;
+        let mut runs = futures_util::stream::iter(items.iter_mut())
+            .map(|item| async move {
+                if stop.load(Ordering::SeqCst) {
+                    return None;
+                }
+                let specs = [
+                    LockSpec {
+                        store: src,
+                        state_key: item.source_key.clone(),
+                        operation: SOURCE_OPERATION.into(),
+                    },
+                    LockSpec {
+                        store: dst,
+                        state_key: item.dest_key.clone(),
+                        operation: DESTINATION_OPERATION.into(),
+                    },
+                ];
+                let ws = item.workspace.clone();
+                let r = under_locks(
+                    out,
+                    &specs,
+                    args.lock_timeout,
+                    move_one(src, dst, item, args.force),
+                )
+                .await;
+                match r {
+                    Ok(()) => None,
+                    Err(e) => {
+                        stop.store(true, Ordering::SeqCst);
+                        Some((ws, e))
+                    }
+                }
+            })
+            .buffer_unordered(n);
+        while let Some(r) = runs.next().await {
+            if let Some(failed) = r {
+                errors.push(failed);
+            }
         }
     }
-    if let Some((i, e)) = failure {
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| a.0.cmp(&b.0));
+        for it in items.iter_mut() {
+            if errors.iter().any(|(w, _)| *w == it.workspace) {
+                it.status = "failed".into();
+            }
+        }
         report(ctx, &args, &items, false);
         let moved: Vec<&str> = items
             .iter()
             .filter(|it| it.status == "moved")
             .map(|it| it.workspace.as_str())
             .collect();
-        let rest: Vec<&str> = items[i..].iter().map(|it| it.workspace.as_str()).collect();
+        let rest: Vec<&str> = items
+            .iter()
+            .filter(|it| it.status != "moved" && it.status != "skipped")
+            .map(|it| it.workspace.as_str())
+            .collect();
+        let (ws, e) = errors.remove(0);
+        let item = items.iter().find(|it| it.workspace == ws);
         let what = format!(
-            "migration stopped at workspace {:?} ({} -> {}): {e}\nCopied and verified: {}. Not moved: {}. Every source state is untouched{}; rerun to finish (workspaces already copied are recognised).",
-            items[i].workspace,
-            items[i].source,
-            items[i].destination,
+            "migration stopped at workspace {ws:?} ({} -> {}): {e}{}\nCopied and verified: {}. Not moved: {}. Every source state is untouched{}; rerun to finish (workspaces already copied are recognised).",
+            item.map_or("", |i| i.source.as_str()),
+            item.map_or("", |i| i.destination.as_str()),
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n(and {} more failed: {})",
+                    errors.len(),
+                    errors
+                        .iter()
+                        .map(|(w, _)| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
             if moved.is_empty() {
                 "none".to_string()
             } else {
@@ -174,7 +234,11 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
 
     // Phase 2: delete the sources, each still as it was copied.
     if args.delete_source {
-        for item in items.iter_mut().filter(|it| it.action != "missing") {
+        let out = &ctx.out;
+        let mut deletes = futures_util::stream::iter(
+            items.iter_mut().filter(|it| it.action != "missing"),
+        )
+        .map(|item| async move {
             let spec = LockSpec {
                 store: src,
                 state_key: item.source_key.clone(),
@@ -182,7 +246,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
             };
             let etag = item.source_etag.clone();
             let key = item.source_key.clone();
-            under_locks(&ctx.out, std::slice::from_ref(&spec), args.lock_timeout, async {
+            under_locks(out, std::slice::from_ref(&spec), args.lock_timeout, async {
                 let now = src.head(&key).await?;
                 if now.etag != etag {
                     return Err(Error::StateConflict {
@@ -195,6 +259,19 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
             })
             .await?;
             item.status = "moved, source deleted".into();
+            Ok::<(), Error>(())
+        })
+        .buffer_unordered(n);
+        let mut first_error = None;
+        while let Some(r) = deletes.next().await {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        drop(deletes);
+        if let Some(e) = first_error {
+            report(ctx, &args, &items, false);
+            return Err(e);
         }
     }
     report(ctx, &args, &items, false);
@@ -320,13 +397,18 @@ async fn move_one(
             }
         }
     }
-    // Read it back: the bytes at the destination must be the source's.
-    let back = dst.get(&item.dest_key).await?;
-    let got = md5_hex(&back.bytes);
+    // Read it back: the object at the destination must have the source's
+    // MD5. A HEAD tells it when the store's ETag is the MD5 of the object;
+    // otherwise (multipart, SSE-KMS) the bytes are read again.
+    let head = dst.head(&item.dest_key).await?;
+    let got = match head.etag.filter(|e| etag_is_md5(e)) {
+        Some(e) => e.to_ascii_lowercase(),
+        None => md5_hex(&dst.get(&item.dest_key).await?.bytes),
+    };
     if got != md5 {
         return Err(StoreError::Other {
             location: item.destination.clone(),
-            message: format!("read back with MD5 {got}, but the source has MD5 {md5}"),
+            message: format!("it has MD5 {got} after writing, but the source has MD5 {md5}"),
         }
         .into());
     }
