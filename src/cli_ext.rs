@@ -208,7 +208,7 @@ pub struct MigrateArgs {
     pub lock_timeout: Duration,
 
     /// Workspaces moved at once
-    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 
     #[command(flatten)]

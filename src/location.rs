@@ -198,17 +198,24 @@ pub fn s3_options(
 
 /// Connect to `loc`. `source` is the store the command reads from (for the
 /// settings a side inherits and to know whether server-side copy works).
+/// A directory is opened for bulk writes when `batched` (see
+/// [`FsStore::new_batched`]): the caller must `flush` before relying on them.
 pub async fn open(
     loc: &Location,
     side: &SideSettings,
     source: &Target,
     max_attempts: u32,
     verbose: bool,
+    batched: bool,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Opened, Error> {
     match loc {
         Location::Dir(dir) => Ok(Opened {
-            store: Box::new(FsStore::new(dir.clone())?),
+            store: Box::new(if batched {
+                FsStore::new_batched(dir.clone())?
+            } else {
+                FsStore::new(dir.clone())?
+            }),
             prefix: String::new(),
             same_server: false,
             display: format!("file://{}", dir.display()),

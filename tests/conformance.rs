@@ -213,6 +213,10 @@ async fn conformance_dir() {
         .await
         .expect("list");
     assert!(all.iter().all(|m| !m.key.contains(".tfsync")), "{all:?}");
+    // Batched writes (no fsync each): the same contract, and flush works.
+    let batched = FsStore::new_batched(dir.path().join("batched")).expect("fs");
+    suite(Arc::new(batched.clone()), "directory (batched)").await;
+    batched.flush().await.expect("flush");
     // Without server-side copy, copy_from refuses.
     let fs = FsStore::new(dir.path().join("bucket")).expect("fs");
     assert!(!fs.can_copy());

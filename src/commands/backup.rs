@@ -70,6 +70,7 @@ pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
         &ctx.config.target,
         max_attempts(&ctx.config),
         ctx.config.verbose,
+        true,
         &env,
     )
     .await?;
@@ -170,6 +171,8 @@ pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
     bar.finish_and_clear();
 
     if summary.failures.is_empty() {
+        // Every object durable before the manifest that makes them a snapshot.
+        dest.store.flush().await?;
         entries.sort_by(|a, b| a.key.cmp(&b.key));
         let manifest = Manifest {
             format: snapshot::FORMAT.into(),
@@ -179,6 +182,7 @@ pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
             states: entries,
         };
         snapshot::write_manifest(dest.store.as_ref(), &root, &manifest).await?;
+        dest.store.flush().await?;
         if let Some(keep) = args.keep {
             summary.pruned = snapshot::prune(dest.store.as_ref(), &root, keep as usize)
                 .await?
@@ -388,6 +392,7 @@ pub(crate) async fn open_backup(
             &config.target,
             max_attempts,
             config.verbose,
+            false,
             &env,
         )
         .await?;
@@ -410,6 +415,7 @@ pub(crate) async fn open_backup(
         &config.target,
         max_attempts,
         config.verbose,
+        false,
         &env,
     )
     .await?;

@@ -59,6 +59,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
         &ctx.config.target,
         max_attempts(&ctx.config),
         ctx.config.verbose,
+        false,
         &env,
     )
     .await?;

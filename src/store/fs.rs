@@ -22,6 +22,9 @@ const LOCK_FILE: &str = ".tfsync-store.lock";
 pub struct FsStore {
     root: PathBuf,
     name: String,
+    /// fsync every write (the default); when off, [`ObjectStore::flush`]
+    /// makes all writes durable at once (bulk copies: backups).
+    sync_each: bool,
 }
 
 impl FsStore {
@@ -36,7 +39,21 @@ impl FsStore {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(FsStore { root, name })
+        Ok(FsStore {
+            root,
+            name,
+            sync_each: true,
+        })
+    }
+
+    /// A store for bulk writes: writes are still atomic (temporary file +
+    /// rename) but not synced one by one; call [`ObjectStore::flush`] before
+    /// anything that must only exist once they are all durable.
+    pub fn new_batched(root: impl Into<PathBuf>) -> Result<Self> {
+        Ok(FsStore {
+            sync_each: false,
+            ..FsStore::new(root)?
+        })
     }
 
     fn path_of(&self, key: &str) -> Result<PathBuf> {
@@ -100,7 +117,9 @@ impl FsStore {
             .tempfile_in(dir)
             .map_err(|e| self.io_err(key, e))?;
         tmp.write_all(body).map_err(|e| self.io_err(key, e))?;
-        tmp.as_file().sync_all().map_err(|e| self.io_err(key, e))?;
+        if self.sync_each {
+            tmp.as_file().sync_all().map_err(|e| self.io_err(key, e))?;
+        }
         Ok(tmp)
     }
 
@@ -153,7 +172,9 @@ impl FsStore {
                 tmp.persist(&path).map_err(|e| self.io_err(key, e.error))?;
             }
         }
-        sync_dir(path.parent());
+        if self.sync_each {
+            sync_dir(path.parent());
+        }
         Ok(Some(md5_hex(body)))
     }
 
@@ -292,5 +313,21 @@ impl ObjectStore for FsStore {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         let (this, prefix) = (self.clone(), prefix.to_string());
         blocking(self.location(&prefix), move || this.list_blocking(&prefix)).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        if self.sync_each {
+            return Ok(());
+        }
+        let this = self.clone();
+        blocking(self.describe(), move || {
+            let f = fs::File::open(&this.root).map_err(|e| this.io_err("", e))?;
+            // SAFETY: syncfs on a descriptor we own: flushes the whole file system.
+            if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+                return Err(this.io_err("", io::Error::last_os_error()));
+            }
+            Ok(())
+        })
+        .await
     }
 }

@@ -100,6 +100,12 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Every object whose key starts with `prefix`, sorted by key, all pages.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
 
+    /// Make every write so far durable (stores that do not sync each write
+    /// on their own). The default: nothing to do.
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Can [`ObjectStore::copy_from`] copy between two buckets of this
     /// store's server without the bytes passing through the client?
     fn can_copy(&self) -> bool {
