@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export AWS_EC2_METADATA_DISABLED := true
 CARGO ?= cargo
 
-.PHONY: all build release demo test unit lint servers-up servers-down clean
+.PHONY: all build release demo test unit lint servers-up servers-down clean bench
 
 all: build
 
@@ -33,6 +33,11 @@ test: build
 unit:
 	$(CARGO) test --locked --lib --bins
 	$(CARGO) test --locked --test conformance conformance_dir
+
+## tfsync backup / migrate against `aws s3 sync` on a real server (BENCHMARKS.md);
+## BENCH_STATES=N for a smaller run.
+bench:
+	scripts/bench-backup
 
 lint:
 	$(CARGO) fmt --all -- --check

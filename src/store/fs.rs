@@ -25,7 +25,13 @@ pub struct FsStore {
     /// fsync every write (the default); when off, [`ObjectStore::flush`]
     /// makes all writes durable at once (bulk copies: backups).
     sync_each: bool,
+    /// Paths written since the last flush (batched mode only).
+    pending: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>,
 }
+
+/// Up to this many pending files, a flush syncs them one by one; above, it
+/// syncs the whole file system at once (one journal commit).
+const FLUSH_ONE_BY_ONE: usize = 64;
 
 impl FsStore {
     /// A store rooted at `root`, which is created if missing.
@@ -43,6 +49,7 @@ impl FsStore {
             root,
             name,
             sync_each: true,
+            pending: Default::default(),
         })
     }
 
@@ -174,6 +181,8 @@ impl FsStore {
         }
         if self.sync_each {
             sync_dir(path.parent());
+        } else if let Ok(mut p) = self.pending.lock() {
+            p.push(path);
         }
         Ok(Some(md5_hex(body)))
     }
@@ -319,12 +328,42 @@ impl ObjectStore for FsStore {
         if self.sync_each {
             return Ok(());
         }
+        let pending = match self.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => Vec::new(),
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
         let this = self.clone();
         blocking(self.describe(), move || {
-            let f = fs::File::open(&this.root).map_err(|e| this.io_err("", e))?;
-            // SAFETY: syncfs on a descriptor we own: flushes the whole file system.
-            if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-                return Err(this.io_err("", io::Error::last_os_error()));
+            if pending.len() > FLUSH_ONE_BY_ONE {
+                let f = fs::File::open(&this.root).map_err(|e| this.io_err("", e))?;
+                // SAFETY: syncfs on a descriptor we own: flushes its whole file system.
+                if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+                    return Err(this.io_err("", io::Error::last_os_error()));
+                }
+                return Ok(());
+            }
+            let mut dirs = std::collections::BTreeSet::new();
+            for path in &pending {
+                let key = path
+                    .strip_prefix(&this.root)
+                    .unwrap_or(path)
+                    .to_string_lossy()
+                    .into_owned();
+                match fs::File::open(path).and_then(|f| f.sync_all()) {
+                    Ok(()) => {}
+                    // Deleted since it was written: nothing to make durable.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(this.io_err(&key, e)),
+                }
+                if let Some(d) = path.parent() {
+                    dirs.insert(d.to_path_buf());
+                }
+            }
+            for d in dirs {
+                sync_dir(Some(&d));
             }
             Ok(())
         })
