@@ -10,7 +10,7 @@ use crate::location::{self, Location, SideSettings, join};
 use crate::output::Printer;
 use crate::snapshot::{self, Entry, Manifest};
 use crate::store::{ObjectMeta, ObjectStore, PutMode, StoreError, etag_is_md5, md5_hex};
-use crate::tfstate::state::{self, StateInfo};
+use crate::tfstate::state;
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -250,7 +250,18 @@ struct Copier<'a> {
 impl Copier<'_> {
     async fn copy(&self, meta: &ObjectMeta) -> Result<Entry, StoreError> {
         let got = self.src.get(&meta.key).await?;
-        let md5 = md5_hex(&got.bytes);
+        // MD5 and header on the blocking pool: a second core while the
+        // runtime thread keeps the requests going.
+        let (got, md5, header) = tokio::task::spawn_blocking(move || {
+            let md5 = md5_hex(&got.bytes);
+            let header = state::header(&got.bytes);
+            (got, md5, header)
+        })
+        .await
+        .map_err(|e| StoreError::Other {
+            location: self.src.location(&meta.key),
+            message: format!("worker failed: {e}"),
+        })?;
         if let Some(etag) = got.meta.etag.as_deref().filter(|e| etag_is_md5(e))
             && etag.to_ascii_lowercase() != md5
         {
@@ -259,9 +270,9 @@ impl Copier<'_> {
                 message: format!("the bytes received (MD5 {md5}) do not match the ETag {etag}"),
             });
         }
-        let (serial, lineage) = match state::parse(&got.bytes) {
-            Ok(StateInfo::Plain(s)) => (Some(s.serial), Some(s.lineage)),
-            _ => (None, None),
+        let (serial, lineage) = match header {
+            Some((serial, lineage)) => (Some(serial), Some(lineage)),
+            None => (None, None),
         };
         let object = snapshot::object_for(self.id, &meta.key, self.gzip);
         let dest_key = join(self.root, &object);

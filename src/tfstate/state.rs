@@ -110,6 +110,30 @@ pub fn parse(bytes: &[u8]) -> Result<StateInfo, String> {
     }))
 }
 
+/// Serial and lineage of a plain state (format 3 or 4), read without
+/// building the whole document (other fields are skipped): for bulk work
+/// such as backups. `None` for anything [`parse`] would not call a plain
+/// state with a lineage.
+pub fn header(bytes: &[u8]) -> Option<(u64, String)> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        version: u64,
+        serial: u64,
+        #[serde(default)]
+        lineage: Option<String>,
+        #[serde(default)]
+        encrypted_data: Option<serde::de::IgnoredAny>,
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return None;
+    }
+    let h: Header = serde_json::from_slice(bytes).ok()?;
+    if h.encrypted_data.is_some() || !(h.version == 3 || h.version == 4) {
+        return None;
+    }
+    Some((h.serial, h.lineage.unwrap_or_default()))
+}
+
 /// Why `terraform state push` would refuse to replace a state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushRefusal {
@@ -300,6 +324,25 @@ mod tests {
             b"\xEF\xBB\xBF{\"version\":4,\"serial\":1,\"lineage\":\"x\"}",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn header_agrees_with_parse() {
+        let cases: Vec<Vec<u8>> = vec![
+            st("L", 7, 2),
+            br#"{"version":3,"serial":2,"lineage":null,"modules":[]}"#.to_vec(),
+            br#"{"version":5,"serial":1,"lineage":"x"}"#.to_vec(),
+            br#"{"meta":{},"encrypted_data":"x","encryption_version":"v0"}"#.to_vec(),
+            br#"{"version":4,"serial":"1","lineage":"x"}"#.to_vec(),
+            b"not json".to_vec(),
+        ];
+        for c in cases {
+            let want = match parse(&c) {
+                Ok(StateInfo::Plain(s)) => Some((s.serial, s.lineage)),
+                _ => None,
+            };
+            assert_eq!(header(&c), want, "{}", String::from_utf8_lossy(&c));
         }
     }
 
