@@ -29,14 +29,17 @@ test: build
 	    $(CARGO) test --locked --test race -- --nocapture; } || status=$$?; \
 	  scripts/test-servers down; exit $$status
 
-## Benchmarks and the load test (scripts/bench); BENCH_SMALL=1 for CI's reduced counts.
+## Benchmarks and the load test (scripts/bench: status, pull, lock, load; scripts/bench-backup:
+## backup and migration against aws s3 sync); BENCH_SMALL=1 for CI's reduced counts.
 bench:
 	scripts/bench
+	scripts/bench-backup
 
 ## Only the unit tests and the directory-store tests (no servers).
 unit:
 	$(CARGO) test --locked --lib --bins
 	$(CARGO) test --locked --test conformance conformance_dir
+
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -248,6 +248,26 @@ pub enum Command {
     /// Show the lock holder and a summary of the state
     #[command(after_help = "Examples:\n  tfsync status\n  tfsync status --output json | jq .lock")]
     Status,
+
+    /// Copy every state under a prefix into a timestamped snapshot (incremental; never locks)
+    #[command(after_help = crate::cli_ext::BACKUP_HELP)]
+    Backup(crate::cli_ext::BackupArgs),
+
+    /// Put states from a backup snapshot back, under the lock, with the push rules
+    #[command(after_help = crate::cli_ext::RESTORE_HELP)]
+    Restore(crate::cli_ext::RestoreArgs),
+
+    /// Move a state and its workspaces to another bucket, prefix or provider, under both locks
+    #[command(after_help = crate::cli_ext::MIGRATE_HELP)]
+    Migrate(crate::cli_ext::MigrateArgs),
+
+    /// List the bucket versions of the state (versioned buckets)
+    #[command(after_help = crate::cli_ext::HISTORY_HELP)]
+    History(crate::cli_ext::HistoryArgs),
+
+    /// Remove the noncurrent versions of `.tflock` objects in a versioned bucket
+    #[command(after_help = crate::cli_ext::PRUNE_LOCKS_HELP)]
+    PruneLocks(crate::cli_ext::PruneLocksArgs),
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +275,10 @@ pub struct PullArgs {
     /// Write to FILE (mode 0600, atomically) instead of stdout
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Read this bucket version of the state (see `tfsync history`)
+    #[arg(long, value_name = "V")]
+    pub version_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

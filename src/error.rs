@@ -121,6 +121,11 @@ pub enum Error {
 
     #[error("{0}")]
     NotConfirmed(String),
+
+    /// A backup, verify or migration that did not complete; the message names
+    /// every key that failed.
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl Error {

@@ -47,6 +47,10 @@ pub fn code(err: &Error) -> i32 {
         Error::Store(StoreError::Precondition { .. }) => CONFLICT,
         Error::Interrupted { .. } => INTERRUPTED,
         Error::LockingUnsafe { .. } => UNSAFE,
-        Error::Store(_) | Error::InvalidState { .. } | Error::Io { .. } | Error::Output(_) => ERROR,
+        Error::Store(_)
+        | Error::InvalidState { .. }
+        | Error::Io { .. }
+        | Error::Output(_)
+        | Error::Incomplete(_) => ERROR,
     }
 }

@@ -6,12 +6,15 @@
 //! store trait and its S3 and directory implementations).
 
 pub mod cli;
+pub mod cli_ext;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exit;
 pub mod localfile;
+pub mod location;
 pub mod output;
+pub mod snapshot;
 pub mod store;
 pub mod tfstate;
 

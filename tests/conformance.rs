@@ -213,6 +213,41 @@ async fn conformance_dir() {
         .await
         .expect("list");
     assert!(all.iter().all(|m| !m.key.contains(".tfsync")), "{all:?}");
+    // Batched writes (no fsync each): the same contract, and flush works.
+    let batched = FsStore::new_batched(dir.path().join("batched")).expect("fs");
+    suite(Arc::new(batched.clone()), "directory (batched)").await;
+    batched.flush().await.expect("flush");
+    // Without server-side copy, copy_from refuses.
+    let fs = FsStore::new(dir.path().join("bucket")).expect("fs");
+    assert!(!fs.can_copy());
+    assert!(fs.copy_from("bucket", "a", "b").await.is_err());
+}
+
+/// Server-side copy between two buckets of one server: exact bytes, keys
+/// that need URL-encoding, ETag of the copy, a missing source.
+async fn copy_suite(server: &support::Server) {
+    let a = server.new_bucket("cpa").await;
+    let b = server.new_bucket("cpb").await;
+    assert!(b.can_copy());
+    let body = support::state("L", 1, 3);
+    for key in ["env:/dev/x y+z.tfstate", "plain/terraform.tfstate"] {
+        a.put(key, body.clone(), PutMode::Overwrite)
+            .await
+            .expect("put");
+        let etag = b
+            .copy_from(a.bucket(), key, &format!("copy/{key}"))
+            .await
+            .expect("copy");
+        assert_eq!(etag.as_deref(), Some(md5_hex(&body).as_str()), "{key}");
+        assert_eq!(
+            b.get(&format!("copy/{key}")).await.expect("get").bytes,
+            body
+        );
+    }
+    assert!(matches!(
+        b.copy_from(a.bucket(), "missing", "x").await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 macro_rules! on_server {
@@ -222,6 +257,7 @@ macro_rules! on_server {
             let Some(server) = support::server(&stringify!($name)["conformance_".len()..]) else { return };
             let store = server.new_bucket("conf").await;
             suite(Arc::new(store), &server.name).await;
+            copy_suite(&server).await;
         }
     )*};
 }

@@ -13,14 +13,14 @@ use super::Ctx;
 use crate::cli::PullArgs;
 use crate::error::Error;
 use crate::localfile;
-use crate::store::{ObjectMeta, StoreError, etag_is_md5};
+use crate::store::{ObjectMeta, StoreError, etag_is_md5, local_write_error, md5_hex};
 
 pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), Error> {
     let key = ctx.config.state_key();
     let (meta, md5) = match &args.out {
         None => {
             let mut stdout = tokio::io::stdout();
-            fetch(ctx, &key, &mut stdout).await?
+            fetch(ctx, &key, args.version_id.as_deref(), &mut stdout).await?
         }
         Some(path) => {
             let tmp = localfile::PrivateTemp::beside(path)?;
@@ -29,7 +29,7 @@ pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), Error> {
                 // Each attempt starts from an empty temporary file.
                 let mut file = tokio::fs::File::from_std(tmp.reopen()?);
                 file.set_len(0).await.map_err(|e| Error::io(path, e))?;
-                match fetch(ctx, &key, &mut file).await {
+                match fetch(ctx, &key, args.version_id.as_deref(), &mut file).await {
                     Err(Error::Store(StoreError::BodyInterrupted { .. }))
                         if attempt < ctx.config.max_attempts() =>
                     {
@@ -68,13 +68,32 @@ pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Stream the state into `sink` and verify it against its ETag.
+/// Stream the state (or, with `--version-id`, one bucket version of it)
+/// into `sink` and verify it against its ETag.
 async fn fetch(
     ctx: &Ctx,
     key: &str,
+    version_id: Option<&str>,
     sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
 ) -> Result<(ObjectMeta, String), Error> {
-    let (meta, md5) = match ctx.store.get_to(key, sink).await {
+    let got = match version_id {
+        Some(v) => match super::history::versioned(ctx)
+            .await?
+            .get_version(key, v)
+            .await
+        {
+            Ok(g) => {
+                use tokio::io::AsyncWriteExt;
+                sink.write_all(&g.bytes).await.map_err(local_write_error)?;
+                sink.flush().await.map_err(local_write_error)?;
+                let md5 = md5_hex(&g.bytes);
+                Ok((g.meta, md5))
+            }
+            Err(e) => Err(e),
+        },
+        None => ctx.store.get_to(key, sink).await,
+    };
+    let (meta, md5) = match got {
         Err(StoreError::NotFound { location }) => return Err(Error::StateNotFound { location }),
         other => other?,
     };

@@ -27,14 +27,14 @@ pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
     let outcome = match &args.lock_id {
         Some(id) => {
             check_held(ctx, id).await?;
-            write(ctx, &bytes, args.force).await?
+            write(ctx, &ctx.config.state_key(), &bytes, args.force).await?
         }
         None => {
             under_lock(
                 ctx,
                 "state-push",
                 args.lock_timeout,
-                write(ctx, &bytes, args.force),
+                write(ctx, &ctx.config.state_key(), &bytes, args.force),
             )
             .await?
         }
@@ -80,16 +80,23 @@ async fn check_held(ctx: &Ctx, id: &str) -> Result<(), Error> {
     }
 }
 
-struct Outcome {
-    etag: Option<String>,
-    previous_etag: Option<String>,
-    unchanged: bool,
+pub(crate) struct Outcome {
+    pub etag: Option<String>,
+    pub previous_etag: Option<String>,
+    pub unchanged: bool,
 }
 
-/// Read the current state, apply the push rules, write with If-Match.
-async fn write(ctx: &Ctx, bytes: &[u8], force: bool) -> Result<Outcome, Error> {
-    let key = ctx.config.state_key();
+/// Read the current state at `key`, apply the push rules, write with
+/// If-Match. The caller holds the lock.
+pub(crate) async fn write(
+    ctx: &Ctx,
+    key: &str,
+    bytes: &[u8],
+    force: bool,
+) -> Result<Outcome, Error> {
+    let key = key.to_string();
     let store = ctx.store.as_ref();
+    let location = store.location(&key);
     let current = match store.get(&key).await {
         Ok(g) => Some(g),
         Err(StoreError::NotFound { .. }) => None,
@@ -98,7 +105,7 @@ async fn write(ctx: &Ctx, bytes: &[u8], force: bool) -> Result<Outcome, Error> {
     if !force {
         state::check_push(bytes, current.as_ref().map(|c| c.bytes.as_slice())).map_err(|r| {
             Error::StateConflict {
-                location: ctx.state_location(),
+                location: location.clone(),
                 reason: format!("{r}. Use --force to push anyway"),
             }
         })?;
@@ -138,7 +145,7 @@ async fn write(ctx: &Ctx, bytes: &[u8], force: bool) -> Result<Outcome, Error> {
                 });
             }
             Err(Error::StateConflict {
-                location: ctx.state_location(),
+                location,
                 reason: format!(
                     "the state changed while it was being pushed (ETag was {}); nothing was written. Pull it again and retry",
                     previous_etag

@@ -22,7 +22,16 @@ const LOCK_FILE: &str = ".tfsync-store.lock";
 pub struct FsStore {
     root: PathBuf,
     name: String,
+    /// fsync every write (the default); when off, [`ObjectStore::flush`]
+    /// makes all writes durable at once (bulk copies: backups).
+    sync_each: bool,
+    /// Paths written since the last flush (batched mode only).
+    pending: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>,
 }
+
+/// Up to this many pending files, a flush syncs them one by one; above, it
+/// syncs the whole file system at once (one journal commit).
+const FLUSH_ONE_BY_ONE: usize = 64;
 
 impl FsStore {
     /// A store rooted at `root`, which is created if missing.
@@ -36,7 +45,22 @@ impl FsStore {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(FsStore { root, name })
+        Ok(FsStore {
+            root,
+            name,
+            sync_each: true,
+            pending: Default::default(),
+        })
+    }
+
+    /// A store for bulk writes: writes are still atomic (temporary file +
+    /// rename) but not synced one by one; call [`ObjectStore::flush`] before
+    /// anything that must only exist once they are all durable.
+    pub fn new_batched(root: impl Into<PathBuf>) -> Result<Self> {
+        Ok(FsStore {
+            sync_each: false,
+            ..FsStore::new(root)?
+        })
     }
 
     fn path_of(&self, key: &str) -> Result<PathBuf> {
@@ -100,7 +124,9 @@ impl FsStore {
             .tempfile_in(dir)
             .map_err(|e| self.io_err(key, e))?;
         tmp.write_all(body).map_err(|e| self.io_err(key, e))?;
-        tmp.as_file().sync_all().map_err(|e| self.io_err(key, e))?;
+        if self.sync_each {
+            tmp.as_file().sync_all().map_err(|e| self.io_err(key, e))?;
+        }
         Ok(tmp)
     }
 
@@ -153,7 +179,11 @@ impl FsStore {
                 tmp.persist(&path).map_err(|e| self.io_err(key, e.error))?;
             }
         }
-        sync_dir(path.parent());
+        if self.sync_each {
+            sync_dir(path.parent());
+        } else if let Ok(mut p) = self.pending.lock() {
+            p.push(path);
+        }
         Ok(Some(md5_hex(body)))
     }
 
@@ -292,5 +322,51 @@ impl ObjectStore for FsStore {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         let (this, prefix) = (self.clone(), prefix.to_string());
         blocking(self.location(&prefix), move || this.list_blocking(&prefix)).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        if self.sync_each {
+            return Ok(());
+        }
+        let pending = match self.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => Vec::new(),
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let this = self.clone();
+        blocking(self.describe(), move || {
+            if pending.len() > FLUSH_ONE_BY_ONE {
+                let f = fs::File::open(&this.root).map_err(|e| this.io_err("", e))?;
+                // SAFETY: syncfs on a descriptor we own: flushes its whole file system.
+                if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+                    return Err(this.io_err("", io::Error::last_os_error()));
+                }
+                return Ok(());
+            }
+            let mut dirs = std::collections::BTreeSet::new();
+            for path in &pending {
+                let key = path
+                    .strip_prefix(&this.root)
+                    .unwrap_or(path)
+                    .to_string_lossy()
+                    .into_owned();
+                match fs::File::open(path).and_then(|f| f.sync_all()) {
+                    Ok(()) => {}
+                    // Deleted since it was written: nothing to make durable.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(this.io_err(&key, e)),
+                }
+                if let Some(d) = path.parent() {
+                    dirs.insert(d.to_path_buf());
+                }
+            }
+            for d in dirs {
+                sync_dir(Some(&d));
+            }
+            Ok(())
+        })
+        .await
     }
 }

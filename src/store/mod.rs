@@ -128,6 +128,34 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         let md5 = md5_hex(&got.bytes);
         Ok((got.meta, md5))
     }
+
+    /// Make every write so far durable (stores that do not sync each write
+    /// on their own). The default: nothing to do.
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Can [`ObjectStore::copy_from`] copy between two buckets of this
+    /// store's server without the bytes passing through the client?
+    fn can_copy(&self) -> bool {
+        false
+    }
+
+    /// Server-side copy of `src_key` in bucket `src_bucket` (same server,
+    /// same credentials) to `key` in this store, unconditionally; returns the
+    /// new object's ETag. Stores without server-side copy refuse.
+    async fn copy_from(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        key: &str,
+    ) -> Result<Option<String>> {
+        let _ = (src_bucket, src_key);
+        Err(StoreError::Other {
+            location: self.location(key),
+            message: "this store cannot copy server-side".into(),
+        })
+    }
 }
 
 /// A failure to write the local copy while streaming an object.

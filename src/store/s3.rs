@@ -855,6 +855,47 @@ impl ObjectStore for S3Store {
         ))
     }
 
+    fn can_copy(&self) -> bool {
+        true
+    }
+
+    async fn copy_from(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        key: &str,
+    ) -> Result<Option<String>> {
+        self.log(format_args!(
+            "COPY s3://{src_bucket}/{src_key} -> {}",
+            self.location(key)
+        ));
+        // x-amz-copy-source is `bucket/key`, URL-encoded (the SDK does not
+        // encode it); `/` stays as it is.
+        const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'/')
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        let source = format!(
+            "{src_bucket}/{}",
+            percent_encoding::utf8_percent_encode(src_key, SET)
+        );
+        let out = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .copy_source(source)
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e, Op::Other))?;
+        Ok(out
+            .copy_object_result()
+            .and_then(|r| r.e_tag())
+            .map(unquote_etag))
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.log(format_args!("LIST {}*", self.location(prefix)));
         self.pace().await;

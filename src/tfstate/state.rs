@@ -110,6 +110,30 @@ pub fn parse(bytes: &[u8]) -> Result<StateInfo, String> {
     }))
 }
 
+/// Serial and lineage of a plain state (format 3 or 4), read without
+/// building the whole document (other fields are skipped): for bulk work
+/// such as backups. `None` for anything [`parse`] would not call a plain
+/// state with a lineage.
+pub fn header(bytes: &[u8]) -> Option<(u64, String)> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        version: u64,
+        serial: u64,
+        #[serde(default)]
+        lineage: Option<String>,
+        #[serde(default)]
+        encrypted_data: Option<serde::de::IgnoredAny>,
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return None;
+    }
+    let h: Header = serde_json::from_slice(bytes).ok()?;
+    if h.encrypted_data.is_some() || !(h.version == 3 || h.version == 4) {
+        return None;
+    }
+    Some((h.serial, h.lineage.unwrap_or_default()))
+}
+
 /// Why `terraform state push` would refuse to replace a state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushRefusal {
@@ -169,6 +193,68 @@ pub fn check_push(new: &[u8], existing: Option<&[u8]>) -> Result<(), PushRefusal
         });
     }
     Ok(())
+}
+
+/// The same bytes with the top-level `"serial"` number replaced by
+/// `serial`: everything else, byte for byte, is kept (no re-serialising).
+/// The result is checked: it parses, has the new serial, and is otherwise
+/// the same JSON document.
+pub fn with_serial(bytes: &[u8], serial: u64) -> Result<Vec<u8>, String> {
+    let (start, end) =
+        top_level_number(bytes, b"serial").ok_or("no top-level \"serial\" number")?;
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    out.extend_from_slice(&bytes[..start]);
+    out.extend_from_slice(serial.to_string().as_bytes());
+    out.extend_from_slice(&bytes[end..]);
+    let mut before: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let after: Value = serde_json::from_slice(&out).map_err(|e| e.to_string())?;
+    before["serial"] = Value::from(serial);
+    if before != after {
+        return Err("changing the serial would change more than the serial".into());
+    }
+    Ok(out)
+}
+
+/// Byte range of the number value of `key` in the top-level object.
+fn top_level_number(b: &[u8], key: &[u8]) -> Option<(usize, usize)> {
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                // A string: find its end, honouring escapes.
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                let s = b.get(start..j)?;
+                i = j;
+                if depth == 1 && s == key {
+                    // Key position if a ':' follows.
+                    let mut k = j + 1;
+                    while k < b.len() && b[k].is_ascii_whitespace() {
+                        k += 1;
+                    }
+                    if b.get(k) == Some(&b':') {
+                        k += 1;
+                        while k < b.len() && b[k].is_ascii_whitespace() {
+                            k += 1;
+                        }
+                        let n0 = k;
+                        while k < b.len() && b[k].is_ascii_digit() {
+                            k += 1;
+                        }
+                        return (k > n0).then_some((n0, k));
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Equal as JSON documents (whitespace and key order do not matter).
@@ -239,6 +325,44 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn header_agrees_with_parse() {
+        let cases: Vec<Vec<u8>> = vec![
+            st("L", 7, 2),
+            br#"{"version":3,"serial":2,"lineage":null,"modules":[]}"#.to_vec(),
+            br#"{"version":5,"serial":1,"lineage":"x"}"#.to_vec(),
+            br#"{"meta":{},"encrypted_data":"x","encryption_version":"v0"}"#.to_vec(),
+            br#"{"version":4,"serial":"1","lineage":"x"}"#.to_vec(),
+            b"not json".to_vec(),
+        ];
+        for c in cases {
+            let want = match parse(&c) {
+                Ok(StateInfo::Plain(s)) => Some((s.serial, s.lineage)),
+                _ => None,
+            };
+            assert_eq!(header(&c), want, "{}", String::from_utf8_lossy(&c));
+        }
+    }
+
+    #[test]
+    fn serial_is_replaced_in_place() {
+        let raw = "{\n  \"version\": 4,\n  \"serial\": 7,\n  \"lineage\": \"L\",\n  \"outputs\": {\"serial\": {\"value\": \"\\u003c \\\" serial\"}},\n  \"resources\": []\n}\n";
+        let out = with_serial(raw.as_bytes(), 12).expect("rewrite");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            raw.replace("\"serial\": 7", "\"serial\": 12"),
+            "only the top-level serial changes, escapes kept"
+        );
+        // A nested "serial" before the top-level one is not touched.
+        let nested = br#"{"outputs":{"serial":{"value":1}},"version":4,"serial":3,"lineage":"x"}"#;
+        let out = with_serial(nested, 4).expect("rewrite");
+        assert_eq!(
+            out,
+            br#"{"outputs":{"serial":{"value":1}},"version":4,"serial":4,"lineage":"x"}"#
+        );
+        assert!(with_serial(br#"{"version":4}"#, 1).is_err());
     }
 
     type Case = (

@@ -1,0 +1,369 @@
+//! Where backups and migrations go: locations written as URLs.
+//!
+//! - `s3://bucket/prefix`: a bucket (and a key prefix in it);
+//! - `file:///dir`: a local directory;
+//! - `NAME:bucket/prefix`: a bucket on the named remote of the config file
+//!   (`$TFSYNC_CONFIG`, else `$XDG_CONFIG_HOME/tfsync/config.toml`, else
+//!   `~/.config/tfsync/config.toml`):
+//!
+//! ```toml
+//! [remotes.spaces]
+//! endpoint = "https://fra1.digitaloceanspaces.com"
+//! region = "fra1"
+//! profile = "spaces"
+//! ```
+//!
+//! The endpoint, region and profile of an `s3://` side come from the
+//! command's `--to-endpoint`, `--to-region`, `--to-profile` (or `--from-*`),
+//! then the remote, then the source's own settings: a location without any
+//! of them is on the same server as the source.
+
+use crate::config::Target;
+use crate::error::Error;
+use crate::store::ObjectStore;
+use crate::store::fs::FsStore;
+use crate::store::s3::{S3Options, S3Store};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A parsed location, before it is connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    S3 {
+        bucket: String,
+        prefix: String,
+        /// The named remote it was written with, if any.
+        remote: Option<String>,
+    },
+    Dir(PathBuf),
+}
+
+/// Per-side settings given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct SideSettings {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// One remote of the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Remote {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// Path-style addressing (always on for a custom endpoint).
+    #[serde(default)]
+    pub path_style: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    remotes: BTreeMap<String, Remote>,
+}
+
+impl Location {
+    pub fn parse(text: &str) -> Result<Location, Error> {
+        let bad = |why: &str| {
+            Error::Config(format!(
+                "location {text:?} {why}; write s3://bucket/prefix, file:///dir or REMOTE:bucket/prefix"
+            ))
+        };
+        if let Some(path) = text.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(bad("needs an absolute path (file:///dir)"));
+            }
+            return Ok(Location::Dir(PathBuf::from(path)));
+        }
+        let (remote, rest) = if let Some(rest) = text.strip_prefix("s3://") {
+            (None, rest)
+        } else if let Some((name, rest)) = text.split_once(':')
+            && !name.is_empty()
+            && !name.contains('/')
+        {
+            (Some(name.to_string()), rest.trim_start_matches("//"))
+        } else {
+            return Err(bad("has no scheme"));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("has no bucket"));
+        }
+        Ok(Location::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            remote,
+        })
+    }
+
+    /// The key prefix inside the store ("" for the whole bucket or directory).
+    pub fn prefix(&self) -> &str {
+        match self {
+            Location::S3 { prefix, .. } => prefix,
+            Location::Dir(_) => "",
+        }
+    }
+}
+
+/// A connected location: its store and the key prefix in it.
+#[derive(Debug)]
+pub struct Opened {
+    pub store: Box<dyn ObjectStore>,
+    pub prefix: String,
+    /// On the same S3 server, with the same credentials, as the source: a
+    /// server-side copy from the source bucket works.
+    pub same_server: bool,
+    /// `s3://bucket/prefix` or `file:///dir`, for messages.
+    pub display: String,
+}
+
+/// Read the remotes of the config file (none if there is no file).
+pub fn remotes(env: &dyn Fn(&str) -> Option<String>) -> Result<BTreeMap<String, Remote>, Error> {
+    let path = match env("TFSYNC_CONFIG") {
+        Some(p) => PathBuf::from(p),
+        None => match env("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+            Some(x) => Path::new(&x).join("tfsync/config.toml"),
+            None => match env("HOME") {
+                Some(h) => Path::new(&h).join(".config/tfsync/config.toml"),
+                None => return Ok(BTreeMap::new()),
+            },
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let file: ConfigFile =
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    Ok(file.remotes)
+}
+
+/// The S3 settings of one side: flags, then the remote, then the source's.
+pub fn s3_options(
+    bucket: &str,
+    remote: Option<&Remote>,
+    side: &SideSettings,
+    source: &Target,
+    max_attempts: u32,
+    verbose: bool,
+) -> S3Options {
+    let src = match source {
+        Target::S3(o) => Some(o),
+        Target::Dir(_) => None,
+    };
+    let pick =
+        |flag: &Option<String>, rem: Option<&Option<String>>, src: Option<&Option<String>>| {
+            flag.clone()
+                .or_else(|| rem.and_then(|r| r.clone()))
+                .or_else(|| src.and_then(|s| s.clone()))
+        };
+    // A remote or a flag that names an endpoint starts a new side: the
+    // source's region and profile do not carry over to it.
+    let own_endpoint = side.endpoint.is_some() || remote.is_some_and(|r| r.endpoint.is_some());
+    let inherit = if own_endpoint { None } else { src };
+    let endpoint = pick(
+        &side.endpoint,
+        remote.map(|r| &r.endpoint),
+        inherit.map(|s| &s.endpoint),
+    );
+    let region = pick(
+        &side.region,
+        remote.map(|r| &r.region),
+        inherit.map(|s| &s.region),
+    );
+    let profile = pick(
+        &side.profile,
+        remote.map(|r| &r.profile),
+        inherit.map(|s| &s.profile),
+    );
+    let path_style = endpoint.is_some()
+        || remote.is_some_and(|r| r.path_style)
+        || inherit.is_some_and(|s| s.path_style);
+    S3Options {
+        bucket: bucket.to_string(),
+        endpoint,
+        region,
+        profile,
+        path_style,
+        max_attempts,
+        verbose,
+        credentials: inherit.and_then(|s| s.credentials.clone()),
+    }
+}
+
+/// Connect to `loc`. `source` is the store the command reads from (for the
+/// settings a side inherits and to know whether server-side copy works).
+/// A directory is opened for bulk writes when `batched` (see
+/// [`FsStore::new_batched`]): the caller must `flush` before relying on them.
+pub async fn open(
+    loc: &Location,
+    side: &SideSettings,
+    source: &Target,
+    max_attempts: u32,
+    verbose: bool,
+    batched: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Opened, Error> {
+    match loc {
+        Location::Dir(dir) => Ok(Opened {
+            store: Box::new(if batched {
+                FsStore::new_batched(dir.clone())?
+            } else {
+                FsStore::new(dir.clone())?
+            }),
+            prefix: String::new(),
+            same_server: false,
+            display: format!("file://{}", dir.display()),
+        }),
+        Location::S3 {
+            bucket,
+            prefix,
+            remote,
+        } => {
+            let remote = match remote {
+                None => None,
+                Some(name) => {
+                    let all = remotes(env)?;
+                    match all.get(name) {
+                        Some(r) => Some(r.clone()),
+                        None => {
+                            return Err(Error::Config(format!(
+                                "no remote named {name:?} in the config file (known: {}); add [remotes.{name}] with endpoint, region and profile to ~/.config/tfsync/config.toml or $TFSYNC_CONFIG",
+                                if all.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    all.keys().cloned().collect::<Vec<_>>().join(", ")
+                                }
+                            )));
+                        }
+                    }
+                }
+            };
+            let opts = s3_options(bucket, remote.as_ref(), side, source, max_attempts, verbose);
+            let same_server = match source {
+                Target::S3(s) => {
+                    s.endpoint == opts.endpoint
+                        && s.region == opts.region
+                        && s.profile == opts.profile
+                }
+                Target::Dir(_) => false,
+            };
+            Ok(Opened {
+                store: Box::new(S3Store::connect(&opts).await?),
+                prefix: prefix.clone(),
+                same_server,
+                display: if prefix.is_empty() {
+                    format!("s3://{bucket}")
+                } else {
+                    format!("s3://{bucket}/{prefix}")
+                },
+            })
+        }
+    }
+}
+
+/// `prefix/key`, or `key` when the prefix is empty.
+pub fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else if key.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/{key}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_locations() {
+        assert_eq!(
+            Location::parse("s3://b/p/q/").expect("ok"),
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "p/q".into(),
+                remote: None
+            }
+        );
+        assert_eq!(
+            Location::parse("s3://b").expect("ok").prefix(),
+            "",
+            "no prefix"
+        );
+        assert_eq!(
+            Location::parse("spaces:b/x").expect("ok"),
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "x".into(),
+                remote: Some("spaces".into())
+            }
+        );
+        assert_eq!(
+            Location::parse("file:///var/backups").expect("ok"),
+            Location::Dir("/var/backups".into())
+        );
+        for bad in ["file://rel", "bucket/key", "s3://", "s3:///p", ""] {
+            assert!(Location::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn side_settings_precedence() {
+        let src = Target::S3(S3Options {
+            bucket: "src".into(),
+            endpoint: Some("http://127.0.0.1:1".into()),
+            region: Some("r1".into()),
+            profile: Some("p1".into()),
+            path_style: true,
+            max_attempts: 4,
+            ..Default::default()
+        });
+        let same = s3_options("b", None, &SideSettings::default(), &src, 4, false);
+        assert_eq!(same.endpoint.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(same.region.as_deref(), Some("r1"));
+        let remote = Remote {
+            endpoint: Some("https://x".into()),
+            region: None,
+            profile: Some("rp".into()),
+            path_style: false,
+        };
+        let other = s3_options("b", Some(&remote), &SideSettings::default(), &src, 4, false);
+        assert_eq!(other.endpoint.as_deref(), Some("https://x"));
+        assert_eq!(
+            other.region, None,
+            "a new server does not inherit the region"
+        );
+        assert_eq!(other.profile.as_deref(), Some("rp"));
+        let side = SideSettings {
+            endpoint: None,
+            region: Some("r9".into()),
+            profile: None,
+        };
+        let flags = s3_options("b", Some(&remote), &side, &src, 4, false);
+        assert_eq!(flags.region.as_deref(), Some("r9"));
+    }
+
+    #[test]
+    fn remotes_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[remotes.spaces]\nendpoint = \"https://fra1.digitaloceanspaces.com\"\nregion = \"fra1\"\n",
+        )
+        .expect("write");
+        let path = p.to_string_lossy().into_owned();
+        let env = move |k: &str| (k == "TFSYNC_CONFIG").then(|| path.clone());
+        let r = remotes(&env).expect("read");
+        assert_eq!(r["spaces"].region.as_deref(), Some("fra1"));
+        std::fs::write(&p, "[remotes.x]\nendpont = \"typo\"\n").expect("write");
+        assert!(remotes(&env).is_err(), "unknown fields are refused");
+    }
+}

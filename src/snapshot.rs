@@ -1,0 +1,274 @@
+//! Backup snapshots: layout, manifest, discovery, retention. Domain only:
+//! nothing here prints.
+//!
+//! Layout under the backup root (a directory, or a prefix in a bucket):
+//!
+//! ```text
+//! <root>/<id>/<state key>[.gz]     the bytes copied by snapshot <id>
+//! <root>/manifests/<id>.json       the manifest, written last
+//! ```
+//!
+//! A snapshot exists only once its manifest does: the manifest is written
+//! with one atomic PUT (or temporary file + rename) after every object of the
+//! snapshot is stored, so a run that fails halfway leaves objects but no
+//! manifest and is never taken for a complete snapshot.
+//!
+//! Incremental runs: a state whose source ETag and size are those recorded in
+//! the newest complete manifest is not read again; the new manifest points to
+//! the object that already holds its bytes (`object`, relative to the root),
+//! which may live in an older snapshot's directory. Retention (`--keep N`)
+//! therefore deletes an object only when no kept manifest points to it.
+
+use crate::location::join;
+use crate::store::{ObjectStore, PutMode, StoreError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+pub const FORMAT: &str = "tfsync-backup/1";
+pub const MANIFESTS: &str = "manifests";
+
+/// One state in a snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Entry {
+    /// The state's key at the source.
+    pub key: String,
+    /// Where its bytes are, relative to the backup root.
+    pub object: String,
+    /// Size of the state (uncompressed).
+    pub size: u64,
+    /// Hex MD5 of the state (uncompressed).
+    pub md5: String,
+    /// `null` when the object is not a readable state (e.g. encrypted).
+    pub serial: Option<u64>,
+    pub lineage: Option<String>,
+    pub source_etag: Option<String>,
+    pub source_last_modified: Option<DateTime<Utc>>,
+    /// When these bytes were read from the source.
+    pub time: DateTime<Utc>,
+    pub gzip: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub id: String,
+    pub created: DateTime<Utc>,
+    pub source: String,
+    pub states: Vec<Entry>,
+}
+
+/// A new snapshot ID: the UTC time, sortable, safe in keys and file names.
+pub fn new_id(now: DateTime<Utc>) -> String {
+    now.format("%Y-%m-%dT%H-%M-%S%.3fZ").to_string()
+}
+
+pub fn manifest_key(root: &str, id: &str) -> String {
+    join(root, &format!("{MANIFESTS}/{id}.json"))
+}
+
+/// The object key (relative to the root) of `state_key` in snapshot `id`.
+pub fn object_for(id: &str, state_key: &str, gzip: bool) -> String {
+    if gzip {
+        format!("{id}/{state_key}.gz")
+    } else {
+        format!("{id}/{state_key}")
+    }
+}
+
+/// IDs of the complete snapshots under `root`, oldest first.
+pub async fn list_ids(store: &dyn ObjectStore, root: &str) -> Result<Vec<String>, StoreError> {
+    let dir = join(root, &format!("{MANIFESTS}/"));
+    let mut ids: Vec<String> = store
+        .list(&dir)
+        .await?
+        .into_iter()
+        .filter_map(|m| {
+            m.key
+                .strip_prefix(&dir)
+                .and_then(|n| n.strip_suffix(".json"))
+                .filter(|n| !n.contains('/'))
+                .map(str::to_string)
+        })
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+pub async fn read_manifest(
+    store: &dyn ObjectStore,
+    root: &str,
+    id: &str,
+) -> Result<Manifest, StoreError> {
+    let key = manifest_key(root, id);
+    let got = store.get(&key).await?;
+    let m: Manifest = serde_json::from_slice(&got.bytes).map_err(|e| StoreError::Other {
+        location: store.location(&key),
+        message: format!("not a tfsync backup manifest: {e}"),
+    })?;
+    if m.format != FORMAT {
+        return Err(StoreError::Other {
+            location: store.location(&key),
+            message: format!("manifest format {:?} is not {FORMAT:?}", m.format),
+        });
+    }
+    Ok(m)
+}
+
+/// Write the manifest: the last step, one atomic write.
+pub async fn write_manifest(
+    store: &dyn ObjectStore,
+    root: &str,
+    m: &Manifest,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_vec_pretty(m).map_err(|e| StoreError::Other {
+        location: store.location(&manifest_key(root, &m.id)),
+        message: e.to_string(),
+    })?;
+    store
+        .put(&manifest_key(root, &m.id), body, PutMode::Create)
+        .await?;
+    Ok(())
+}
+
+/// What `prune` removed.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub snapshots: Vec<String>,
+    pub objects: usize,
+}
+
+/// Keep the `keep` newest complete snapshots; delete the others' manifests
+/// (first, so they stop counting as complete) and then every object of
+/// theirs that no kept manifest references.
+pub async fn prune(store: &dyn ObjectStore, root: &str, keep: usize) -> Result<Pruned, StoreError> {
+    let ids = list_ids(store, root).await?;
+    if ids.len() <= keep {
+        return Ok(Pruned::default());
+    }
+    let (old, kept) = ids.split_at(ids.len() - keep);
+    let mut referenced = HashSet::new();
+    for id in kept {
+        for e in read_manifest(store, root, id).await?.states {
+            referenced.insert(e.object);
+        }
+    }
+    let mut out = Pruned::default();
+    for id in old {
+        let m = read_manifest(store, root, id).await?;
+        store.delete(&manifest_key(root, id), None).await?;
+        for e in m.states {
+            // Only objects this snapshot wrote itself: older ones are dealt
+            // with when their own snapshot is pruned (or are referenced).
+            if e.object.starts_with(&format!("{id}/")) && !referenced.contains(&e.object) {
+                store.delete(&join(root, &e.object), None).await?;
+                out.objects += 1;
+            }
+        }
+        out.snapshots.push(id.clone());
+    }
+    Ok(out)
+}
+
+/// Is this key one a backup copies? Never lock objects.
+pub fn is_state_key(key: &str, pattern: Option<&glob::Pattern>) -> bool {
+    !key.ends_with(crate::tfstate::keys::LOCK_SUFFIX)
+        && !key.ends_with('/')
+        && pattern.is_none_or(|p| {
+            p.matches_with(
+                key,
+                glob::MatchOptions {
+                    case_sensitive: true,
+                    require_literal_separator: false,
+                    require_literal_leading_dot: false,
+                },
+            )
+        })
+}
+
+/// Gzip `bytes` (level 6).
+pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+pub fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_ids() {
+        let t = DateTime::parse_from_rfc3339("2026-11-22T10:05:03.123456Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        assert_eq!(new_id(t), "2026-11-22T10-05-03.123Z");
+        assert_eq!(manifest_key("", "x"), "manifests/x.json");
+        assert_eq!(manifest_key("nightly", "x"), "nightly/manifests/x.json");
+        assert_eq!(object_for("x", "env:/a/k", true), "x/env:/a/k.gz");
+        let p = glob::Pattern::new("prod/*").expect("glob");
+        assert!(is_state_key("prod/net/terraform.tfstate", Some(&p)));
+        assert!(!is_state_key("prod/net/terraform.tfstate.tflock", Some(&p)));
+        assert!(!is_state_key("dev/x", Some(&p)));
+        assert!(is_state_key("dev/x", None));
+    }
+
+    #[test]
+    fn gzip_round_trip() {
+        let b = b"{\"version\":4}".repeat(100);
+        assert_eq!(gunzip(&gzip(&b).expect("gz")).expect("gunzip"), b);
+    }
+
+    #[tokio::test]
+    async fn prune_keeps_referenced_objects() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = crate::store::fs::FsStore::new(dir.path()).expect("store");
+        let entry = |object: &str| Entry {
+            key: "k".into(),
+            object: object.into(),
+            size: 1,
+            md5: String::new(),
+            serial: None,
+            lineage: None,
+            source_etag: None,
+            source_last_modified: None,
+            time: Utc::now(),
+            gzip: false,
+        };
+        // a wrote a/k and a/j; b references a/k and wrote b/j; c references both of b's.
+        for (id, objs) in [
+            ("a", vec!["a/k", "a/j"]),
+            ("b", vec!["a/k", "b/j"]),
+            ("c", vec!["a/k", "b/j"]),
+        ] {
+            for o in &objs {
+                store
+                    .put(o, b"x".to_vec(), PutMode::Overwrite)
+                    .await
+                    .expect("put");
+            }
+            let m = Manifest {
+                format: FORMAT.into(),
+                id: id.into(),
+                created: Utc::now(),
+                source: "s".into(),
+                states: objs.iter().map(|o| entry(o)).collect(),
+            };
+            write_manifest(&store, "", &m).await.expect("manifest");
+        }
+        let p = prune(&store, "", 1).await.expect("prune");
+        assert_eq!(p.snapshots, ["a", "b"]);
+        assert_eq!(list_ids(&store, "").await.expect("ids"), ["c"]);
+        assert!(store.head("a/k").await.is_ok(), "still referenced by c");
+        assert!(store.head("b/j").await.is_ok(), "still referenced by c");
+        assert!(store.head("a/j").await.is_err(), "unreferenced: deleted");
+    }
+}
