@@ -177,9 +177,11 @@ impl Proxy {
                     "HTTP/1.1 {code} Injected\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
-                client.write_all(resp.as_bytes()).await?;
+                // Recorded before answering: the client may exit (and the
+                // test count) as soon as it has the answer.
                 seen.status = Some(code);
                 self.seen.lock().expect("seen").push(seen);
+                client.write_all(resp.as_bytes()).await?;
                 return Ok(());
             }
             _ => {}
