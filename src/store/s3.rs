@@ -381,23 +381,41 @@ impl S3Store {
 
     /// Read one version of an object.
     pub async fn get_version(&self, key: &str, version_id: &str) -> Result<GetResult> {
-        self.log(format_args!(
-            "GET {}?versionId={version_id}",
-            self.location(key)
-        ));
+        let out = self.get_object(key, Some(version_id)).await?;
+        self.read_all(key, out).await
+    }
+
+    /// One GetObject request (SSE-C headers when configured), paced and
+    /// logged; the body is still to be read.
+    async fn get_object(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+        match version_id {
+            Some(v) => self.log(format_args!("GET {}?versionId={v}", self.location(key))),
+            None => self.log(format_args!("GET {}", self.location(key))),
+        }
         self.pace().await;
-        let out = self
-            .client
+        self.client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version_id.map(str::to_string))
             .set_sse_customer_algorithm(self.sse_c().map(|_| "AES256".to_string()))
             .set_sse_customer_key(self.sse_c().map(|(k, _)| k.to_string()))
             .set_sse_customer_key_md5(self.sse_c().map(|(_, m)| m))
-            .version_id(version_id)
             .send()
             .await
-            .map_err(|e| self.map_err(key, e, Op::Other))?;
+            .map_err(|e| self.map_err(key, e, Op::Other))
+    }
+
+    /// Read a GetObject body whole.
+    async fn read_all(
+        &self,
+        key: &str,
+        out: aws_sdk_s3::operation::get_object::GetObjectOutput,
+    ) -> Result<GetResult> {
         let etag = out.e_tag().map(unquote_etag);
         let last_modified = to_utc(out.last_modified());
         let bytes = out
@@ -685,39 +703,8 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<GetResult> {
-        self.log(format_args!("GET {}", self.location(key)));
-        self.pace().await;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_sse_customer_algorithm(self.sse_c().map(|_| "AES256".to_string()))
-            .set_sse_customer_key(self.sse_c().map(|(k, _)| k.to_string()))
-            .set_sse_customer_key_md5(self.sse_c().map(|(_, m)| m))
-            .send()
-            .await
-            .map_err(|e| self.map_err(key, e, Op::Other))?;
-        let etag = out.e_tag().map(unquote_etag);
-        let last_modified = to_utc(out.last_modified());
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::BodyInterrupted {
-                location: self.location(key),
-                message: format!("{}", DisplayErrorContext(&e)),
-            })?
-            .to_vec();
-        Ok(GetResult {
-            meta: ObjectMeta {
-                key: key.to_string(),
-                size: bytes.len() as u64,
-                etag,
-                last_modified,
-            },
-            bytes,
-        })
+        let out = self.get_object(key, None).await?;
+        self.read_all(key, out).await
     }
 
     async fn get_to(
@@ -727,19 +714,7 @@ impl ObjectStore for S3Store {
     ) -> Result<(ObjectMeta, String)> {
         use md5::{Digest, Md5};
         use tokio::io::AsyncWriteExt;
-        self.log(format_args!("GET {} (streamed)", self.location(key)));
-        self.pace().await;
-        let mut out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_sse_customer_algorithm(self.sse_c().map(|_| "AES256".to_string()))
-            .set_sse_customer_key(self.sse_c().map(|(k, _)| k.to_string()))
-            .set_sse_customer_key_md5(self.sse_c().map(|(_, m)| m))
-            .send()
-            .await
-            .map_err(|e| self.map_err(key, e, Op::Other))?;
+        let mut out = self.get_object(key, None).await?;
         let mut md5 = Md5::new();
         let mut size = 0u64;
         while let Some(chunk) = out.body.next().await {
