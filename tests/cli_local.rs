@@ -121,3 +121,42 @@ fn full_cycle_on_a_directory() {
     let r = t(&["pull", "-o", "/nonexistent/dir/out.tfstate"]);
     assert_eq!(r.code, 1, "{r:?}");
 }
+
+/// Ctrl-C while `lock --wait` waits: exit 130, and the holder's lock is left
+/// alone (only a lock with our own ID would be released).
+#[test]
+fn interrupted_wait_leaves_the_holders_lock() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("bucket");
+    let t = || {
+        let mut c = tfsync();
+        c.env("TFSYNC_DIR", &store)
+            .env("TFSYNC_KEY", "app/terraform.tfstate");
+        c
+    };
+    let r = run(t().arg("lock"));
+    assert_eq!(r.code, 0, "{r:?}");
+    let lock_path = store.join("app/terraform.tfstate.tflock");
+    let held = std::fs::read(&lock_path).expect("lock");
+    let child = t()
+        .args(["lock", "--wait", "60s"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("SIGINT") && stderr.contains("no lock was taken"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&lock_path).expect("lock"),
+        held,
+        "the holder's lock is untouched"
+    );
+}
