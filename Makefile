@@ -25,7 +25,7 @@ test: build
 	$(CARGO) test --locked --lib --bins
 	scripts/test-servers up
 	status=0; export TFSYNC_REQUIRE_SERVERS=1; \
-	  { $(CARGO) test --locked --tests -- --skip race_ --test-threads=$${TEST_THREADS:-4} && \
+	  { $(CARGO) test --locked --tests -- --skip race:: --test-threads=$${TEST_THREADS:-4} && \
 	    $(CARGO) test --locked --test race -- --nocapture; } || status=$$?; \
 	  scripts/test-servers down; exit $$status
 

@@ -354,23 +354,8 @@ async fn failure_names_key(server: Server) {
     assert_eq!(r.code, 5, "no complete snapshot: {r:?}");
 }
 
-macro_rules! on_servers {
-    ($f:ident: $($server:ident),*) => {
-        mod $f {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $server() {
-                    if let Some(s) = super::support::server(stringify!($server)) {
-                        super::$f(s).await
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_servers!(to_directory: seaweedfs, ceph);
-on_servers!(restore: moto, ceph);
-on_servers!(to_bucket: ceph, seaweedfs);
-on_servers!(cron: seaweedfs);
-on_servers!(failure_names_key: moto);
+on_each_server!([seaweedfs, ceph] to_directory);
+on_each_server!([moto, ceph] restore);
+on_each_server!([ceph, seaweedfs] to_bucket);
+on_each_server!([seaweedfs] cron);
+on_each_server!([moto] failure_names_key);

@@ -338,13 +338,4 @@ async fn bad_inputs(server: Server) {
     );
 }
 
-macro_rules! on_server {
-    ($($name:ident),*) => {$(
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $name() {
-            if let Some(s) = support::server(&stringify!($name)["bad_inputs_".len()..]) { bad_inputs(s).await }
-        }
-    )*};
-}
-
-on_server!(bad_inputs_ceph, bad_inputs_seaweedfs, bad_inputs_moto);
+on_each_server!(bad_inputs);

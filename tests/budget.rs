@@ -61,13 +61,4 @@ async fn budgets(server: Server) {
     eprintln!("requests on {}: {}", server.name, report.join(" "));
 }
 
-macro_rules! on_server {
-    ($($name:ident),*) => {$(
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $name() {
-            if let Some(s) = support::server(&stringify!($name)["budget_".len()..]) { budgets(s).await }
-        }
-    )*};
-}
-
-on_server!(budget_ceph, budget_seaweedfs, budget_moto);
+on_each_server!(budgets);

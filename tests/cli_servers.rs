@@ -4,12 +4,10 @@
 
 mod support;
 
+use support::env::{Env, KEY};
 use support::{Server, run, state};
-use tfsync::store::s3::S3Store;
 use tfsync::store::{ObjectStore, PutMode, StoreError};
 use tfsync::tfstate::lock::LockInfo;
-
-const KEY: &str = "team/app/terraform.tfstate";
 
 /// A lock exactly as Terraform 1.11 writes it (its IDs are not v4 UUIDs).
 fn terraform_lock(bucket: &str, key: &str) -> (String, Vec<u8>) {
@@ -18,41 +16,6 @@ fn terraform_lock(bucket: &str, key: &str) -> (String, Vec<u8>) {
         r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"alice@ci-runner-7","Version":"1.11.0","Created":"2026-01-11T09:55:24.570354123Z","Path":"{bucket}/{key}"}}"#
     );
     (id, body.into_bytes())
-}
-
-struct Env {
-    server: Server,
-    store: S3Store,
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    async fn new(server: Server, tag: &str) -> Env {
-        let store = server.new_bucket(tag).await;
-        Env {
-            server,
-            store,
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-    fn bucket(&self) -> &str {
-        self.store.bucket()
-    }
-    fn tfsync(&self, args: &[&str]) -> support::Run {
-        run(self.server.tfsync(self.bucket(), KEY).args(args))
-    }
-    fn file(&self, name: &str, bytes: &[u8]) -> String {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, bytes).expect("write");
-        p.to_string_lossy().into_owned()
-    }
-    async fn remote(&self, key: &str) -> Option<Vec<u8>> {
-        match self.store.get(key).await {
-            Ok(g) => Some(g.bytes),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(e) => panic!("get {key}: {e}"),
-        }
-    }
 }
 
 async fn push_pull_round_trip(server: Server) {
@@ -322,25 +285,10 @@ async fn workspaces(server: Server) {
     );
 }
 
-macro_rules! server_tests {
-    ($($server:ident),*) => {$(
-        mod $server {
-            use super::*;
-            async fn server() -> Option<Server> {
-                support::server(stringify!($server))
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn push_pull_round_trip() { if let Some(s) = server().await { super::push_pull_round_trip(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn terraform_lock_blocks_tfsync() { if let Some(s) = server().await { super::terraform_lock_blocks_tfsync(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn tfsync_lock_blocks_terraform() { if let Some(s) = server().await { super::tfsync_lock_blocks_terraform(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn push_rules() { if let Some(s) = server().await { super::push_rules(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn workspaces() { if let Some(s) = server().await { super::workspaces(s).await } }
-        }
-    )*};
-}
-
-server_tests!(ceph, seaweedfs, moto);
+on_each_server!(
+    push_pull_round_trip,
+    terraform_lock_blocks_tfsync,
+    tfsync_lock_blocks_terraform,
+    push_rules,
+    workspaces,
+);

@@ -4,13 +4,11 @@
 mod support;
 
 use serde_json::Value;
+use support::env::{Env, KEY};
 use support::{Server, run, state};
 use tfsync::Error;
-use tfsync::store::s3::S3Store;
-use tfsync::store::{ObjectStore, PutMode, StoreError};
+use tfsync::store::{ObjectStore, PutMode};
 use tfsync::tfstate::lock;
-
-const KEY: &str = "team/app/terraform.tfstate";
 
 /// A lock as Terraform writes it, created at `created`.
 fn tf_lock(id: &str, who: &str, created: &str, bucket: &str, key: &str) -> Vec<u8> {
@@ -18,49 +16,6 @@ fn tf_lock(id: &str, who: &str, created: &str, bucket: &str, key: &str) -> Vec<u
         r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"{who}","Version":"1.11.0","Created":"{created}","Path":"{bucket}/{key}"}}"#
     )
     .into_bytes()
-}
-
-struct Env {
-    server: Server,
-    store: S3Store,
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    async fn new(server: Server, tag: &str) -> Env {
-        let store = server.new_bucket(tag).await;
-        Env {
-            server,
-            store,
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-    fn bucket(&self) -> &str {
-        self.store.bucket()
-    }
-    fn tfsync(&self, args: &[&str]) -> support::Run {
-        run(self.server.tfsync(self.bucket(), KEY).args(args))
-    }
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = vec!["--output", "json"];
-        a.extend_from_slice(args);
-        let r = self.tfsync(&a);
-        assert_eq!(r.code, 0, "{args:?}: {r:?}");
-        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{args:?} json: {e}: {r:?}"))
-    }
-    async fn push(&self, workspace: &str, bytes: &[u8]) {
-        let p = self.dir.path().join(format!("{workspace}.tfstate"));
-        std::fs::write(&p, bytes).expect("write");
-        let r = self.tfsync(&["-w", workspace, "push", &p.to_string_lossy()]);
-        assert_eq!(r.code, 0, "{r:?}");
-    }
-    async fn exists(&self, key: &str) -> bool {
-        match self.store.head(key).await {
-            Ok(_) => true,
-            Err(StoreError::NotFound { .. }) => false,
-            Err(e) => panic!("head {key}: {e}"),
-        }
-    }
 }
 
 async fn views(server: Server) {
@@ -324,21 +279,4 @@ async fn outputs(server: Server) {
     );
 }
 
-macro_rules! server_tests {
-    ($($server:ident),*) => {$(
-        mod $server {
-            use super::*;
-            fn server() -> Option<Server> {
-                support::server(stringify!($server))
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn views() { if let Some(s) = server() { super::views(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn changed_before_delete() { if let Some(s) = server() { super::changed_before_delete(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn outputs() { if let Some(s) = server() { super::outputs(s).await } }
-        }
-    )*};
-}
-
-server_tests!(ceph, seaweedfs, moto);
+on_each_server!(views, changed_before_delete, outputs,);

@@ -107,16 +107,4 @@ async fn from_manifest(server: Server) {
     );
 }
 
-macro_rules! server_tests {
-    ($($server:ident),*) => {$(
-        mod $server {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread")]
-            async fn from_backend_block() { if let Some(s) = support::server(stringify!($server)) { super::from_backend_block(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn from_manifest() { if let Some(s) = support::server(stringify!($server)) { super::from_manifest(s).await } }
-        }
-    )*};
-}
-
-server_tests!(ceph, seaweedfs, moto);
+on_each_server!(from_backend_block, from_manifest,);

@@ -250,16 +250,10 @@ async fn copy_suite(server: &support::Server) {
     ));
 }
 
-macro_rules! on_server {
-    ($($name:ident),*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn $name() {
-            let Some(server) = support::server(&stringify!($name)["conformance_".len()..]) else { return };
-            let store = server.new_bucket("conf").await;
-            suite(Arc::new(store), &server.name).await;
-            copy_suite(&server).await;
-        }
-    )*};
+async fn conformance(server: support::Server) {
+    let store = server.new_bucket("conf").await;
+    suite(Arc::new(store), &server.name).await;
+    copy_suite(&server).await;
 }
 
-on_server!(conformance_ceph, conformance_seaweedfs, conformance_moto);
+on_each_server!(worker_threads = 4; conformance);

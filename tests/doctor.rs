@@ -10,23 +10,6 @@ use serde_json::Value;
 use support::{Server, run};
 use tfsync::store::s3::S3Store;
 
-async fn versioned_bucket(server: &Server, tag: &str) -> S3Store {
-    let store = server.new_bucket(tag).await;
-    store
-        .client()
-        .put_bucket_versioning()
-        .bucket(tfsync::store::ObjectStore::bucket(&store))
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
-    store
-}
-
 /// Run doctor with JSON output; check the report's shape and that nothing
 /// is left under the reserved prefix.
 async fn doctor(server: &Server, store: &S3Store) -> (i32, Value) {
@@ -94,7 +77,7 @@ async fn safe_unversioned(server: Server) {
 }
 
 async fn versioned(server: Server, expect_safe: bool) {
-    let store = versioned_bucket(&server, "docv").await;
+    let store = server.new_versioned_bucket("docv").await;
     let (code, v) = doctor(&server, &store).await;
     assert_eq!(v["versioning"], "enabled", "{v:#}");
     if expect_safe {
@@ -133,7 +116,7 @@ async fn lock_warns_on_versioning(server: Server) {
         "no warning unversioned: {r:?}"
     );
 
-    let store = versioned_bucket(&server, "lwv").await;
+    let store = server.new_versioned_bucket("lwv").await;
     let bucket = tfsync::store::ObjectStore::bucket(&store).to_string();
     let r = run(server.tfsync(&bucket, key).arg("lock"));
     assert_eq!(r.code, 0, "{r:?}");
@@ -155,69 +138,27 @@ async fn lock_warns_on_versioning(server: Server) {
     assert!(r.stderr.contains("warning: versioning is enabled"), "{r:?}");
 }
 
-mod ceph {
-    use super::*;
-    fn server() -> Option<Server> {
-        support::server("ceph")
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn doctor_safe_unversioned() {
-        if let Some(s) = server() {
-            safe_unversioned(s).await
-        }
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn doctor_unsafe_versioned() {
-        if let Some(s) = server() {
-            versioned(s, false).await
-        }
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn lock_warns_on_versioned_bucket() {
-        if let Some(s) = server() {
-            lock_warns_on_versioning(s).await
-        }
-    }
+async fn doctor_safe_unversioned(server: Server) {
+    safe_unversioned(server).await
 }
 
-mod seaweedfs {
-    use super::*;
-    #[tokio::test(flavor = "multi_thread")]
-    async fn doctor_safe_unversioned() {
-        if let Some(s) = support::server("seaweedfs") {
-            safe_unversioned(s).await
-        }
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn doctor_safe_versioned() {
-        if let Some(s) = support::server("seaweedfs") {
-            versioned(s, true).await
-        }
-    }
+async fn doctor_unsafe_versioned(server: Server) {
+    versioned(server, false).await
 }
 
-mod moto {
-    use super::*;
-    #[tokio::test(flavor = "multi_thread")]
-    async fn doctor_safe_unversioned() {
-        if let Some(s) = support::server("moto") {
-            safe_unversioned(s).await
-        }
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn doctor_safe_versioned() {
-        if let Some(s) = support::server("moto") {
-            versioned(s, true).await
-        }
-    }
+async fn doctor_safe_versioned(server: Server) {
+    versioned(server, true).await
 }
 
-mod s3rver {
-    use super::*;
-    #[tokio::test(flavor = "multi_thread")]
-    async fn doctor_unsafe_ignores_conditions() {
-        if let Some(s) = support::server("s3rver") {
-            unsafe_s3rver(s).await
-        }
-    }
+async fn lock_warns_on_versioned_bucket(server: Server) {
+    lock_warns_on_versioning(server).await
 }
+
+async fn doctor_unsafe_ignores_conditions(server: Server) {
+    unsafe_s3rver(server).await
+}
+
+on_each_server!(doctor_safe_unversioned);
+on_each_server!([ceph] doctor_unsafe_versioned, lock_warns_on_versioned_bucket);
+on_each_server!([seaweedfs, moto] doctor_safe_versioned);
+on_each_server!([s3rver] doctor_unsafe_ignores_conditions);

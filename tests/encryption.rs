@@ -5,16 +5,17 @@
 
 mod support;
 
-use support::{run, state};
+use support::{Server, run, state};
 use tfsync::store::ObjectStore;
 
 const KEY: &str = "enc/terraform.tfstate";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sse_and_acl_apply_to_lock_and_state() {
-    let Some(server) = support::server("moto") else {
-        return;
-    };
+/// The server-side encryption a HEAD reports.
+fn sse(h: &aws_sdk_s3::operation::head_object::HeadObjectOutput) -> Option<&str> {
+    h.server_side_encryption().map(|s| s.as_str())
+}
+
+async fn sse_and_acl_apply_to_lock_and_state(server: Server) {
     let store = server.new_bucket("enc").await;
     let bucket = store.bucket().to_string();
     let head = |key: &'static str| {
@@ -44,20 +45,14 @@ async fn sse_and_acl_apply_to_lock_and_state() {
     assert_eq!(r.code, 0, "{r:?}");
     let id = r.stdout.trim().to_string();
     let h = head("enc/terraform.tfstate.tflock").await;
-    assert_eq!(
-        h.server_side_encryption().map(|s| s.as_str()),
-        Some("AES256")
-    );
+    assert_eq!(sse(&h), Some("AES256"));
     let r = run(server
         .tfsync(&bucket, KEY)
         .args(["--sse", "AES256", "push", "--lock-id", &id])
         .arg(&f));
     assert_eq!(r.code, 0, "{r:?}");
     let h = head(KEY).await;
-    assert_eq!(
-        h.server_side_encryption().map(|s| s.as_str()),
-        Some("AES256")
-    );
+    assert_eq!(sse(&h), Some("AES256"));
     assert_eq!(
         run(server.tfsync(&bucket, KEY).args(["unlock", &id])).code,
         0
@@ -72,10 +67,7 @@ async fn sse_and_acl_apply_to_lock_and_state() {
         .arg(&f));
     assert_eq!(r.code, 0, "{r:?}");
     let h = head(KEY).await;
-    assert_eq!(
-        h.server_side_encryption().map(|s| s.as_str()),
-        Some("aws:kms")
-    );
+    assert_eq!(sse(&h), Some("aws:kms"));
     assert!(
         h.ssekms_key_id().is_some_and(|k| k.contains("tfsync-test")),
         "{h:?}"
@@ -126,11 +118,7 @@ async fn sse_and_acl_apply_to_lock_and_state() {
 /// be read without it, which shows the key really travels with the PUT.
 /// (Reading it back *with* the key fails in the SDK: SeaweedFS 4.48 repeats
 /// the key-MD5 header, which aws-sdk-s3 cannot parse.)
-#[tokio::test(flavor = "multi_thread")]
-async fn sse_c_key_is_sent() {
-    let Some(server) = support::server("seaweedfs") else {
-        return;
-    };
+async fn sse_c_key_is_sent(server: Server) {
     let store = server.new_bucket("ssec").await;
     let bucket = store.bucket().to_string();
     let dir = tempfile::tempdir().expect("tmp");
@@ -148,3 +136,6 @@ async fn sse_c_key_is_sent() {
     assert_ne!(r.code, 0, "readable without the key: {r:?}");
     assert!(r.stderr.contains("customer"), "{r:?}");
 }
+
+on_each_server!([moto] sse_and_acl_apply_to_lock_and_state);
+on_each_server!([seaweedfs] sse_c_key_is_sent);

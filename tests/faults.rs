@@ -284,25 +284,11 @@ async fn every_request_kind_fails_cleanly(server: Server) {
     }
 }
 
-macro_rules! fault_tests {
-    ($($server:ident),*) => {$(
-        mod $server {
-            use super::*;
-            fn server() -> Option<Server> { support::server(stringify!($server)) }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn lost_lock_response_is_our_own_lock() { if let Some(s) = server() { super::lost_lock_response_is_our_own_lock(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn lost_state_response_is_recognised() { if let Some(s) = server() { super::lost_state_response_is_recognised(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn server_errors_are_retried_then_reported() { if let Some(s) = server() { super::server_errors_are_retried_then_reported(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn resets_mid_body_leave_nothing_partial() { if let Some(s) = server() { super::resets_mid_body_leave_nothing_partial(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn every_request_kind_fails_cleanly() { if let Some(s) = server() { super::every_request_kind_fails_cleanly(s).await } }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn signals_release_the_lock() { if let Some(s) = server() { super::signals_release_the_lock(s).await } }
-        }
-    )*};
-}
-
-fault_tests!(ceph, seaweedfs, moto);
+on_each_server!(
+    lost_lock_response_is_our_own_lock,
+    lost_state_response_is_recognised,
+    server_errors_are_retried_then_reported,
+    resets_mid_body_leave_nothing_partial,
+    every_request_kind_fails_cleanly,
+    signals_release_the_lock,
+);

@@ -5,30 +5,12 @@
 
 mod support;
 
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use support::{Server, run, state};
 use tfsync::store::ObjectStore;
 use tfsync::store::s3::S3Store;
 use tfsync::tfstate::state::{StateInfo, parse};
 
 const KEY: &str = "net/terraform.tfstate";
-
-async fn versioned_bucket(server: &Server) -> S3Store {
-    let store = server.new_bucket("hist").await;
-    store
-        .client()
-        .put_bucket_versioning()
-        .bucket(store.bucket())
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
-    store
-}
 
 fn serial_of(bytes: &[u8]) -> (u64, String) {
     match parse(bytes).expect("state") {
@@ -38,7 +20,7 @@ fn serial_of(bytes: &[u8]) -> (u64, String) {
 }
 
 async fn history(server: Server) {
-    let store = versioned_bucket(&server).await;
+    let store = server.new_versioned_bucket("hist").await;
     let dir = tempfile::tempdir().expect("tmp");
     let tfsync = |args: &[&str]| run(server.tfsync(store.bucket(), KEY).args(args));
     // Three pushes through tfsync: serials 1, 2, 3 (each takes and releases a lock).
@@ -153,20 +135,5 @@ async fn unversioned(server: Server) {
     assert!(r.stderr.contains("has no versioning"), "{r:?}");
 }
 
-macro_rules! on_servers {
-    ($f:ident: $($server:ident),*) => {
-        mod $f {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $server() {
-                    if let Some(s) = super::support::server(stringify!($server)) {
-                        super::$f(s).await
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_servers!(history: moto, seaweedfs);
-on_servers!(unversioned: moto, ceph);
+on_each_server!([moto, seaweedfs] history);
+on_each_server!([moto, ceph] unversioned);

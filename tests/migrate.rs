@@ -208,24 +208,9 @@ async fn failure_halfway(server: Server) {
     no_locks(&dst).await;
 }
 
-macro_rules! on_servers {
-    ($f:ident: $($server:ident),*) => {
-        mod $f {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $server() {
-                    if let Some(s) = super::support::server(stringify!($server)) {
-                        super::$f(s).await
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_servers!(between_buckets: seaweedfs, ceph, moto);
-on_servers!(lineage_refused: seaweedfs);
-on_servers!(failure_halfway: moto);
+on_each_server!(between_buckets);
+on_each_server!([seaweedfs] lineage_refused);
+on_each_server!([moto] failure_halfway);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn seaweedfs_to_ceph() {

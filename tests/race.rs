@@ -207,13 +207,4 @@ fn the_checker_catches_overlaps() {
     );
 }
 
-macro_rules! race_on {
-    ($($name:ident),*) => {$(
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $name() {
-            if let Some(s) = support::server(&stringify!($name)["race_".len()..]) { race(s).await }
-        }
-    )*};
-}
-
-race_on!(race_ceph, race_seaweedfs, race_moto);
+on_each_server!(race);

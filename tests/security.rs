@@ -4,6 +4,7 @@
 
 mod support;
 
+use support::tls::{TlsServer, self_signed};
 use support::{Server, run, state};
 use tfsync::store::ObjectStore;
 
@@ -138,19 +139,7 @@ async fn wrong_secret_not_echoed(server: Server) {
     assert_clean("error output", &format!("{}{}", r.stdout, r.stderr));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn wrong_secret_not_echoed_ceph() {
-    if let Some(s) = support::server("ceph") {
-        wrong_secret_not_echoed(s).await
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn wrong_secret_not_echoed_seaweedfs() {
-    if let Some(s) = support::server("seaweedfs") {
-        wrong_secret_not_echoed(s).await
-    }
-}
+on_each_server!([ceph, seaweedfs] wrong_secret_not_echoed);
 
 /// Plain http to a host that is not loopback is warned about; loopback and
 /// https are not.
@@ -185,52 +174,14 @@ async fn plain_http_off_loopback_warns() {
 #[test]
 fn tls_certificates_are_verified() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(ok.success(), "openssl req failed");
-    let server = r#"
-import http.server, ssl, sys
-srv = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-print(srv.server_address[1], flush=True)
-srv.serve_forever()
-"#;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", server])
-        .arg(&cert)
-        .arg(&key)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("port");
-    let endpoint = format!("https://127.0.0.1:{}", line.trim());
+    self_signed(
+        dir.path(),
+        "/CN=127.0.0.1",
+        &["-addext", "subjectAltName=IP:127.0.0.1"],
+        "key.pem",
+        "cert.pem",
+    );
+    let server = TlsServer::start(&dir.path().join("cert.pem"), &dir.path().join("key.pem"));
     let r = run(std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"))
         .env_clear()
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -244,11 +195,10 @@ srv.serve_forever()
             "--max-attempts",
             "1",
             "--endpoint",
-            &endpoint,
+            &server.endpoint,
             "status",
         ]));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("certificate"), "says why: {r:?}");
     assert_clean("TLS error", &r.stderr);

@@ -5,6 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::run;
+use support::tls::{TlsServer, openssl, self_signed};
 use tfsync::store::s3::{S3Store, TransportOptions};
 use tfsync::store::{ObjectStore, PutMode};
 
@@ -92,84 +93,44 @@ fn ca_bundle_trusts_a_private_certificate() {
         "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
     )
     .expect("ext");
-    let openssl = |args: &[&str]| {
-        let ok = std::process::Command::new("openssl")
-            .current_dir(dir.path())
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(ok.success(), "openssl {args:?} failed");
-    };
     // A private CA, and a server certificate it signs.
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=tfsync test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "leaf.csr",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "cert.pem",
-    ]);
-    let server = r#"
-import http.server, ssl, sys
-srv = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-print(srv.server_address[1], flush=True)
-srv.serve_forever()
-"#;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", server])
-        .arg(&cert)
-        .arg(&key)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("port");
-    let endpoint = format!("https://127.0.0.1:{}", line.trim());
+    self_signed(dir.path(), "/CN=tfsync test CA", &[], "ca.key", "ca.pem");
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
+        ],
+    );
+    let server = TlsServer::start(&cert, &key);
     let status = |extra: &[&str]| {
         run(std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"))
             .env_clear()
@@ -177,14 +138,13 @@ srv.serve_forever()
             .env("AWS_ACCESS_KEY_ID", "k")
             .env("AWS_SECRET_ACCESS_KEY", "s")
             .args(["--bucket", "b", "--key", "k", "--max-attempts", "1"])
-            .args(["--endpoint", &endpoint])
+            .args(["--endpoint", &server.endpoint])
             .args(extra)
             .arg("status"))
     };
     let refused = status(&[]);
     let trusted = status(&["--ca-bundle", &ca.to_string_lossy()]);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(refused.stderr.contains("certificate"), "{refused:?}");
     // Past TLS: the toy server answers 501 to every S3 request.

@@ -12,18 +12,7 @@ async fn versions(server: Server) {
         store.versioning().await.expect("versioning"),
         Versioning::Off
     );
-    store
-        .client()
-        .put_bucket_versioning()
-        .bucket(store.bucket())
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
+    support::enable_versioning(&store).await;
     assert_eq!(
         store.versioning().await.expect("versioning"),
         Versioning::Enabled
@@ -62,13 +51,4 @@ async fn versions(server: Server) {
     assert!(store.list_versions("s/").await.expect("list").is_empty());
 }
 
-macro_rules! on_server {
-    ($($name:ident),*) => {$(
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $name() {
-            if let Some(s) = support::server(&stringify!($name)["versions_".len()..]) { versions(s).await }
-        }
-    )*};
-}
-
-on_server!(versions_ceph, versions_seaweedfs, versions_moto);
+on_each_server!(versions);

@@ -3,7 +3,7 @@
 //! or touches a lock: it must not block Terraform.
 
 use super::Ctx;
-use crate::cli_ext::{BackupArgs, VerifyArgs};
+use crate::cli_ext::{BackupArgs, ToSide, VerifyArgs};
 use crate::config::Config;
 use crate::error::Error;
 use crate::location::{self, Location, SideSettings, join};
@@ -54,26 +54,52 @@ pub(crate) fn progress(out: &Printer, len: u64, what: &str) -> indicatif::Progre
     bar
 }
 
+/// Open the destination `to` of a backup or a migration with its `--to-*`
+/// flags (the source's settings fill in the rest); `batched` as in
+/// [`location::open`].
+pub(crate) async fn open_destination(
+    config: &Config,
+    to: &str,
+    side: &ToSide,
+    batched: bool,
+) -> Result<location::Opened, Error> {
+    let loc = Location::parse(to)?;
+    let side = SideSettings {
+        endpoint: side.to_endpoint.clone(),
+        region: side.to_region.clone(),
+        profile: side.to_profile.clone(),
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    location::open(
+        &loc,
+        &side,
+        &config.target,
+        max_attempts(config),
+        config.verbose,
+        batched,
+        &env,
+    )
+    .await
+}
+
+/// Seconds since `started`, to the millisecond.
+fn seconds_since(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// One indented `key: error` line per failure.
+fn failure_lines(failures: &[Failure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("  {}: {}", f.key, f.error))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
     let started = Instant::now();
     let to = args.to.as_deref().unwrap_or_default();
-    let loc = Location::parse(to)?;
-    let side = SideSettings {
-        endpoint: args.side.to_endpoint.clone(),
-        region: args.side.to_region.clone(),
-        profile: args.side.to_profile.clone(),
-    };
-    let env = |k: &str| std::env::var(k).ok();
-    let dest = location::open(
-        &loc,
-        &side,
-        &ctx.config.target,
-        max_attempts(&ctx.config),
-        ctx.config.verbose,
-        true,
-        &env,
-    )
-    .await?;
+    let dest = open_destination(&ctx.config, to, &args.side, true).await?;
     let pattern = match &args.pattern {
         Some(p) => Some(
             glob::Pattern::new(p)
@@ -190,7 +216,7 @@ pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
         }
     }
     summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
-    summary.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    summary.seconds = seconds_since(started);
     report(&ctx.out, &summary);
     if summary.failures.is_empty() {
         return Ok(());
@@ -200,12 +226,7 @@ pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
         summary.source,
         summary.failed,
         summary.seen,
-        summary
-            .failures
-            .iter()
-            .map(|f| format!("  {}: {}", f.key, f.error))
-            .collect::<Vec<_>>()
-            .join("\n")
+        failure_lines(&summary.failures)
     )))
 }
 
@@ -522,7 +543,7 @@ pub async fn verify(config: &Config, out: Printer, args: &VerifyArgs) -> Result<
     drop(results);
     bar.finish_and_clear();
     summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
-    summary.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    summary.seconds = seconds_since(started);
     if out.json() {
         out.emit_json(&serde_json::to_value(&summary).unwrap_or_default());
     } else if !out.quiet || summary.failed > 0 {
@@ -543,11 +564,6 @@ pub async fn verify(config: &Config, out: Printer, args: &VerifyArgs) -> Result<
         "{} of {} backup objects are damaged or missing:\n{}",
         summary.failed,
         summary.objects,
-        summary
-            .failures
-            .iter()
-            .map(|f| format!("  {}: {}", f.key, f.error))
-            .collect::<Vec<_>>()
-            .join("\n")
+        failure_lines(&summary.failures)
     )))
 }

@@ -9,11 +9,11 @@
 //! has the ETag that was copied. A failure in phase 1 leaves every source
 //! untouched.
 
-use super::backup::max_attempts;
+use super::backup::open_destination;
 use super::{Ctx, LockSpec, under_locks};
 use crate::cli_ext::MigrateArgs;
 use crate::error::Error;
-use crate::location::{self, Location, SideSettings, join};
+use crate::location::join;
 use crate::store::{GetResult, ObjectStore, PutMode, StoreError, etag_is_md5, md5_hex};
 use crate::tfstate::keys;
 use crate::tfstate::state::{self, StateInfo};
@@ -46,23 +46,7 @@ struct Item {
 }
 
 pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
-    let loc = Location::parse(&args.to)?;
-    let side = SideSettings {
-        endpoint: args.side.to_endpoint.clone(),
-        region: args.side.to_region.clone(),
-        profile: args.side.to_profile.clone(),
-    };
-    let env = |k: &str| std::env::var(k).ok();
-    let dest = location::open(
-        &loc,
-        &side,
-        &ctx.config.target,
-        max_attempts(&ctx.config),
-        ctx.config.verbose,
-        false,
-        &env,
-    )
-    .await?;
+    let dest = open_destination(&ctx.config, &args.to, &args.side, false).await?;
     let src = ctx.store.as_ref();
     let dst = dest.store.as_ref();
     let cfg = &ctx.config;

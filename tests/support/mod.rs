@@ -3,7 +3,9 @@
 //! clean environment.
 #![allow(dead_code)]
 
+pub mod env;
 pub mod proxy;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,6 +13,42 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tfsync::store::s3::{S3Options, S3Store};
 
 pub const SERVERS: [&str; 3] = ["ceph", "seaweedfs", "moto"];
+
+/// One `#[tokio::test(flavor = "multi_thread")]` per server for each async
+/// fn taking a [`Server`]: `on_each_server!(a, b)` makes the tests `a::ceph`,
+/// `a::seaweedfs`, `a::moto`, `b::ceph`, ...; each calls [`server`] and skips
+/// when it returns `None` (a failure with `TFSYNC_REQUIRE_SERVERS=1`).
+///
+/// Optional, in this order: a list of servers other than the three of
+/// [`SERVERS`] (`on_each_server!([moto, seaweedfs] a)`) and extra
+/// `tokio::test` arguments (`on_each_server!(worker_threads = 4; a)`).
+#[macro_export]
+macro_rules! on_each_server {
+    (@servers $servers:tt worker_threads = $n:literal; $($f:ident),+ $(,)?) => {
+        $($crate::on_each_server!(@mod $servers (flavor = "multi_thread", worker_threads = $n) $f);)+
+    };
+    (@servers $servers:tt $($f:ident),+ $(,)?) => {
+        $($crate::on_each_server!(@mod $servers (flavor = "multi_thread") $f);)+
+    };
+    (@mod [$($server:ident),+] $args:tt $f:ident) => {
+        mod $f {
+            $(
+                #[tokio::test $args]
+                async fn $server() {
+                    if let Some(s) = $crate::support::server(stringify!($server)) {
+                        super::$f(s).await
+                    }
+                }
+            )+
+        }
+    };
+    ([$($server:ident),+ $(,)?] $($rest:tt)+) => {
+        $crate::on_each_server!(@servers [$($server),+] $($rest)+);
+    };
+    ($($rest:tt)+) => {
+        $crate::on_each_server!(@servers [ceph, seaweedfs, moto] $($rest)+);
+    };
+}
 
 /// One running server, as described by `target/test-servers/<name>.env`.
 #[derive(Debug, Clone)]
@@ -126,6 +164,13 @@ impl Server {
         store
     }
 
+    /// A store on a new, empty bucket with versioning enabled.
+    pub async fn new_versioned_bucket(&self, tag: &str) -> S3Store {
+        let store = self.new_bucket(tag).await;
+        enable_versioning(&store).await;
+        store
+    }
+
     /// The tfsync binary with only this server's settings in its environment
     /// (no HOME profile, no instance metadata).
     pub fn tfsync(&self, bucket: &str, key: &str) -> std::process::Command {
@@ -183,4 +228,21 @@ impl std::fmt::Debug for Run {
             self.code, self.stdout, self.stderr
         )
     }
+}
+
+/// Turn versioning on for the bucket of `store`.
+pub async fn enable_versioning(store: &S3Store) {
+    use tfsync::store::ObjectStore;
+    store
+        .client()
+        .put_bucket_versioning()
+        .bucket(store.bucket())
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("enable versioning");
 }
