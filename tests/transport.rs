@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 use support::run;
 use support::tls::{TlsServer, openssl, self_signed};
-use tfsync::store::s3::{S3Store, TransportOptions};
+use tfsync::store::s3::{S3Builder, TransportOptions};
 use tfsync::store::{ObjectStore, PutMode};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,18 +59,19 @@ async fn retry_waits_reach_the_sdk() {
         endpoint: Some("http://127.0.0.1:9".into()),
         region: Some("us-east-1".into()),
         path_style: true,
-        max_attempts: 3,
         ..Default::default()
     };
-    let store = S3Store::connect(&opts).await.expect("connect");
-    let store = store
-        .with_transport(&TransportOptions {
+    let store = S3Builder::new(opts)
+        .with_transport(TransportOptions {
+            max_attempts: 3,
             retry_min_wait: Some(Duration::from_millis(250)),
             retry_max_wait: Some(Duration::from_secs(9)),
             rate_limit: None,
             ca_bundle: None,
         })
-        .expect("transport");
+        .build()
+        .await
+        .expect("connect");
     let rc = store
         .client()
         .config()

@@ -38,8 +38,6 @@ pub struct S3Options {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub path_style: bool,
-    /// Total attempts per request (first try included).
-    pub max_attempts: u32,
     /// Print one line per request on stderr.
     pub verbose: bool,
     /// Explicit credentials (their `Debug` is redacted); `None` means the
@@ -48,8 +46,10 @@ pub struct S3Options {
 }
 
 /// Transport settings (as the OpenTofu `oras` backend has them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportOptions {
+    /// Total attempts per request (first try included; 0 counts as 1).
+    pub max_attempts: u32,
     /// First and longest wait between retries (the SDK's exponential
     /// backoff with jitter in between).
     pub retry_min_wait: Option<Duration>,
@@ -58,6 +58,20 @@ pub struct TransportOptions {
     pub rate_limit: Option<(u32, u32)>,
     /// PEM certificates trusted besides the system's roots (`--ca-bundle`).
     pub ca_bundle: Option<Vec<u8>>,
+}
+
+impl Default for TransportOptions {
+    /// The defaults of the command line: 4 attempts, the SDK's waits, no
+    /// pacing, the system's roots.
+    fn default() -> Self {
+        TransportOptions {
+            max_attempts: 4,
+            retry_min_wait: None,
+            retry_max_wait: None,
+            rate_limit: None,
+            ca_bundle: None,
+        }
+    }
 }
 
 /// Server-side encryption and ACL applied to every object tfsync writes
@@ -107,6 +121,58 @@ impl WriteOptions {
     }
 }
 
+/// Builds an [`S3Store`] with every option applied: where and who
+/// ([`S3Options`]), how every object is written ([`WriteOptions`]: SSE, KMS,
+/// SSE-C, ACL, the provider's create-only header) and how requests travel
+/// ([`TransportOptions`]: attempts, retry waits, rate limit, CA bundle).
+/// `build()` is the only way to get an `S3Store`; inside the crate only
+/// `store::open` calls it (it decides what each side of a command gets).
+#[derive(Debug, Clone, Default)]
+pub struct S3Builder {
+    options: S3Options,
+    write: WriteOptions,
+    transport: TransportOptions,
+}
+
+impl S3Builder {
+    pub fn new(options: S3Options) -> Self {
+        S3Builder {
+            options,
+            ..Default::default()
+        }
+    }
+
+    pub fn with_write_options(mut self, write: WriteOptions) -> Self {
+        self.write = write;
+        self
+    }
+
+    pub fn with_transport(mut self, transport: TransportOptions) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    pub fn options(&self) -> &S3Options {
+        &self.options
+    }
+
+    pub fn write_options(&self) -> &WriteOptions {
+        &self.write
+    }
+
+    pub fn transport(&self) -> &TransportOptions {
+        &self.transport
+    }
+
+    /// Make the client (no request is sent).
+    pub async fn build(self) -> Result<S3Store> {
+        let store = S3Store::connect(&self.options, &self.transport).await?;
+        Ok(store
+            .with_transport(&self.transport)?
+            .with_write_options(self.write))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
@@ -123,12 +189,12 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    pub async fn connect(opts: &S3Options) -> Result<Self> {
+    async fn connect(opts: &S3Options, transport: &TransportOptions) -> Result<Self> {
         let custom = opts.endpoint.is_some();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(
                 RetryConfig::standard()
-                    .with_max_attempts(opts.max_attempts.max(1))
+                    .with_max_attempts(transport.max_attempts.max(1))
                     .with_initial_backoff(Duration::from_millis(100))
                     .with_max_backoff(Duration::from_secs(5)),
             )
@@ -195,7 +261,7 @@ impl S3Store {
 
     /// Retry waits, request pacing and extra trusted certificates. Rebuilds
     /// the client (no request is made).
-    pub fn with_transport(mut self, t: &TransportOptions) -> Result<Self> {
+    fn with_transport(mut self, t: &TransportOptions) -> Result<Self> {
         if let Some(pem) = &t.ca_bundle {
             use aws_smithy_http_client::{Builder, tls};
             let context = tls::TlsContext::builder()
@@ -247,7 +313,7 @@ impl S3Store {
     }
 
     /// Apply `w` to every PUT (and SSE-C to every read).
-    pub fn with_write_options(mut self, w: WriteOptions) -> Self {
+    fn with_write_options(mut self, w: WriteOptions) -> Self {
         self.write = w;
         self
     }
