@@ -207,9 +207,9 @@ pub fn find_remote(
 }
 
 /// Does the side name an endpoint of its own (a flag or its remote)? Then
-/// it is another server, and inherits nothing server-specific from the
-/// source (see `store::open`).
-pub fn own_endpoint(remote: Option<&Remote>, side: &SideSettings) -> bool {
+/// it starts a new side: the source's region, profile and credentials do
+/// not carry over to it.
+fn own_endpoint(remote: Option<&Remote>, side: &SideSettings) -> bool {
     side.endpoint.is_some() || remote.is_some_and(|r| r.endpoint.is_some())
 }
 

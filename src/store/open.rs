@@ -19,19 +19,19 @@
 //!   describe the client and the network it runs on, not a server. Each side
 //!   has its own rate limiter at the same rate (the limit is per server).
 //! - **write options (SSE, KMS key id, SSE-C key, ACL, the provider's
-//!   create-only header) only on the source's own server**: an S3 side that
-//!   names no endpoint of its own (no `--to-endpoint`/`--from-endpoint`, no
-//!   endpoint in its remote) is on the source's server, with its
-//!   credentials, and gets the source's write options whole. So a backup or
-//!   a migration on the same server writes its objects encrypted as the
-//!   states are (an SSE-C state does not become a plain snapshot), and
-//!   `restore` / `backup verify` read such a snapshot with the same SSE-C
-//!   key. A side with an endpoint of its own starts afresh, as its region
-//!   and profile do: a KMS key id, an ACL and a create-only header belong
-//!   to an account and a provider, and an SSE-C key sent to a server that
-//!   never saw it (or refuses SSE-C, e.g. Ceph RGW over plain http) only
-//!   makes reads fail. Objects written there use the bucket's own default
-//!   encryption.
+//!   create-only header) only on the source's own server**: an S3 side with
+//!   the source's endpoint, region and profile (what it gets when it names
+//!   none of them: no `--to-*`/`--from-*` flag, no remote) is the source's
+//!   server and account, and gets the source's write options whole. So a
+//!   backup or a migration there writes its objects encrypted as the states
+//!   are (an SSE-C state does not become a plain snapshot), `restore` and
+//!   `backup verify` read such a snapshot with the same SSE-C key, and a
+//!   server-side copy reads its source and writes its copy with the one
+//!   key. A side on another endpoint, region or profile starts afresh: a
+//!   KMS key id, an ACL and a create-only header belong to an account and a
+//!   provider, and an SSE-C key sent to a server that never saw it (or that
+//!   refuses SSE-C, as Ceph RGW does over plain http) only makes its reads
+//!   fail. Objects written there get the bucket's default encryption.
 //! - a directory (`file:///dir`) has no write or transport options.
 //!
 //! With a directory source (`--dir`) there is no source server: an S3 side
@@ -40,7 +40,7 @@
 
 use super::ObjectStore;
 use super::fs::FsStore;
-use super::s3::{S3Builder, S3Store};
+use super::s3::{S3Builder, S3Store, WriteOptions};
 use crate::config::{Config, Target};
 use crate::error::Error;
 use crate::location::{self, Location, SideSettings};
@@ -177,20 +177,21 @@ pub fn location_builder(
                 &source.target,
                 source.verbose,
             );
-            let (same_server, write) = match &source.target {
+            let same_server = match &source.target {
                 Target::S3(s) => {
-                    let own_server = location::own_endpoint(remote.as_ref(), side);
-                    (
-                        s.endpoint == opts.endpoint
-                            && s.region == opts.region
-                            && s.profile == opts.profile,
-                        (!own_server).then(|| source.write.clone()),
-                    )
+                    s.endpoint == opts.endpoint
+                        && s.region == opts.region
+                        && s.profile == opts.profile
                 }
-                Target::Dir(_) => (false, None),
+                Target::Dir(_) => false,
+            };
+            let write = if same_server {
+                source.write.clone()
+            } else {
+                WriteOptions::default()
             };
             let builder = S3Builder::new(opts)
-                .with_write_options(write.unwrap_or_default())
+                .with_write_options(write)
                 .with_transport(source.transport.clone());
             Ok((
                 StoreBuilder::S3(Box::new(builder)),
@@ -229,7 +230,7 @@ pub async fn open_location(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::s3::{S3Options, TransportOptions, WriteOptions};
+    use crate::store::s3::{S3Options, TransportOptions};
 
     fn config(target: Target) -> Config {
         Config {
@@ -319,6 +320,27 @@ mod tests {
         assert_eq!(s3.write_options(), &WriteOptions::default());
         assert_eq!(s3.transport(), &c.transport, "transport on every side");
         assert_eq!(s3.transport().max_attempts, 7);
+    }
+
+    #[test]
+    fn another_region_or_profile_is_another_account() {
+        let c = s3_source();
+        let loc = Location::parse("s3://dest").expect("loc");
+        for side in [
+            SideSettings {
+                region: Some("r2".into()),
+                ..Default::default()
+            },
+            SideSettings {
+                profile: Some("other".into()),
+                ..Default::default()
+            },
+        ] {
+            let (b, _, same) = location_builder(&loc, &side, &c, false, &no_env).expect("b");
+            assert!(!same, "{side:?}");
+            assert_eq!(built(&b).write_options(), &WriteOptions::default());
+            assert_eq!(built(&b).transport(), &c.transport);
+        }
     }
 
     #[test]

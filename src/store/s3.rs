@@ -248,6 +248,7 @@ impl S3Store {
         if let Some(ep) = &opts.endpoint {
             conf = conf.endpoint_url(ep);
         }
+        conf = conf.interceptor(OneOfRepeatedSseHeaders);
         Ok(S3Store {
             client: Client::from_conf(conf.build()),
             bucket: opts.bucket.clone(),
@@ -730,6 +731,47 @@ enum Op {
     Other,
 }
 
+/// SeaweedFS (4.48) repeats the SSE-C response headers (the key MD5) when
+/// it serves an SSE-C object, and aws-sdk-s3 refuses a repeated
+/// single-valued header, so no SSE-C object could be read there. When every
+/// copy of an `x-amz-server-side-encryption*` header is the same, keep one.
+#[derive(Debug)]
+struct OneOfRepeatedSseHeaders;
+
+impl aws_sdk_s3::config::Intercept for OneOfRepeatedSseHeaders {
+    fn name(&self) -> &'static str {
+        "tfsync: one of repeated SSE headers"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextMut<
+            '_,
+        >,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> std::result::Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let headers = context.response_mut().headers_mut();
+        let mut repeated: Vec<(String, String)> = Vec::new();
+        for (name, value) in headers.iter() {
+            if !name.starts_with("x-amz-server-side-encryption")
+                || repeated.iter().any(|(n, _)| n == name)
+            {
+                continue;
+            }
+            let all: Vec<&str> = headers.get_all(name).collect();
+            if all.len() > 1 && all.iter().all(|v| *v == value) {
+                repeated.push((name.to_string(), value.to_string()));
+            }
+        }
+        for (name, value) in repeated {
+            headers.remove(&name);
+            headers.try_insert(name, value)?;
+        }
+        Ok(())
+    }
+}
+
 /// An error and its sources as one line, each level once, without the
 /// debug dumps the SDK appends.
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
@@ -910,6 +952,7 @@ impl ObjectStore for S3Store {
             "COPY s3://{src_bucket}/{src_key} -> {}",
             self.location(key)
         ));
+        self.pace().await;
         // x-amz-copy-source is `bucket/key`, URL-encoded (the SDK does not
         // encode it); `/` stays as it is.
         const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -922,12 +965,25 @@ impl ObjectStore for S3Store {
             "{src_bucket}/{}",
             percent_encoding::utf8_percent_encode(src_key, SET)
         );
+        // The copy is written with this store's write options, and the
+        // source read with its SSE-C key: `store::open` allows server-side
+        // copy only between buckets of one server, which share them.
+        let sse_c = self.sse_c();
         let out = self
             .client
             .copy_object()
             .bucket(&self.bucket)
             .key(key)
             .copy_source(source)
+            .set_server_side_encryption(self.write.sse.as_deref().map(Into::into))
+            .set_ssekms_key_id(self.write.kms_key_id.clone())
+            .set_acl(self.write.acl.as_deref().map(Into::into))
+            .set_sse_customer_algorithm(sse_c.as_ref().map(|_| "AES256".to_string()))
+            .set_sse_customer_key(sse_c.as_ref().map(|(k, _)| k.to_string()))
+            .set_sse_customer_key_md5(sse_c.as_ref().map(|(_, m)| m.clone()))
+            .set_copy_source_sse_customer_algorithm(sse_c.as_ref().map(|_| "AES256".to_string()))
+            .set_copy_source_sse_customer_key(sse_c.as_ref().map(|(k, _)| k.to_string()))
+            .set_copy_source_sse_customer_key_md5(sse_c.as_ref().map(|(_, m)| m.clone()))
             .send()
             .await
             .map_err(|e| self.map_err(key, e, Op::Other))?;
