@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::run;
-use support::tls::{TlsServer, openssl, self_signed};
+use support::tls::{TlsServer, private_ca};
 use tfsync::store::s3::{S3Builder, TransportOptions};
 use tfsync::store::{ObjectStore, PutMode};
 
@@ -87,50 +87,8 @@ async fn retry_waits_reach_the_sdk() {
 #[test]
 fn ca_bundle_trusts_a_private_certificate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = |n: &str| dir.path().join(n);
-    let (ca, cert, key) = (p("ca.pem"), p("cert.pem"), p("key.pem"));
-    std::fs::write(
-        p("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("ext");
     // A private CA, and a server certificate it signs.
-    self_signed(dir.path(), "/CN=tfsync test CA", &[], "ca.key", "ca.pem");
-    openssl(
-        dir.path(),
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-        ],
-    );
-    openssl(
-        dir.path(),
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "leaf.ext",
-            "-out",
-            "cert.pem",
-        ],
-    );
+    let (ca, cert, key) = private_ca(dir.path());
     let server = TlsServer::start(&cert, &key);
     let status = |extra: &[&str]| {
         run(std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"))
