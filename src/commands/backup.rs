@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::location::{self, Location, SideSettings, join};
 use crate::output::Printer;
 use crate::snapshot::{self, Entry, Manifest};
+use crate::store::open::{self, Opened};
 use crate::store::{ObjectMeta, ObjectStore, PutMode, StoreError, etag_is_md5, md5_hex};
 use crate::tfstate::state;
 use chrono::Utc;
@@ -55,14 +56,14 @@ pub(crate) fn progress(out: &Printer, len: u64, what: &str) -> indicatif::Progre
 }
 
 /// Open the destination `to` of a backup or a migration with its `--to-*`
-/// flags (the source's settings fill in the rest); `batched` as in
-/// [`location::open`].
+/// flags (the source's settings fill in the rest, as `store::open` says);
+/// `batched` as in [`open::open_location`].
 pub(crate) async fn open_destination(
     config: &Config,
     to: &str,
     side: &ToSide,
     batched: bool,
-) -> Result<location::Opened, Error> {
+) -> Result<Opened, Error> {
     let loc = Location::parse(to)?;
     let side = SideSettings {
         endpoint: side.to_endpoint.clone(),
@@ -70,16 +71,7 @@ pub(crate) async fn open_destination(
         profile: side.to_profile.clone(),
     };
     let env = |k: &str| std::env::var(k).ok();
-    location::open(
-        &loc,
-        &side,
-        &config.target,
-        max_attempts(config),
-        config.verbose,
-        batched,
-        &env,
-    )
-    .await
+    open::open_location(&loc, &side, config, batched, &env).await
 }
 
 /// Seconds since `started`, to the millisecond.
@@ -362,17 +354,9 @@ fn check_written(
     }
 }
 
-/// The configured attempts per request (the directory store has none: 4).
-pub(crate) fn max_attempts(config: &Config) -> u32 {
-    match &config.target {
-        crate::config::Target::S3(o) => o.max_attempts,
-        crate::config::Target::Dir(_) => 4,
-    }
-}
-
 /// A backup location and, if it names one, a snapshot in it.
 pub(crate) struct Backup {
-    pub opened: location::Opened,
+    pub opened: Opened,
     pub root: String,
     pub snapshot: Option<String>,
 }
@@ -391,7 +375,6 @@ pub(crate) async fn open_backup(
         profile: side.from_profile.clone(),
     };
     let env = |k: &str| std::env::var(k).ok();
-    let max_attempts = max_attempts(config);
     // `…/<id>`: a directory's last component, or a prefix's last segment.
     let (parent, last) = match &loc {
         Location::Dir(d) => (
@@ -418,16 +401,7 @@ pub(crate) async fn open_backup(
         Location::S3 { .. } => (None, None),
     };
     if let (Some(parent), Some(id)) = (parent, last) {
-        let opened = location::open(
-            &parent,
-            &side,
-            &config.target,
-            max_attempts,
-            config.verbose,
-            false,
-            &env,
-        )
-        .await?;
+        let opened = open::open_location(&parent, &side, config, false, &env).await?;
         let root = opened.prefix.clone();
         match opened.store.head(&snapshot::manifest_key(&root, &id)).await {
             Ok(_) => {
@@ -441,16 +415,7 @@ pub(crate) async fn open_backup(
             Err(e) => return Err(e.into()),
         }
     }
-    let opened = location::open(
-        &loc,
-        &side,
-        &config.target,
-        max_attempts,
-        config.verbose,
-        false,
-        &env,
-    )
-    .await?;
+    let opened = open::open_location(&loc, &side, config, false, &env).await?;
     let root = opened.prefix.clone();
     Ok(Backup {
         opened,

@@ -9,15 +9,17 @@ use crate::store::s3::{S3Store, Versioning};
 use crate::tfstate::state::{self, StateInfo};
 use serde_json::json;
 
-/// The configured bucket as an S3 store, for version requests.
-pub(crate) async fn s3_store(ctx: &Ctx) -> Result<S3Store, Error> {
-    match &ctx.config.target {
-        Target::S3(o) => Ok(S3Store::connect(o).await?),
-        Target::Dir(d) => Err(Error::Config(format!(
-            "{} is a directory: it keeps no versions (only S3 buckets with versioning do)",
-            d.display()
-        ))),
-    }
+/// The configured store as an S3 store, for version requests.
+pub(crate) fn s3_store(ctx: &Ctx) -> Result<&S3Store, Error> {
+    ctx.store.as_s3().ok_or_else(|| {
+        let dir = match &ctx.config.target {
+            Target::Dir(d) => d.display().to_string(),
+            Target::S3(_) => ctx.store.describe(),
+        };
+        Error::Config(format!(
+            "{dir} is a directory: it keeps no versions (only S3 buckets with versioning do)"
+        ))
+    })
 }
 
 pub(crate) fn no_versioning(store: &S3Store) -> String {
@@ -28,16 +30,16 @@ pub(crate) fn no_versioning(store: &S3Store) -> String {
 }
 
 /// A bucket with versioning (enabled, or suspended with versions kept).
-pub(crate) async fn versioned(ctx: &Ctx) -> Result<S3Store, Error> {
-    let store = s3_store(ctx).await?;
+pub(crate) async fn versioned(ctx: &Ctx) -> Result<&S3Store, Error> {
+    let store = s3_store(ctx)?;
     if store.versioning().await? == Versioning::Off {
-        return Err(Error::Config(no_versioning(&store)));
+        return Err(Error::Config(no_versioning(store)));
     }
     Ok(store)
 }
 
 pub async fn run(ctx: &Ctx, args: HistoryArgs) -> Result<(), Error> {
-    let store = s3_store(ctx).await?;
+    let store = s3_store(ctx)?;
     let key = ctx.config.state_key();
     let versioning = store.versioning().await?;
     if versioning == Versioning::Off {
@@ -48,7 +50,7 @@ pub async fn run(ctx: &Ctx, args: HistoryArgs) -> Result<(), Error> {
                 "versions": [],
             }));
         } else {
-            ctx.out.data(no_versioning(&store));
+            ctx.out.data(no_versioning(store));
         }
         return Ok(());
     }

@@ -19,20 +19,19 @@ mod table;
 mod unlock;
 
 use crate::cli::{Command, Opts};
-use crate::config::{Config, Needs, Target};
+use crate::config::{Config, Needs};
 use crate::error::Error;
 use crate::output::Printer;
-use crate::store::ObjectStore;
-use crate::store::fs::FsStore;
-use crate::store::s3::S3Store;
+use crate::store::{ObjectStore, Store};
 use crate::tfstate::lock::{self as tflock, LockInfo};
 use std::future::Future;
 use std::time::Duration;
 
-/// What every command gets: the settings, the store, the printer.
+/// What every command gets: the settings, the store (built once, with
+/// every option: `ctx.store.as_s3()` for S3-only requests), the printer.
 pub struct Ctx {
     pub config: Config,
-    pub store: Box<dyn ObjectStore>,
+    pub store: Store,
     pub out: Printer,
 }
 
@@ -107,16 +106,9 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
 /// Placeholder for a bucket a command does not use (never sent anywhere).
 const UNUSED_BUCKET: &str = "unused-bucket";
 
-pub async fn open_store(config: &Config) -> Result<Box<dyn ObjectStore>, Error> {
-    Ok(match &config.target {
-        Target::S3(o) => Box::new(
-            S3Store::connect(o)
-                .await?
-                .with_write_options(config.write.clone())
-                .with_transport(&config.transport)?,
-        ),
-        Target::Dir(d) => Box::new(FsStore::new(d.clone())?),
-    })
+/// The configured store, every option applied (see `store::open`).
+pub async fn open_store(config: &Config) -> Result<Store, Error> {
+    crate::store::open::open(config).await
 }
 
 /// Run `body` while holding a new lock of `operation` on the configured
