@@ -2,18 +2,10 @@
 //! object, and what to do next. `exit.rs` maps each to an exit code.
 
 use crate::store::StoreError;
-use crate::tfstate::lock::{LockInfo, go_rfc3339_nano};
-use std::fmt;
+use crate::tfstate::lock::LockError;
 use std::path::PathBuf;
-use std::time::Duration;
 
-/// Who holds a lock we could not take.
-#[derive(Debug)]
-pub enum Holder {
-    Lock(Box<LockInfo>),
-    /// The lock object exists but is not a lock we can read.
-    Unreadable(String),
-}
+pub use crate::duration::short_duration;
 
 /// One setting that no source provided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,46 +30,9 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
-    #[error("{}", lock_held(lock, holder, *waited))]
-    LockHeld {
-        lock: String,
-        holder: Holder,
-        waited: Duration,
-    },
-
-    #[error(
-        "lock ID {given:?} does not match the existing lock ID {held:?} on {lock}.\nRun `tfsync status` to see who holds it; pass that ID if you mean to release it."
-    )]
-    LockIdMismatch {
-        lock: String,
-        given: String,
-        held: String,
-    },
-
-    #[error("{lock} does not exist: the state is not locked, nothing to release")]
-    NotLocked { lock: String },
-
-    #[error(
-        "{lock} exists but is not a readable lock ({reason}).\nInspect it with `tfsync status`; if it is debris, delete that object with your S3 tool."
-    )]
-    LockUnreadable { lock: String, reason: String },
-
-    #[error(
-        "{lock} changed while it was being released; it was left in place. Run `tfsync status` to see who holds it now"
-    )]
-    LockChanged { lock: String },
-
-    #[error(
-        "lock {id} on {lock} is only {} old, younger than --older-than {}: it was left in place",
-        short_duration(*age),
-        short_duration(*bound)
-    )]
-    LockTooYoung {
-        lock: String,
-        id: String,
-        age: Duration,
-        bound: Duration,
-    },
+    /// The lock's own errors (held, ID mismatch, not locked, ...).
+    #[error(transparent)]
+    Lock(LockError),
 
     #[error(
         "no output {name:?} in {location}{}",
@@ -128,6 +83,17 @@ pub enum Error {
     Incomplete(String),
 }
 
+/// Store errors met while locking stay store errors (one exit code, one
+/// form, wherever they happen).
+impl From<LockError> for Error {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Store(s) => Error::Store(s),
+            other => Error::Lock(other),
+        }
+    }
+}
+
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
@@ -156,51 +122,4 @@ fn list_missing(m: &[MissingSetting]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Human form of a duration, to the second: `3m12s`.
-pub fn short_duration(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs()))
-        .to_string()
-        .replace(' ', "")
-}
-
-impl fmt::Display for Holder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Holder::Lock(i) => write!(
-                f,
-                "  ID:        {}\n  Path:      {}\n  Operation: {}\n  Who:       {}\n  Version:   {}\n  Created:   {} ({} ago)\n  Info:      {}",
-                i.id,
-                i.path,
-                i.operation,
-                i.who,
-                i.version,
-                go_rfc3339_nano(&i.created),
-                short_duration(i.age()),
-                i.info
-            ),
-            Holder::Unreadable(reason) => {
-                write!(f, "  (the lock object cannot be read as a lock: {reason})")
-            }
-        }
-    }
-}
-
-fn lock_held(lock: &str, holder: &Holder, waited: Duration) -> String {
-    let waited = if waited.is_zero() {
-        String::new()
-    } else {
-        format!(" (waited {})", short_duration(waited))
-    };
-    let next = match holder {
-        Holder::Lock(i) => format!(
-            "Wait for the holder to finish (or retry with --wait), or, if you are sure it is stale:\n  tfsync force-unlock {}",
-            i.id
-        ),
-        Holder::Unreadable(_) => "Inspect it with `tfsync status` before removing it.".into(),
-    };
-    format!(
-        "the state is locked: {lock} is held by someone else{waited}.\nLock Info:\n{holder}\n{next}"
-    )
 }

@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::store::StoreError;
+use crate::tfstate::lock::LockError;
 
 pub const OK: i32 = 0;
 /// Any other error: network, permissions, invalid input file, local I/O.
@@ -34,23 +35,30 @@ Exit codes:
 pub fn code(err: &Error) -> i32 {
     match err {
         Error::MissingSettings(_) | Error::Config(_) | Error::NotConfirmed(_) => USAGE,
-        Error::LockHeld { .. }
-        | Error::LockIdMismatch { .. }
-        | Error::LockChanged { .. }
-        | Error::LockTooYoung { .. }
-        | Error::LockUnreadable { .. } => LOCKED,
+        Error::Lock(LockError::NotLocked { .. }) => NOT_FOUND,
+        Error::Lock(LockError::Store(e)) => store_code(e),
+        Error::Lock(
+            LockError::Held { .. }
+            | LockError::IdMismatch { .. }
+            | LockError::Changed { .. }
+            | LockError::TooYoung { .. }
+            | LockError::Unreadable { .. },
+        ) => LOCKED,
         Error::StateConflict { .. } => CONFLICT,
-        Error::StateNotFound { .. } | Error::NotLocked { .. } | Error::OutputNotFound { .. } => {
-            NOT_FOUND
-        }
-        Error::Store(StoreError::NotFound { .. } | StoreError::BucketNotFound { .. }) => NOT_FOUND,
-        Error::Store(StoreError::Precondition { .. }) => CONFLICT,
+        Error::StateNotFound { .. } | Error::OutputNotFound { .. } => NOT_FOUND,
+        Error::Store(e) => store_code(e),
         Error::Interrupted { .. } => INTERRUPTED,
         Error::LockingUnsafe { .. } => UNSAFE,
-        Error::Store(_)
-        | Error::InvalidState { .. }
-        | Error::Io { .. }
-        | Error::Output(_)
-        | Error::Incomplete(_) => ERROR,
+        Error::InvalidState { .. } | Error::Io { .. } | Error::Output(_) | Error::Incomplete(_) => {
+            ERROR
+        }
+    }
+}
+
+fn store_code(err: &StoreError) -> i32 {
+    match err {
+        StoreError::NotFound { .. } | StoreError::BucketNotFound { .. } => NOT_FOUND,
+        StoreError::Precondition { .. } => CONFLICT,
+        _ => ERROR,
     }
 }

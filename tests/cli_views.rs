@@ -6,9 +6,9 @@ mod support;
 use serde_json::Value;
 use support::env::{Env, KEY};
 use support::{Server, run, state};
-use tfsync::Error;
 use tfsync::store::{ObjectStore, PutMode};
 use tfsync::tfstate::lock;
+use tfsync::tfstate::lock::LockError;
 
 /// A lock as Terraform writes it, created at `created`.
 fn tf_lock(id: &str, who: &str, created: &str, bucket: &str, key: &str) -> Vec<u8> {
@@ -183,7 +183,7 @@ async fn changed_before_delete(server: Server) {
         .await
         .expect("renew");
     match lock::release_stale(&env.store, KEY, id, bound).await {
-        Err(Error::LockTooYoung { .. }) => {}
+        Err(LockError::TooYoung { .. }) => {}
         other => panic!("expected LockTooYoung, got {:?}", other.map(|i| i.id)),
     }
     assert!(env.exists(&lock_key).await, "younger lock kept");
@@ -199,7 +199,7 @@ async fn changed_before_delete(server: Server) {
         .await
         .expect("other lock");
     match lock::release_stale(&env.store, KEY, id, bound).await {
-        Err(Error::LockIdMismatch { .. }) => {}
+        Err(LockError::IdMismatch { .. }) => {}
         other => panic!("expected LockIdMismatch, got {:?}", other.map(|i| i.id)),
     }
     assert!(env.exists(&lock_key).await, "other holder's lock kept");

@@ -11,7 +11,7 @@ use crate::output::Printer;
 use crate::snapshot::{self, Entry, Manifest};
 use crate::store::open::{self, Opened};
 use crate::store::{ObjectMeta, ObjectStore, PutMode, StoreError, etag_is_md5, md5_hex};
-use crate::tfstate::state;
+use crate::tfstate::{read, state};
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -275,14 +275,7 @@ impl Copier<'_> {
             location: self.src.location(&meta.key),
             message: format!("worker failed: {e}"),
         })?;
-        if let Some(etag) = got.meta.etag.as_deref().filter(|e| etag_is_md5(e))
-            && etag.to_ascii_lowercase() != md5
-        {
-            return Err(StoreError::Transport {
-                location: self.src.location(&meta.key),
-                message: format!("the bytes received (MD5 {md5}) do not match the ETag {etag}"),
-            });
-        }
+        read::check(&self.src.location(&meta.key), &got.meta, &md5)?;
         let (serial, lineage) = match header {
             Some((serial, lineage)) => (Some(serial), Some(lineage)),
             None => (None, None),

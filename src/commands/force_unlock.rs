@@ -6,9 +6,10 @@
 
 use super::{Ctx, interactive};
 use crate::cli::ForceUnlockArgs;
-use crate::error::{Error, Holder, short_duration};
+use crate::error::{Error, short_duration};
+use crate::tfstate::guard::LockSet;
 use crate::tfstate::keys;
-use crate::tfstate::lock::{self as tflock, Current};
+use crate::tfstate::lock::{Current, Holder, LockError};
 use crate::tfstate::scan;
 use serde_json::json;
 use std::io::{BufRead, Write};
@@ -24,38 +25,15 @@ pub async fn run(ctx: &Ctx, args: ForceUnlockArgs) -> Result<(), Error> {
     };
     let key = ctx.config.state_key();
     let lock = ctx.store.location(&keys::lock_key(&key));
-    let held = match tflock::read(ctx.store.as_ref(), &key).await? {
-        Current::Unlocked => return Err(Error::NotLocked { lock }),
-        Current::Unreadable { reason, .. } => return Err(Error::LockUnreadable { lock, reason }),
-        Current::Locked { info, .. } => info,
-    };
-    if held.id != lock_id {
-        return Err(Error::LockIdMismatch {
-            lock,
-            given: lock_id,
-            held: held.id,
-        });
-    }
-    if let Some(bound) = args.older_than
-        && held.age() < bound
-    {
-        return Err(Error::LockTooYoung {
-            lock,
-            id: held.id.clone(),
-            age: held.age(),
-            bound,
-        });
-    }
+    let locks = ctx.lock_set();
+    let held = locks.check(&lock_id, args.older_than).await?;
     if !ctx.out.json() || !args.yes {
         eprintln!("Lock on {lock}:\n{}", Holder::Lock(Box::new(held.clone())));
     }
     if !args.yes {
         confirm(&format!("refusing to force-unlock {lock}"))?;
     }
-    let info = match args.older_than {
-        Some(bound) => tflock::release_stale(ctx.store.as_ref(), &key, &lock_id, bound).await?,
-        None => tflock::release(ctx.store.as_ref(), &key, &lock_id).await?,
-    };
+    let info = locks.release(&lock_id, args.older_than).await?;
     super::report_released(ctx, &info);
     Ok(())
 }
@@ -127,7 +105,10 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
             continue;
         };
         // Read again and compare ID and age right before the delete.
-        match tflock::release_stale(store, &l.state_key, &info.id, bound).await {
+        match LockSet::new(store, &l.state_key)
+            .release(&info.id, Some(bound))
+            .await
+        {
             Ok(gone) => {
                 ctx.out.note(format!(
                     "released lock {} on {} (held by {}, {}, {} old)",
@@ -142,7 +123,7 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
                 released.push(v);
             }
             // Released by its holder meanwhile: nothing left to break.
-            Err(Error::NotLocked { .. }) => {
+            Err(LockError::NotLocked { .. }) => {
                 ctx.out.note(format!(
                     "lock {} on {} was already released",
                     info.id,
@@ -157,7 +138,7 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
                     "id": info.id,
                     "reason": e.to_string(),
                 }));
-                first_error.get_or_insert(e);
+                first_error.get_or_insert(Error::from(e));
             }
         }
     }

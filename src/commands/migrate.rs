@@ -9,14 +9,18 @@
 //! has the ETag that was copied. A failure in phase 1 leaves every source
 //! untouched.
 
+use super::Ctx;
 use super::backup::open_destination;
-use super::{Ctx, LockSpec, under_locks};
 use crate::cli_ext::MigrateArgs;
 use crate::error::Error;
 use crate::location::join;
-use crate::store::{GetResult, ObjectStore, PutMode, StoreError, etag_is_md5, md5_hex};
+use crate::store::{GetResult, ObjectStore, StoreError, etag_is_md5, md5_hex};
+use crate::tfstate::guard::{self, LockSpec, under_locks};
 use crate::tfstate::keys;
+use crate::tfstate::lock::LockError;
+use crate::tfstate::read;
 use crate::tfstate::state::{self, StateInfo};
+use crate::tfstate::write::{self, Action, PlanError, Purpose, Rules, StateWrite};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,9 +93,14 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     if args.dry_run {
         let mut reads = futures_util::stream::iter(items.iter_mut())
             .map(|item| async move {
-                let src_state = get_opt(src, &item.source_key).await?;
+                let src_state = read::get_opt(src, &item.source_key).await?;
                 let dst_state = get_opt(dst, &item.dest_key).await?;
-                plan(item, src_state.as_ref(), dst_state.as_ref(), args.force);
+                plan(
+                    item,
+                    src_state.as_ref().map(|v| &v.got),
+                    dst_state.as_ref(),
+                    args.force,
+                );
                 item.status = "planned".into();
                 Ok::<(), Error>(())
             })
@@ -117,29 +126,21 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     let mut errors: Vec<(String, Error)> = Vec::new();
     {
         let stop = &stop;
-        let out = &ctx.out;
+        let warn = &ctx.warn();
         let mut runs = futures_util::stream::iter(items.iter_mut())
             .map(|item| async move {
                 if stop.load(Ordering::SeqCst) {
                     return None;
                 }
                 let specs = [
-                    LockSpec {
-                        store: src,
-                        state_key: item.source_key.clone(),
-                        operation: SOURCE_OPERATION.into(),
-                    },
-                    LockSpec {
-                        store: dst,
-                        state_key: item.dest_key.clone(),
-                        operation: DESTINATION_OPERATION.into(),
-                    },
+                    LockSpec::new(src, &item.source_key, SOURCE_OPERATION),
+                    LockSpec::new(dst, &item.dest_key, DESTINATION_OPERATION),
                 ];
                 let ws = item.workspace.clone();
                 let r = under_locks(
-                    out,
                     &specs,
                     args.lock_timeout,
+                    warn,
                     move_one(src, dst, item, args.force),
                 )
                 .await;
@@ -212,26 +213,22 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
                 location,
                 reason: what,
             },
-            Error::LockHeld { .. } | Error::Interrupted { .. } => e,
+            Error::Lock(LockError::Held { .. }) | Error::Interrupted { .. } => e,
             _ => Error::Incomplete(what),
         });
     }
 
     // Phase 2: delete the sources, each still as it was copied.
     if args.delete_source {
-        let out = &ctx.out;
+        let warn = &ctx.warn();
         let mut deletes = futures_util::stream::iter(
             items.iter_mut().filter(|it| it.action != "missing"),
         )
         .map(|item| async move {
-            let spec = LockSpec {
-                store: src,
-                state_key: item.source_key.clone(),
-                operation: SOURCE_OPERATION.into(),
-            };
+            let spec = LockSpec::new(src, &item.source_key, SOURCE_OPERATION);
             let etag = item.source_etag.clone();
             let key = item.source_key.clone();
-            under_locks(out, std::slice::from_ref(&spec), args.lock_timeout, async {
+            guard::under_lock(spec, args.lock_timeout, warn, async {
                 let now = src.head(&key).await?;
                 if now.etag != etag {
                     return Err(Error::StateConflict {
@@ -319,17 +316,24 @@ fn plan(item: &mut Item, src: Option<&GetResult>, dst: Option<&GetResult>, force
         item.serial = Some(s.serial);
         item.lineage = Some(s.lineage);
     }
-    item.action = match dst {
-        None => "create".into(),
-        Some(d) if d.bytes == src.bytes => "unchanged".into(),
-        Some(d) => match state::check_push(&src.bytes, Some(&d.bytes)) {
-            Err(r) if !force => {
-                item.reason = Some(format!("{r}; use --force to overwrite"));
-                "refused".into()
-            }
-            _ => "overwrite".into(),
+    let rules = Rules::push(force);
+    item.action = match write::plan(&rules, &src.bytes, dst.map(|d| d.bytes.as_slice())) {
+        Ok(p) => match p.action {
+            Action::Create => "create",
+            Action::Overwrite => "overwrite",
+            Action::Unchanged => "unchanged",
         },
-    };
+        Err(PlanError::Refused(r)) => {
+            item.reason = Some(Purpose::Migration.refusal(&r));
+            "refused"
+        }
+        // The push rules have no other outcome.
+        Err(PlanError::Invalid(reason)) => {
+            item.reason = Some(reason);
+            "refused"
+        }
+    }
+    .into();
 }
 
 /// Phase 1 for one workspace; the caller holds both locks.
@@ -339,49 +343,18 @@ async fn move_one(
     item: &mut Item,
     force: bool,
 ) -> Result<(), Error> {
-    let s = get_opt(src, &item.source_key).await?;
-    let d = get_opt(dst, &item.dest_key).await?;
-    plan(item, s.as_ref(), d.as_ref(), force);
+    let s = read::get_opt(src, &item.source_key).await?;
+    let dest_key = item.dest_key.clone();
+    let write = StateWrite::new(dst, &dest_key, Rules::push(force), Purpose::Migration);
+    let d = write.read_current().await?;
+    plan(item, s.as_ref().map(|v| &v.got), d.as_ref(), force);
     let Some(s) = s else {
         item.status = "skipped".into();
         return Ok(());
     };
-    let md5 = md5_hex(&s.bytes);
-    if let Some(etag) = s.meta.etag.as_deref().filter(|e| etag_is_md5(e))
-        && !etag.eq_ignore_ascii_case(&md5)
-    {
-        return Err(StoreError::Transport {
-            location: item.source.clone(),
-            message: format!("the bytes received (MD5 {md5}) do not match the ETag {etag}"),
-        }
-        .into());
-    }
-    match item.action.as_str() {
-        "refused" => {
-            return Err(Error::StateConflict {
-                location: item.destination.clone(),
-                reason: item.reason.clone().unwrap_or_default(),
-            });
-        }
-        "unchanged" => {}
-        _ => {
-            let mode = match d.as_ref().map(|d| d.meta.etag.clone()) {
-                None => PutMode::Create,
-                Some(Some(e)) => PutMode::Update(e),
-                Some(None) => PutMode::Overwrite,
-            };
-            match dst.put(&item.dest_key, s.bytes.clone(), mode).await {
-                Ok(_) => {}
-                Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
-                    return Err(Error::StateConflict {
-                        location: item.destination.clone(),
-                        reason: "the destination state changed while it was being written (someone wrote it without the lock); nothing was overwritten".into(),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
+    let md5 = s.md5;
+    let plan = write.plan(&s.got.bytes, d.as_ref())?;
+    write.commit(plan, d.as_ref()).await?;
     // Read it back: the object at the destination must have the source's
     // MD5. A HEAD tells it when the store's ETag is the MD5 of the object;
     // otherwise (multipart, SSE-KMS) the bytes are read again.

@@ -22,8 +22,9 @@ use crate::cli::{Command, Opts};
 use crate::config::{Config, Needs};
 use crate::error::Error;
 use crate::output::Printer;
-use crate::store::{ObjectStore, Store};
-use crate::tfstate::lock::{self as tflock, LockInfo};
+use crate::store::Store;
+use crate::tfstate::guard::{self, LockSet, LockSpec};
+use crate::tfstate::lock::LockInfo;
 use std::future::Future;
 use std::time::Duration;
 
@@ -111,143 +112,28 @@ pub async fn open_store(config: &Config) -> Result<Store, Error> {
     crate::store::open::open(config).await
 }
 
-/// Run `body` while holding a new lock of `operation` on the configured
-/// state, and release the lock on every path: success, error, SIGINT and
-/// SIGTERM. `body` is lazy: nothing in it runs before the lock is held.
-pub async fn under_lock<T>(
-    ctx: &Ctx,
-    operation: &str,
-    wait: Duration,
-    body: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    under_lock_on(ctx, &ctx.config.state_key(), operation, wait, body).await
-}
-
-/// [`under_lock`] for the state at `state_key` (commands over many states).
-pub async fn under_lock_on<T>(
-    ctx: &Ctx,
-    state_key: &str,
-    operation: &str,
-    wait: Duration,
-    body: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    let spec = LockSpec {
-        store: ctx.store.as_ref(),
-        state_key: state_key.to_string(),
-        operation: operation.to_string(),
-    };
-    under_locks(&ctx.out, std::slice::from_ref(&spec), wait, body).await
-}
-
-/// One lock to take for [`under_locks`].
-pub struct LockSpec<'a> {
-    pub store: &'a dyn ObjectStore,
-    pub state_key: String,
-    pub operation: String,
-}
-
-/// Run `body` while holding every lock of `specs` (taken in order, released
-/// in reverse order), and release the ones taken on every path: success,
-/// error, a lock held by someone else, SIGINT and SIGTERM. One signal
-/// handler covers them all, so no lock can be left behind by a signal.
-pub async fn under_locks<T>(
-    out: &Printer,
-    specs: &[LockSpec<'_>],
-    wait: Duration,
-    body: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    let infos: Vec<LockInfo> = specs
-        .iter()
-        .map(|s| LockInfo::new(&s.operation, "", s.store.bucket(), &s.state_key))
-        .collect();
-    let etags: std::sync::Mutex<Vec<Option<String>>> = std::sync::Mutex::default();
-    let mut signals = Signals::install()?;
-    let work = async {
-        for (s, info) in specs.iter().zip(&infos) {
-            let etag = tflock::acquire(s.store, &s.state_key, info, wait).await?;
-            etags.lock().unwrap_or_else(|p| p.into_inner()).push(etag);
-            if let Some(w) = s.store.lock_safety_warning().await {
-                out.warn(w);
-            }
-        }
-        body.await
-    };
-    let result = tokio::select! {
-        r = work => r,
-        signal = signals.recv() => Err(Error::Interrupted {
-            signal,
-            detail: "the state was either not written or written whole (writes are all-or-nothing); check with `tfsync status`".into(),
-        }),
-    };
-    let etags = etags.into_inner().unwrap_or_else(|p| p.into_inner());
-    let taken = etags.len();
-    // Interrupted while taking lock `taken`: its PUT may have landed.
-    let maybe = if matches!(result, Err(Error::Interrupted { .. })) && taken < specs.len() {
-        taken + 1
-    } else {
-        taken
-    };
-    let mut release_error = None;
-    for i in (0..maybe).rev() {
-        let (s, info) = (&specs[i], &infos[i]);
-        // Our own lock: one conditional DELETE with its ETag; a lock whose
-        // PUT may or may not have landed: read, compare the ID, delete.
-        let released = match etags.get(i) {
-            Some(etag) => tflock::release_own(s.store, &s.state_key, info, etag.as_deref()).await,
-            None => tflock::release(s.store, &s.state_key, &info.id)
-                .await
-                .map(|_| ()),
-        };
-        match released {
-            Ok(()) => {}
-            // Interrupted before that lock was taken: nothing to release.
-            Err(Error::NotLocked { .. } | Error::LockIdMismatch { .. }) if i == taken => {}
-            Err(e) => {
-                out.warn(format!(
-                    "could not release lock {} on {} ({e}).\nIf it is still held, release it with: tfsync unlock {}",
-                    info.id,
-                    s.store.location(&s.state_key),
-                    info.id
-                ));
-                release_error.get_or_insert(e);
-            }
-        }
-    }
-    match release_error {
-        Some(e) => result.and(Err(e)),
-        None => result,
-    }
-}
-
-/// After a lock was taken: warn loudly when cheap signals (one request, on
-/// S3-compatible endpoints only) say the lock may not exclude other writers.
-pub(crate) async fn warn_if_unsafe(ctx: &Ctx) {
-    if let Some(w) = ctx.store.lock_safety_warning().await {
-        ctx.out.warn(w);
-    }
-}
-
-/// SIGINT and SIGTERM, caught from the moment they are installed.
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> Result<Self, Error> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let err = |e| Error::io("signal handler", e);
-        Ok(Signals {
-            int: signal(SignalKind::interrupt()).map_err(err)?,
-            term: signal(SignalKind::terminate()).map_err(err)?,
-        })
+impl Ctx {
+    /// Where the domain layer's warnings go.
+    pub fn warn(&self) -> impl Fn(String) + Sync + '_ {
+        move |w: String| self.out.warn(w)
     }
 
-    async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.int.recv() => "SIGINT",
-            _ = self.term.recv() => "SIGTERM",
-        }
+    /// Run `body` while holding a new lock of `operation` on the state at
+    /// `state_key` of the configured store ([`guard::under_lock`]).
+    pub async fn under_lock<T>(
+        &self,
+        state_key: &str,
+        operation: &str,
+        wait: Duration,
+        body: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let spec = LockSpec::new(self.store.as_ref(), state_key, operation);
+        guard::under_lock(spec, wait, &self.warn(), body).await
+    }
+
+    /// The locks of the configured state.
+    pub fn lock_set(&self) -> LockSet<'_> {
+        LockSet::new(self.store.as_ref(), &self.config.state_key())
     }
 }
 

@@ -13,7 +13,8 @@ use super::Ctx;
 use crate::cli::PullArgs;
 use crate::error::Error;
 use crate::localfile;
-use crate::store::{ObjectMeta, StoreError, etag_is_md5, local_write_error, md5_hex};
+use crate::store::{ObjectMeta, StoreError, local_write_error, md5_hex};
+use crate::tfstate::read;
 
 pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), Error> {
     let key = ctx.config.state_key();
@@ -76,6 +77,7 @@ async fn fetch(
     version_id: Option<&str>,
     sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
 ) -> Result<(ObjectMeta, String), Error> {
+    let location = ctx.store.location(key);
     let got = match version_id {
         Some(v) => match super::history::versioned(ctx)
             .await?
@@ -87,26 +89,14 @@ async fn fetch(
                 sink.write_all(&g.bytes).await.map_err(local_write_error)?;
                 sink.flush().await.map_err(local_write_error)?;
                 let md5 = md5_hex(&g.bytes);
-                Ok((g.meta, md5))
+                read::check(&location, &g.meta, &md5).map(|()| (g.meta, md5))
             }
             Err(e) => Err(e),
         },
-        None => ctx.store.get_to(key, sink).await,
+        None => read::get_to(ctx.store.as_ref(), key, sink).await,
     };
-    let (meta, md5) = match got {
-        Err(StoreError::NotFound { location }) => return Err(Error::StateNotFound { location }),
-        other => other?,
-    };
-    if let Some(etag) = meta.etag.as_deref().filter(|e| etag_is_md5(e))
-        && md5 != etag.to_ascii_lowercase()
-    {
-        return Err(StoreError::Transport {
-            location: ctx.state_location(),
-            message: format!(
-                "the bytes received (MD5 {md5}) do not match the ETag {etag}: the transfer was corrupted. Retry"
-            ),
-        }
-        .into());
+    match got {
+        Err(StoreError::NotFound { location }) => Err(Error::StateNotFound { location }),
+        other => Ok(other?),
     }
-    Ok((meta, md5))
 }

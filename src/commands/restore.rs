@@ -1,15 +1,14 @@
 //! `tfsync restore --from SNAPSHOT`: states from a backup snapshot back into
 //! the configured store, each under its own lock and with the push rules.
 
+use super::Ctx;
 use super::backup::open_backup;
-use super::push::write;
-use super::{Ctx, under_lock_on};
 use crate::cli_ext::RestoreArgs;
 use crate::error::Error;
 use crate::location::join;
 use crate::snapshot::{self, Entry};
-use crate::store::{PutMode, StoreError, md5_hex};
-use crate::tfstate::state::{self, StateInfo};
+use crate::store::{StoreError, md5_hex};
+use crate::tfstate::write::{Purpose, Rules, StateWrite};
 
 pub const OPERATION: &str = "restore from backup";
 
@@ -79,17 +78,19 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
                 ),
             }));
         }
-        let outcome = under_lock_on(
-            ctx,
+        // Restoring a snapshot is a push of its bytes (push's rules and words).
+        let write = StateWrite::new(
+            ctx.store.as_ref(),
             &e.key,
-            OPERATION,
-            args.lock_timeout,
-            write(ctx, &e.key, &bytes, args.force),
-        )
-        .await?;
+            Rules::push(args.force),
+            Purpose::Push,
+        );
+        let outcome = ctx
+            .under_lock(&e.key, OPERATION, args.lock_timeout, write.write(&bytes))
+            .await?;
         ctx.out.note(format!(
             "{} {} (serial {}) from snapshot {id}",
-            if outcome.unchanged {
+            if outcome.unchanged() {
                 "already up to date:"
             } else {
                 "restored"
@@ -105,7 +106,7 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
             "size": e.size,
             "etag": outcome.etag,
             "previous_etag": outcome.previous_etag,
-            "unchanged": outcome.unchanged,
+            "unchanged": outcome.unchanged(),
         }));
     }
     if ctx.out.json() {
@@ -127,87 +128,34 @@ async fn by_version(ctx: &Ctx, version_id: &str, args: &RestoreArgs) -> Result<(
     let store = super::history::versioned(ctx).await?;
     let key = ctx.config.state_key();
     let location = ctx.state_location();
+    let write = StateWrite::new(
+        ctx.store.as_ref(),
+        &key,
+        Rules::Version {
+            id: version_id.to_string(),
+            force: args.force,
+        },
+        Purpose::RestoreVersion,
+    );
     let work = async {
         let old = store.get_version(&key, version_id).await?;
-        let old_state = match state::parse(&old.bytes) {
-            Ok(StateInfo::Plain(s)) => s,
-            Ok(StateInfo::Encrypted { .. }) => {
-                return Err(Error::InvalidState {
-                    what: format!("{location} version {version_id}"),
-                    reason: "it is encrypted (OpenTofu): its serial cannot be set".into(),
-                });
-            }
-            Err(reason) => {
-                return Err(Error::InvalidState {
-                    what: format!("{location} version {version_id}"),
-                    reason,
-                });
-            }
-        };
-        let current = match ctx.store.get(&key).await {
-            Ok(g) => Some(g),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let (bytes, mode, serial) = match &current {
-            None => (old.bytes.clone(), PutMode::Create, old_state.serial),
-            Some(cur) => {
-                let cur_state = match state::parse(&cur.bytes) {
-                    Ok(StateInfo::Plain(s)) => Some(s),
-                    _ => None,
-                };
-                if let Some(c) = &cur_state
-                    && !c.lineage.is_empty()
-                    && c.lineage != old_state.lineage
-                    && !args.force
-                {
-                    return Err(Error::StateConflict {
-                        location: location.clone(),
-                        reason: format!(
-                            "version {version_id} has lineage {:?}, the current state {:?}: it belongs to another state. Use --force to restore it anyway",
-                            old_state.lineage, c.lineage
-                        ),
-                    });
-                }
-                let serial =
-                    cur_state.map_or(old_state.serial, |c| c.serial.max(old_state.serial)) + 1;
-                let bytes = state::with_serial(&old.bytes, serial).map_err(|reason| {
-                    Error::InvalidState {
-                        what: format!("{location} version {version_id}"),
-                        reason,
-                    }
-                })?;
-                let mode = match &cur.meta.etag {
-                    Some(e) => PutMode::Update(e.clone()),
-                    None => PutMode::Overwrite,
-                };
-                (bytes, mode, serial)
-            }
-        };
-        match ctx.store.put(&key, bytes.clone(), mode).await {
-            Ok(etag) => Ok((etag, serial, bytes.len())),
-            Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
-                Err(Error::StateConflict {
-                    location: location.clone(),
-                    reason: "the state changed while it was being restored (written without the lock); nothing was written. Retry".into(),
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
+        write.write(&old.bytes).await
     };
-    let (etag, serial, size) =
-        under_lock_on(ctx, &key, VERSION_OPERATION, args.lock_timeout, work).await?;
+    let written = ctx
+        .under_lock(&key, VERSION_OPERATION, args.lock_timeout, work)
+        .await?;
     if ctx.out.json() {
         ctx.out.emit_json(&serde_json::json!({
             "location": location,
             "version_id": version_id,
-            "serial": serial,
-            "size": size,
-            "etag": etag,
+            "serial": written.serial,
+            "size": written.size,
+            "etag": written.etag,
         }));
     }
     ctx.out.note(format!(
-        "restored version {version_id} of {location} as serial {serial}"
+        "restored version {version_id} of {location} as serial {}",
+        written.serial.map_or("?".to_string(), |s| s.to_string())
     ));
     Ok(())
 }

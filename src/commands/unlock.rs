@@ -3,10 +3,9 @@
 use super::Ctx;
 use crate::cli::UnlockArgs;
 use crate::error::Error;
-use crate::tfstate::lock as tflock;
 
 pub async fn run(ctx: &Ctx, args: UnlockArgs) -> Result<(), Error> {
-    let info = tflock::release(ctx.store.as_ref(), &ctx.config.state_key(), &args.lock_id).await?;
+    let info = ctx.lock_set().release(&args.lock_id, None).await?;
     super::report_released(ctx, &info);
     Ok(())
 }

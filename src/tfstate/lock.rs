@@ -2,15 +2,119 @@
 //! with `use_lockfile = true`: a JSON object at `<state key>.tflock`, created
 //! with a conditional `PUT If-None-Match: *`.
 //!
-//! This file is the only place where a lock is taken ([`acquire`]) or
-//! released ([`release`]).
+//! This file is the only place where a `.tflock` is taken ([`acquire`]) or
+//! released ([`release`]); [`TfLock`] is that lock as one
+//! [`LockStore`](super::guard::LockStore) of the lock set that
+//! [`guard`](super::guard) takes for a state. Its errors ([`LockError`])
+//! and the holder display live here too. Nothing here prints.
 
+use super::guard::LockStore;
 use super::keys;
-use crate::error::{Error, Holder};
+use crate::duration::short_duration;
 use crate::store::{ObjectStore, PutMode, StoreError};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
 use std::time::Duration;
+
+/// Why a lock could not be taken, checked or released. The crate's
+/// [`Error`](crate::Error) wraps it (store errors are passed on as store
+/// errors).
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    #[error("{}", lock_held(lock, holder, *waited))]
+    Held {
+        lock: String,
+        holder: Holder,
+        waited: Duration,
+    },
+
+    #[error(
+        "lock ID {given:?} does not match the existing lock ID {held:?} on {lock}.\nRun `tfsync status` to see who holds it; pass that ID if you mean to release it."
+    )]
+    IdMismatch {
+        lock: String,
+        given: String,
+        held: String,
+    },
+
+    #[error("{lock} does not exist: the state is not locked, nothing to release")]
+    NotLocked { lock: String },
+
+    #[error(
+        "{lock} exists but is not a readable lock ({reason}).\nInspect it with `tfsync status`; if it is debris, delete that object with your S3 tool."
+    )]
+    Unreadable { lock: String, reason: String },
+
+    #[error(
+        "{lock} changed while it was being released; it was left in place. Run `tfsync status` to see who holds it now"
+    )]
+    Changed { lock: String },
+
+    #[error(
+        "lock {id} on {lock} is only {} old, younger than --older-than {}: it was left in place",
+        short_duration(*age),
+        short_duration(*bound)
+    )]
+    TooYoung {
+        lock: String,
+        id: String,
+        age: Duration,
+        bound: Duration,
+    },
+}
+
+/// Who holds a lock we could not take.
+#[derive(Debug)]
+pub enum Holder {
+    Lock(Box<LockInfo>),
+    /// The lock object exists but is not a lock we can read.
+    Unreadable(String),
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Holder::Lock(i) => write!(
+                f,
+                "  ID:        {}\n  Path:      {}\n  Operation: {}\n  Who:       {}\n  Version:   {}\n  Created:   {} ({} ago)\n  Info:      {}",
+                i.id,
+                i.path,
+                i.operation,
+                i.who,
+                i.version,
+                go_rfc3339_nano(&i.created),
+                short_duration(i.age()),
+                i.info
+            ),
+            Holder::Unreadable(reason) => {
+                write!(f, "  (the lock object cannot be read as a lock: {reason})")
+            }
+        }
+    }
+}
+
+fn lock_held(lock: &str, holder: &Holder, waited: Duration) -> String {
+    let waited = if waited.is_zero() {
+        String::new()
+    } else {
+        format!(" (waited {})", short_duration(waited))
+    };
+    let next = match holder {
+        Holder::Lock(i) => format!(
+            "Wait for the holder to finish (or retry with --wait), or, if you are sure it is stale:\n  tfsync force-unlock {}",
+            i.id
+        ),
+        Holder::Unreadable(_) => "Inspect it with `tfsync status` before removing it.".into(),
+    };
+    format!(
+        "the state is locked: {lock} is held by someone else{waited}.\nLock Info:\n{holder}\n{next}"
+    )
+}
 
 /// Go's `statemgr.LockInfo`, fields in Terraform's order. Unknown fields in
 /// a lock written by another tool are ignored when reading.
@@ -119,7 +223,7 @@ pub enum Current {
 }
 
 /// Read the lock that guards `state_key` (one GET).
-pub async fn read(store: &dyn ObjectStore, state_key: &str) -> Result<Current, Error> {
+pub async fn read(store: &dyn ObjectStore, state_key: &str) -> Result<Current, LockError> {
     match store.get(&keys::lock_key(state_key)).await {
         Ok(got) => Ok(match LockInfo::from_json(&got.bytes) {
             Ok(info) => Current::Locked {
@@ -150,7 +254,7 @@ pub async fn acquire(
     state_key: &str,
     info: &LockInfo,
     wait: Duration,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<String>, LockError> {
     let lock_key = keys::lock_key(state_key);
     let deadline = tokio::time::Instant::now() + wait;
     let mut delay = Duration::from_millis(100);
@@ -175,7 +279,7 @@ pub async fn acquire(
         };
         let now = tokio::time::Instant::now();
         if now >= deadline {
-            return Err(Error::LockHeld {
+            return Err(LockError::Held {
                 lock: store.location(&lock_key),
                 holder,
                 waited: wait,
@@ -193,7 +297,7 @@ pub async fn release(
     store: &dyn ObjectStore,
     state_key: &str,
     id: &str,
-) -> Result<LockInfo, Error> {
+) -> Result<LockInfo, LockError> {
     release_checked(store, state_key, id, None).await
 }
 
@@ -206,7 +310,7 @@ pub async fn release_stale(
     state_key: &str,
     id: &str,
     min_age: Duration,
-) -> Result<LockInfo, Error> {
+) -> Result<LockInfo, LockError> {
     release_checked(store, state_key, id, Some(min_age)).await
 }
 
@@ -215,34 +319,45 @@ async fn release_checked(
     state_key: &str,
     id: &str,
     min_age: Option<Duration>,
-) -> Result<LockInfo, Error> {
+) -> Result<LockInfo, LockError> {
     let lock_key = keys::lock_key(state_key);
     let lock = store.location(&lock_key);
-    match read(store, state_key).await? {
-        Current::Unlocked => Err(Error::NotLocked { lock }),
-        Current::Unreadable { reason, .. } => Err(Error::LockUnreadable { lock, reason }),
-        Current::Locked { info, .. } if info.id != id => Err(Error::LockIdMismatch {
+    let (info, etag) = check(read(store, state_key).await?, &lock, id, min_age)?;
+    // The If-Match is a second guard where the server honours it; the ID
+    // comparison above is the one that counts.
+    match store.delete(&lock_key, etag.as_deref()).await {
+        Ok(()) => Ok(info),
+        Err(StoreError::Precondition { .. }) => Err(LockError::Changed { lock }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Is `current` (read from `lock`) the lock `id`, at least `min_age` old?
+/// Returns what it says and its ETag.
+pub fn check(
+    current: Current,
+    lock: &str,
+    id: &str,
+    min_age: Option<Duration>,
+) -> Result<(LockInfo, Option<String>), LockError> {
+    let lock = lock.to_string();
+    match current {
+        Current::Unlocked => Err(LockError::NotLocked { lock }),
+        Current::Unreadable { reason, .. } => Err(LockError::Unreadable { lock, reason }),
+        Current::Locked { info, .. } if info.id != id => Err(LockError::IdMismatch {
             lock,
             given: id.to_string(),
             held: info.id,
         }),
         Current::Locked { info, .. } if min_age.is_some_and(|m| info.age() < m) => {
-            Err(Error::LockTooYoung {
+            Err(LockError::TooYoung {
                 lock,
                 id: info.id.clone(),
                 age: info.age(),
                 bound: min_age.unwrap_or_default(),
             })
         }
-        Current::Locked { info, etag } => {
-            // The If-Match is a second guard where the server honours it; the
-            // ID comparison above is the one that counts.
-            match store.delete(&lock_key, etag.as_deref()).await {
-                Ok(()) => Ok(info),
-                Err(StoreError::Precondition { .. }) => Err(Error::LockChanged { lock }),
-                Err(e) => Err(e.into()),
-            }
-        }
+        Current::Locked { info, etag } => Ok((info, etag)),
     }
 }
 
@@ -260,17 +375,60 @@ pub async fn release_own(
     state_key: &str,
     info: &LockInfo,
     etag: Option<&str>,
-) -> Result<(), Error> {
+) -> Result<(), LockError> {
     let Some(etag) = etag else {
         return release(store, state_key, &info.id).await.map(|_| ());
     };
     let lock_key = keys::lock_key(state_key);
     match store.delete(&lock_key, Some(etag)).await {
         Ok(()) => Ok(()),
-        Err(StoreError::Precondition { .. }) => Err(Error::LockChanged {
+        Err(StoreError::Precondition { .. }) => Err(LockError::Changed {
             lock: store.location(&lock_key),
         }),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The `.tflock` of one state as a [`LockStore`]: the first lock of every
+/// lock set.
+pub struct TfLock<'a> {
+    store: &'a dyn ObjectStore,
+    state_key: String,
+}
+
+impl<'a> TfLock<'a> {
+    pub fn new(store: &'a dyn ObjectStore, state_key: &str) -> Self {
+        TfLock {
+            store,
+            state_key: state_key.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl LockStore for TfLock<'_> {
+    fn location(&self) -> String {
+        self.store.location(&keys::lock_key(&self.state_key))
+    }
+
+    async fn acquire(&self, info: &LockInfo, wait: Duration) -> Result<Option<String>, LockError> {
+        acquire(self.store, &self.state_key, info, wait).await
+    }
+
+    async fn release_own(&self, info: &LockInfo, tag: Option<&str>) -> Result<(), LockError> {
+        release_own(self.store, &self.state_key, info, tag).await
+    }
+
+    async fn release(&self, id: &str, min_age: Option<Duration>) -> Result<LockInfo, LockError> {
+        release_checked(self.store, &self.state_key, id, min_age).await
+    }
+
+    async fn read(&self) -> Result<Current, LockError> {
+        read(self.store, &self.state_key).await
+    }
+
+    async fn safety_warning(&self) -> Option<String> {
+        self.store.lock_safety_warning().await
     }
 }
 

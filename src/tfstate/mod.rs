@@ -1,9 +1,13 @@
 //! The domain: where Terraform keeps states and locks, what a lock says, what
-//! a state says, and the rules for replacing one. Nothing here prints.
+//! a state says, the rules for replacing one, the lock lifecycle and the one
+//! guarded state write. Nothing here prints.
 
+pub mod guard;
 pub mod keys;
 pub mod lock;
 pub mod outputs;
+pub mod read;
 pub mod scan;
 pub mod state;
 pub mod workspaces;
+pub mod write;
