@@ -1,8 +1,7 @@
 //! The store contract, written once and run against every implementation:
 //! the directory store and each real S3-compatible server.
 
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 use tfsync::store::fs::FsStore;
 use tfsync::store::{ObjectStore, PutMode, StoreError, md5_hex};
