@@ -38,7 +38,7 @@ bench:
 ## Only the unit tests and the directory-store tests (no servers).
 unit:
 	$(CARGO) test --locked --lib --bins
-	$(CARGO) test --locked --test it conformance::conformance_dir
+	$(CARGO) test --locked --test it conformance::dir
 
 
 lint:
