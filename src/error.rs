@@ -1,6 +1,7 @@
 //! The library's typed errors. Every message says what happened, to which
 //! object, and what to do next. `exit.rs` maps each to an exit code.
 
+use crate::duration::short_duration;
 use crate::store::StoreError;
 use crate::tfstate::lock::{LockInfo, go_rfc3339_nano};
 use std::fmt;
@@ -156,13 +157,6 @@ fn list_missing(m: &[MissingSetting]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Human form of a duration, to the second: `3m12s`.
-pub fn short_duration(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs()))
-        .to_string()
-        .replace(' ', "")
 }
 
 impl fmt::Display for Holder {

@@ -6,9 +6,9 @@
 //! store trait and its S3 and directory implementations).
 
 pub mod cli;
-pub mod cli_ext;
 pub mod commands;
 pub mod config;
+pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod localfile;

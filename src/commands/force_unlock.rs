@@ -6,7 +6,8 @@
 
 use super::{Ctx, interactive};
 use crate::cli::ForceUnlockArgs;
-use crate::error::{Error, Holder, short_duration};
+use crate::duration::short_duration;
+use crate::error::{Error, Holder};
 use crate::tfstate::keys;
 use crate::tfstate::lock::{self as tflock, Current};
 use crate::tfstate::scan;

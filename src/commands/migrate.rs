@@ -11,7 +11,7 @@
 
 use super::backup::open_destination;
 use super::{Ctx, LockSpec, under_locks};
-use crate::cli_ext::MigrateArgs;
+use crate::cli::MigrateArgs;
 use crate::error::Error;
 use crate::location::join;
 use crate::store::{GetResult, ObjectStore, PutMode, StoreError, etag_is_md5, md5_hex};

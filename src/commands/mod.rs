@@ -78,7 +78,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         out.warn(w);
     }
     if let Command::Backup(a) = &opts.command
-        && let Some(crate::cli_ext::BackupAction::Verify(v)) = &a.action
+        && let Some(crate::cli::BackupAction::Verify(v)) = &a.action
     {
         return backup::verify(&config, out, v).await;
     }

@@ -4,7 +4,7 @@
 use super::backup::open_backup;
 use super::push::write;
 use super::{Ctx, under_lock_on};
-use crate::cli_ext::RestoreArgs;
+use crate::cli::RestoreArgs;
 use crate::error::Error;
 use crate::location::join;
 use crate::snapshot::{self, Entry};

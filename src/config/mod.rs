@@ -11,13 +11,14 @@ mod provider;
 mod sources;
 
 pub use provider::Provider;
+pub use sources::Engine;
 
-use crate::cli::{EngineArg, GlobalOpts, OutputFormat};
+use crate::cli::{GlobalOpts, OutputFormat};
 use crate::error::{Error, MissingSetting};
 use crate::store::s3::{S3Options, TransportOptions, WriteOptions};
 use crate::tfstate::keys;
 use serde::Serialize;
-use sources::{Engine, Layer};
+use sources::Layer;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -339,8 +340,7 @@ impl Config {
             )));
         }
         let engine = match opts.engine {
-            Some(EngineArg::Tofu) => Engine::Tofu,
-            Some(EngineArg::Terraform) => Engine::Terraform,
+            Some(e) => e,
             None if env("TFSYNC_ENGINE").is_some_and(|e| e.trim() == "tofu") => Engine::Tofu,
             None => Engine::Terraform,
         };
@@ -456,21 +456,23 @@ impl Config {
         };
         keys::validate_workspace(&workspace).map_err(Error::Config)?;
         // An empty prefix is meaningful (states at `W/<key>`), so only an unset one defaults.
-        let provider = match (&opts.provider, env("TFSYNC_PROVIDER")) {
-            (Some(p), _) => Some((p.clone(), Source::Flag("provider"))),
-            (None, Some(p)) if !p.trim().is_empty() => Some((p, Source::Env("TFSYNC_PROVIDER"))),
+        let provider = match (opts.provider, env("TFSYNC_PROVIDER")) {
+            (Some(p), _) => Some((p, Source::Flag("provider"))),
+            (None, Some(name)) if !name.trim().is_empty() => Some((
+                Provider::parse(&name).map_err(|e| {
+                    Error::Config(format!(
+                        "unknown provider {name:?} (environment TFSYNC_PROVIDER): {e}"
+                    ))
+                })?,
+                Source::Env("TFSYNC_PROVIDER"),
+            )),
             _ => None,
         };
         let provider = match provider {
-            Some((name, source)) => {
-                let p = Provider::parse(&name).ok_or_else(|| {
-                    Error::Config(format!(
-                        "unknown provider {name:?} ({source}): use aws, spaces, r2, minio, ceph, oss or gcs"
-                    ))
-                })?;
+            Some((p, source)) => {
                 resolved.push(Resolved {
                     name: "provider",
-                    value: p.name().into(),
+                    value: p.name(),
                     source,
                 });
                 Some(p)
@@ -694,7 +696,7 @@ impl Config {
                 return Ok(Some((d, Source::Flag(var))));
             }
             match env(var).filter(|v| !v.trim().is_empty()) {
-                Some(v) => crate::cli::parse_duration(&v)
+                Some(v) => crate::duration::parse_duration(&v)
                     .map(|d| Some((d, Source::Env(var))))
                     .map_err(|e| Error::Config(format!("{var}: {e}"))),
                 None => Ok(None),
@@ -1136,7 +1138,7 @@ spec: {}
         );
         // OpenTofu: tofu.* labels first, terraform.* as fallback.
         let mut t = o.clone();
-        t.engine = Some(EngineArg::Tofu);
+        t.engine = Some(Engine::Tofu);
         let c = resolve(t, &env).expect("ok");
         assert_eq!(s3(&c).bucket, "tofu-bucket");
         assert_eq!(s3(&c).endpoint.as_deref(), Some("http://127.0.0.1:9100"));
