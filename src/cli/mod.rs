@@ -81,6 +81,9 @@ pub struct Opts {
     pub command: Command,
 }
 
+/// Attempts per request when `--max-attempts` is not given.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
 fn long_help() -> String {
     format!("{EXAMPLES}\n\n{}", crate::exit::HELP)
 }
@@ -154,7 +157,7 @@ pub struct GlobalOpts {
     pub dir: Option<PathBuf>,
 
     /// Attempts per request, retried with backoff on throttling and 5xx
-    #[arg(long, global = true, default_value_t = 4, value_name = "N")]
+    #[arg(long, global = true, default_value_t = DEFAULT_MAX_ATTEMPTS, value_name = "N")]
     pub max_attempts: u32,
 
     /// First wait between retries (e.g. 200ms, 1s) [env: TFSYNC_RETRY_MIN_WAIT; default: 100ms]

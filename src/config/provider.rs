@@ -30,6 +30,13 @@ impl Provider {
             .unwrap_or_default()
     }
 
+    /// The default workspace key prefix of this provider's own Terraform /
+    /// OpenTofu backend, when it is not Terraform's `env:`.
+    pub fn workspace_key_prefix(self) -> Option<&'static str> {
+        // OpenTofu's oss backend keeps workspaces under `workspaces/`.
+        (self == Provider::Oss).then_some("workspaces")
+    }
+
     /// Every preset's name, for messages: `aws, spaces, ... or gcs`.
     pub fn choices() -> String {
         let names: Vec<String> = Provider::value_variants()
@@ -152,7 +159,7 @@ pub fn apply(
                 endpoint: Some(endpoint),
                 region,
                 path_style: Some(false),
-                workspace_key_prefix: Some("workspaces"),
+                workspace_key_prefix: p.workspace_key_prefix(),
                 create_only_header: Some(("x-oss-forbid-overwrite".into(), "true".into())),
             }
         }

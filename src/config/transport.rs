@@ -1,0 +1,95 @@
+//! How requests travel: retry waits, client-side rate limit, extra trusted
+//! certificates. Flag, then environment, then the SDK's defaults.
+
+use super::Source;
+use super::table::{self, Resolver, Setting};
+use crate::cli::GlobalOpts;
+use crate::duration::parse_duration;
+use crate::error::Error;
+use crate::store::s3::TransportOptions;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(super) fn resolve(r: &mut Resolver<'_>, opts: &GlobalOpts) -> Result<TransportOptions, Error> {
+    let min_wait = wait(r, &table::RETRY_MIN_WAIT, opts.retry_min_wait)?;
+    let max_wait = wait(r, &table::RETRY_MAX_WAIT, opts.retry_max_wait)?;
+    let rate = count(r, &table::RATE_LIMIT, opts.rate_limit)?;
+    let burst = count(r, &table::RATE_BURST, opts.rate_burst)?;
+    if let (Some(a), Some(b)) = (min_wait, max_wait)
+        && a > b
+    {
+        return Err(Error::Config(
+            "the retry min wait is longer than the max wait".into(),
+        ));
+    }
+    if rate == Some(0) || burst == Some(0) {
+        return Err(Error::Config(
+            "the rate limit and burst must be at least 1".into(),
+        ));
+    }
+    let ca_bundle = ca_bundle(r, opts)?;
+    Ok(TransportOptions {
+        retry_min_wait: min_wait,
+        retry_max_wait: max_wait,
+        rate_limit: rate.map(|r| (r, burst.unwrap_or(1))),
+        ca_bundle,
+    })
+}
+
+/// The variable a value was read from, for messages.
+fn var(setting: &Setting, source: &Source) -> &'static str {
+    match source {
+        Source::Env(v) => v,
+        _ => setting.env.first().copied().unwrap_or(setting.name),
+    }
+}
+
+fn wait(
+    r: &mut Resolver<'_>,
+    setting: &'static Setting,
+    flag: Option<Duration>,
+) -> Result<Option<Duration>, Error> {
+    let parse = |v: &str, source: &Source| {
+        parse_duration(v).map_err(|e| Error::Config(format!("{}: {e}", var(setting, source))))
+    };
+    r.typed(setting, &parse, &|d| format!("{d:?}"))
+        .flag(flag)
+        .get()
+}
+
+fn count(
+    r: &mut Resolver<'_>,
+    setting: &'static Setting,
+    flag: Option<u32>,
+) -> Result<Option<u32>, Error> {
+    let parse = |v: &str, source: &Source| {
+        v.trim().parse::<u32>().map_err(|_| {
+            Error::Config(format!(
+                "{}={v:?} is not a whole number",
+                var(setting, source)
+            ))
+        })
+    };
+    r.typed(setting, &parse, &u32::to_string).flag(flag).get()
+}
+
+/// The PEM bundle's bytes, checked to hold a certificate.
+fn ca_bundle(r: &mut Resolver<'_>, opts: &GlobalOpts) -> Result<Option<Vec<u8>>, Error> {
+    let found = r
+        .typed(&table::CA_BUNDLE, &|v, _| Ok(PathBuf::from(v)), &|p| {
+            p.display().to_string()
+        })
+        .flag(opts.ca_bundle.clone())
+        .get_sourced()?;
+    let Some((file, source)) = found else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Error::Config(format!(
+            "the CA bundle {} ({source}) holds no PEM certificate",
+            file.display()
+        )));
+    }
+    Ok(Some(pem))
+}
