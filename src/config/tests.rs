@@ -423,7 +423,7 @@ fn every_setting_of_the_table_is_shown() {
     )
     .expect("tf");
     let ca = d.path().join("ca.pem");
-    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").expect("ca");
+    std::fs::write(&ca, TEST_CA).expect("ca");
     let manifest = manifest(d.path());
     let ca_text = ca.display().to_string();
     let env = [
@@ -610,4 +610,59 @@ fn needs_nothing() {
         Config::resolve_for(&o, &|_| None, Needs::Bucket),
         Err(Error::MissingSettings(_))
     ));
+}
+
+/// A self-signed P-256 CA certificate (its key was thrown away).
+const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBlDCCATmgAwIBAgIUUdPcUd9F9Dqy8PXynm/12CmkPqswCgYIKoZIzj0EAwIw
+HjEcMBoGA1UEAwwTdGZzeW5jIHVuaXQgdGVzdCBDQTAgFw0yNjEyMDEyMDQ3NTFa
+GA8yMTI2MTEwNzIwNDc1MVowHjEcMBoGA1UEAwwTdGZzeW5jIHVuaXQgdGVzdCBD
+QTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABIIoGXss/AH+K1/P2tlQl0GsXhBv
+jivj8xKNMD9phATTCtZmEHqsvobVrn1xfGThCwy5jje0imkCsKC6+81ybB2jUzBR
+MB0GA1UdDgQWBBQuuKMhUoDUCFZdhM5WgJtOIbRZTjAfBgNVHSMEGDAWgBQuuKMh
+UoDUCFZdhM5WgJtOIbRZTjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kA
+MEYCIQCcmwJasl9tNI323yLEGrhfGC73E21pBcKaAiJe/0dCbgIhAMMb73cbFevE
+Hs/LqXs8tt31Yz3YLES5mP/Dr4hUJ+EU
+-----END CERTIFICATE-----
+";
+
+/// A CA bundle is read as the TLS client reads it: one it would panic on
+/// (bad PEM, or PEM around bytes that are no certificate) is a
+/// configuration error naming the file. Old code passed both to the SDK,
+/// which panicked (exit 101).
+#[test]
+fn ca_bundles_are_read_as_the_tls_client_reads_them() {
+    let d = tempfile::tempdir().expect("tmp");
+    let ca = d.path().join("ca.pem");
+    let with = |pem: &str| {
+        std::fs::write(&ca, pem).expect("ca");
+        let mut o = base();
+        o.ca_bundle = Some(ca.clone());
+        resolve(o, &[])
+    };
+    let c = with(TEST_CA).expect("a real certificate");
+    assert_eq!(c.transport.ca_bundle.as_deref(), Some(TEST_CA.as_bytes()));
+    let two = format!("{TEST_CA}{TEST_CA}");
+    with(&two).expect("two certificates");
+    for (pem, why) in [
+        ("-----BEGIN CERTIFICATE-----\n", "not valid PEM"),
+        (
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            "cannot be read",
+        ),
+        ("no certificate here\n", "holds no PEM certificate"),
+        (
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "holds no PEM certificate",
+        ),
+    ] {
+        let e = with(pem).expect_err(pem).to_string();
+        assert!(e.contains(why) && e.contains("ca.pem"), "{pem:?}: {e}");
+    }
+    let e = with(&format!(
+        "{TEST_CA}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    ))
+    .expect_err("one bad of two")
+    .to_string();
+    assert!(e.contains("number 2"), "{e}");
 }

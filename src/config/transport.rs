@@ -85,11 +85,34 @@ fn ca_bundle(r: &mut Resolver<'_>, opts: &GlobalOpts) -> Result<Option<Vec<u8>>,
         return Ok(None);
     };
     let pem = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
-    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-        return Err(Error::Config(format!(
-            "the CA bundle {} ({source}) holds no PEM certificate",
+    check_ca_bundle(&pem).map_err(|why| {
+        Error::Config(format!(
+            "the CA bundle {} ({source}) {why}: give a file of PEM certificates (-----BEGIN CERTIFICATE-----)",
             file.display()
-        )));
-    }
+        ))
+    })?;
     Ok(Some(pem))
+}
+
+/// Is every certificate of the bundle one the TLS client can trust? The
+/// same reading the SDK does later, where a bad one is a panic, not an
+/// error.
+fn check_ca_bundle(pem: &[u8]) -> Result<(), String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("is not valid PEM ({e})"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    for (i, cert) in certs.iter().enumerate() {
+        webpki::anchor_from_trusted_cert(cert).map_err(|e| {
+            format!(
+                "holds a certificate that cannot be read (number {}: {e})",
+                i + 1
+            )
+        })?;
+    }
+    Ok(())
 }
