@@ -256,7 +256,7 @@ pub async fn acquire(
     wait: Duration,
 ) -> Result<Option<String>, LockError> {
     let lock_key = keys::lock_key(state_key);
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = crate::duration::deadline_after(wait);
     let mut delay = Duration::from_millis(100);
     let mut vanished = 0;
     loop {
