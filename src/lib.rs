@@ -6,7 +6,6 @@
 //! store trait and its S3 and directory implementations).
 
 pub mod cli;
-pub mod cli_ext;
 pub mod commands;
 pub mod config;
 pub mod duration;

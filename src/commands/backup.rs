@@ -3,7 +3,7 @@
 //! or touches a lock: it must not block Terraform.
 
 use super::Ctx;
-use crate::cli_ext::{BackupArgs, ToSide, VerifyArgs};
+use crate::cli::{BackupArgs, ToSide, VerifyArgs};
 use crate::config::Config;
 use crate::error::Error;
 use crate::location::{self, Location, SideSettings, join};
@@ -359,7 +359,7 @@ pub(crate) struct Backup {
 pub(crate) async fn open_backup(
     config: &Config,
     text: &str,
-    side: &crate::cli_ext::FromSide,
+    side: &crate::cli::FromSide,
 ) -> Result<Backup, Error> {
     let loc = Location::parse(text)?;
     let side = SideSettings {

@@ -1,5 +1,8 @@
 //! `tfsync config`: the resolved configuration, each value with its source.
-//! Makes no request. Credentials are never resolved here, so never shown.
+//! Makes no request. The rows are `Config::sources`, the record the
+//! precedence table (`config/table.rs`) keeps of every setting it resolved,
+//! so no setting can be missing here. Secrets (an SSE-C key, OSS
+//! credentials) show only that they are set.
 
 use super::Ctx;
 use crate::error::Error;

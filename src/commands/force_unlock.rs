@@ -6,7 +6,8 @@
 
 use super::{Ctx, interactive};
 use crate::cli::ForceUnlockArgs;
-use crate::error::{Error, short_duration};
+use crate::duration::short_duration;
+use crate::error::Error;
 use crate::tfstate::guard::LockSet;
 use crate::tfstate::keys;
 use crate::tfstate::lock::{Current, Holder, LockError};

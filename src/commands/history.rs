@@ -2,7 +2,7 @@
 //! `pull --version-id` and `restore --version-id` share.
 
 use super::Ctx;
-use crate::cli_ext::HistoryArgs;
+use crate::cli::HistoryArgs;
 use crate::config::Target;
 use crate::error::Error;
 use crate::store::s3::{S3Store, Versioning};

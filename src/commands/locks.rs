@@ -31,7 +31,7 @@ pub async fn run(ctx: &Ctx, args: LocksArgs) -> Result<(), Error> {
     };
     let bound = args
         .older_than
-        .map(|d| format!(" older than {}", crate::error::short_duration(d)))
+        .map(|d| format!(" older than {}", crate::duration::short_duration(d)))
         .unwrap_or_default();
     if found.is_empty() {
         ctx.out.note(format!("no locks{bound} under {where_}"));

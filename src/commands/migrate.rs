@@ -11,7 +11,7 @@
 
 use super::Ctx;
 use super::backup::open_destination;
-use crate::cli_ext::MigrateArgs;
+use crate::cli::MigrateArgs;
 use crate::error::Error;
 use crate::location::join;
 use crate::store::{GetResult, ObjectStore, StoreError, etag_is_md5, md5_hex};

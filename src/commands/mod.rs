@@ -46,20 +46,13 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
     let needs = match &opts.command {
         Command::Locks(_) | Command::Doctor(_) | Command::Config => Needs::Bucket,
         Command::ForceUnlock(a) if a.all => Needs::Bucket,
+        // `backup verify` reads only its snapshot location.
+        Command::Backup(a) if a.action.is_some() => Needs::Nothing,
         // Commands over many states need a store but no state key.
         Command::Backup(_) | Command::PruneLocks(_) => Needs::Bucket,
         Command::Restore(a) if a.all => Needs::Bucket,
         _ => Needs::State,
     };
-    // `backup verify` reads only its snapshot location: give Config a
-    // placeholder bucket it never sends anywhere.
-    let mut global = opts.global.clone();
-    if matches!(&opts.command, Command::Backup(a) if a.action.is_some())
-        && global.bucket.is_none()
-        && global.dir.is_none()
-    {
-        global.bucket = Some(UNUSED_BUCKET.into());
-    }
     let ask = |name: &str, hint: &str| -> Option<String> {
         use std::io::{BufRead, Write};
         eprint!("{name} ({hint}): ");
@@ -69,7 +62,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Some(line.trim().to_string())
     };
     let prompt: Option<crate::config::Prompt<'_>> = if interactive() { Some(&ask) } else { None };
-    let config = Config::resolve_with(&global, &|k| std::env::var(k).ok(), needs, prompt)?;
+    let config = Config::resolve_with(&opts.global, &|k| std::env::var(k).ok(), needs, prompt)?;
     let out = Printer {
         format: config.output,
         quiet: config.quiet,
@@ -78,7 +71,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         out.warn(w);
     }
     if let Command::Backup(a) = &opts.command
-        && let Some(crate::cli_ext::BackupAction::Verify(v)) = &a.action
+        && let Some(crate::cli::BackupAction::Verify(v)) = &a.action
     {
         return backup::verify(&config, out, v).await;
     }
@@ -103,9 +96,6 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::PruneLocks(a) => prune_locks::run(&ctx, a).await,
     }
 }
-
-/// Placeholder for a bucket a command does not use (never sent anywhere).
-const UNUSED_BUCKET: &str = "unused-bucket";
 
 /// The configured store, every option applied (see `store::open`).
 pub async fn open_store(config: &Config) -> Result<Store, Error> {

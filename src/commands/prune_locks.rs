@@ -8,7 +8,7 @@
 
 use super::Ctx;
 use super::history::{no_versioning, s3_store};
-use crate::cli_ext::PruneLocksArgs;
+use crate::cli::PruneLocksArgs;
 use crate::error::Error;
 use crate::store::s3::{ObjectVersion, Versioning};
 use crate::tfstate::keys::LOCK_SUFFIX;

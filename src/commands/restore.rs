@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use super::backup::open_backup;
-use crate::cli_ext::RestoreArgs;
+use crate::cli::RestoreArgs;
 use crate::error::Error;
 use crate::location::join;
 use crate::snapshot::{self, Entry};

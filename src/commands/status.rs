@@ -2,7 +2,8 @@
 //! requests: GET the lock, GET the state.
 
 use super::Ctx;
-use crate::error::{Error, short_duration};
+use crate::duration::short_duration;
+use crate::error::Error;
 use crate::store::StoreError;
 use crate::tfstate::lock::{self as tflock, Current, go_rfc3339_nano};
 use crate::tfstate::state::{self, StateInfo};

@@ -1,7 +1,7 @@
 //! Plain-text tables for the operator views, and the JSON shape of a lock
 //! shared by `list`, `locks` and `force-unlock --all`.
 
-use crate::error::short_duration;
+use crate::duration::short_duration;
 use crate::tfstate::lock::{Current, LockInfo, go_rfc3339_nano};
 use serde_json::{Value, json};
 

@@ -2,9 +2,15 @@
 //! users would otherwise have to know. A preset only fills in what no other
 //! source set (it sits just above the defaults), except where the provider
 //! leaves no choice (R2's and GCS's signing region, OSS's addressing).
+//!
+//! The presets are listed once, in [`Provider`]: `--provider`'s accepted
+//! values and help, `TFSYNC_PROVIDER`'s parsing and the error naming the
+//! choices all come from its `ValueEnum` derive.
 
 use clap::ValueEnum;
 
+/// A `--provider` preset; its clap name (`spaces`, `r2`...) is the lowercase
+/// variant name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Provider {
     Aws,
@@ -17,20 +23,37 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub fn name(self) -> &'static str {
-        match self {
-            Provider::Aws => "aws",
-            Provider::Spaces => "spaces",
-            Provider::R2 => "r2",
-            Provider::Minio => "minio",
-            Provider::Ceph => "ceph",
-            Provider::Oss => "oss",
-            Provider::Gcs => "gcs",
+    /// The name written on the command line and in `TFSYNC_PROVIDER`.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The default workspace key prefix of this provider's own Terraform /
+    /// OpenTofu backend, when it is not Terraform's `env:`.
+    pub fn workspace_key_prefix(self) -> Option<&'static str> {
+        // OpenTofu's oss backend keeps workspaces under `workspaces/`.
+        (self == Provider::Oss).then_some("workspaces")
+    }
+
+    /// Every preset's name, for messages: `aws, spaces, ... or gcs`.
+    pub fn choices() -> String {
+        let names: Vec<String> = Provider::value_variants()
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        match names.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
         }
     }
 
-    pub fn parse(s: &str) -> Option<Provider> {
-        Provider::from_str(s.trim(), true).ok()
+    /// A preset by name, ignoring case and surrounding blanks (as
+    /// `TFSYNC_PROVIDER` is read); the error names every choice.
+    pub fn parse(s: &str) -> Result<Provider, String> {
+        Provider::from_str(s.trim(), true).map_err(|_| format!("use {}", Provider::choices()))
     }
 }
 
@@ -136,7 +159,7 @@ pub fn apply(
                 endpoint: Some(endpoint),
                 region,
                 path_style: Some(false),
-                workspace_key_prefix: Some("workspaces"),
+                workspace_key_prefix: p.workspace_key_prefix(),
                 create_only_header: Some(("x-oss-forbid-overwrite".into(), "true".into())),
             }
         }
@@ -212,6 +235,13 @@ mod tests {
         };
         assert!(alicloud_credentials(&env).is_some());
         assert!(alicloud_credentials(&none).is_none());
-        assert_eq!(Provider::parse("R2"), Some(Provider::R2));
+        assert_eq!(Provider::parse(" R2 "), Ok(Provider::R2));
+        assert_eq!(
+            Provider::parse("s3"),
+            Err("use aws, spaces, r2, minio, ceph, oss or gcs".to_string())
+        );
+        for p in Provider::value_variants() {
+            assert_eq!(Provider::parse(&p.name()), Ok(*p));
+        }
     }
 }

@@ -152,7 +152,7 @@ pub fn tf_selected_workspace(dir: &Path) -> Option<(String, PathBuf)> {
 }
 
 /// Which tool's OpenMCF labels come first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
     Terraform,
     Tofu,

@@ -307,7 +307,7 @@ where
     F: FnMut() -> Fut + Send,
     Fut: std::future::Future<Output = Result<Attempt, LockError>> + Send,
 {
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = crate::duration::deadline_after(wait);
     let mut delay = Duration::from_millis(100);
     let mut vanished = 0;
     loop {

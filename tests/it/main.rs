@@ -18,6 +18,7 @@ mod config_sources;
 mod conformance;
 mod doctor;
 mod domain_faults;
+mod durations;
 mod encryption;
 mod faults;
 mod history;

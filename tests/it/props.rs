@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
-use tfsync::cli::{GlobalOpts, parse_duration};
+use tfsync::cli::GlobalOpts;
 use tfsync::config::Config;
+use tfsync::duration::parse_duration;
 use tfsync::tfstate::keys;
 use tfsync::tfstate::lock::{LockInfo, go_rfc3339_nano};
 use tfsync::tfstate::state::{self, StateInfo};

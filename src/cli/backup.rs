@@ -1,7 +1,7 @@
-//! clap definitions of the backup, restore, migration and history commands
-//! (kept apart from `cli.rs` so that file stays small).
+//! Arguments of the backup, restore and migration commands, and their
+//! per-side (`--to-*`, `--from-*`) settings.
 
-use crate::cli::parse_duration;
+use crate::duration::parse_duration;
 use clap::{Args, Subcommand};
 use std::time::Duration;
 
@@ -213,45 +213,4 @@ pub struct MigrateArgs {
 
     #[command(flatten)]
     pub side: ToSide,
-}
-
-pub const HISTORY_HELP: &str = "\
-Examples:
-  tfsync --bucket tf-states --key prod/network.tfstate history
-  tfsync history --limit 100 --output json
-  tfsync pull --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY -o old.tfstate
-  tfsync restore --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY
-
-Newest first. Serial and lineage are read from each version (one GET each, up to --limit);
-delete markers are shown. On a bucket without versioning there is no history, and tfsync says so.";
-
-pub const PRUNE_LOCKS_HELP: &str = "\
-Examples:
-  tfsync --bucket tf-states prune-locks --versions --dry-run
-  tfsync --bucket tf-states prune-locks --versions --prefix prod/
-
-Every lock taken and released on a versioned bucket leaves a noncurrent version and a delete
-marker behind. This deletes those noncurrent versions, then a delete marker that is left alone
-at the top of its key. A lock that is held now (the current version) is never touched.";
-
-#[derive(Debug, Args)]
-pub struct HistoryArgs {
-    /// Read serial and lineage of at most N versions (newest first)
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub limit: usize,
-}
-
-#[derive(Debug, Args)]
-pub struct PruneLocksArgs {
-    /// Remove noncurrent versions of `.tflock` objects (required: say what you mean)
-    #[arg(long, required = true)]
-    pub versions: bool,
-
-    /// Only lock objects under this prefix
-    #[arg(long, value_name = "P", default_value = "")]
-    pub prefix: String,
-
-    /// List what would be deleted, delete nothing
-    #[arg(long)]
-    pub dry_run: bool,
 }

@@ -1,6 +1,24 @@
 //! Command-line definitions (clap) and nothing else: values are validated and
-//! resolved into a `Config` by `config.rs`.
+//! resolved into a `Config` by `config/`.
+//!
+//! Imports go one way: this file declares the global options and the
+//! command enum, and uses the argument structs of its submodules (grouped by
+//! what the commands work on); the submodules never import this file.
 
+mod backup;
+mod bucket;
+mod state;
+
+pub use backup::{
+    BackupAction, BackupArgs, FromSide, MigrateArgs, RestoreArgs, ToSide, VerifyArgs,
+};
+pub use bucket::{DoctorArgs, LocksArgs, PruneLocksArgs};
+pub use state::{
+    ForceUnlockArgs, HistoryArgs, LockArgs, OutputsArgs, PullArgs, PushArgs, UnlockArgs,
+};
+
+use crate::config::{Engine, Provider};
+use crate::duration::parse_duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,6 +81,9 @@ pub struct Opts {
     pub command: Command,
 }
 
+/// Attempts per request when `--max-attempts` is not given.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
 fn long_help() -> String {
     format!("{EXAMPLES}\n\n{}", crate::exit::HELP)
 }
@@ -105,7 +126,7 @@ pub struct GlobalOpts {
 
     /// Which tool's manifest labels come first (tofu: tofu.openmcf.org/*, then terraform.openmcf.org/*) [env: TFSYNC_ENGINE]
     #[arg(long, global = true, value_enum)]
-    pub engine: Option<EngineArg>,
+    pub engine: Option<Engine>,
 
     /// AWS shared-config profile [default: AWS_PROFILE]
     #[arg(long, global = true, hide_env_values = true)]
@@ -116,8 +137,8 @@ pub struct GlobalOpts {
     pub path_style: bool,
 
     /// Fill in what this provider needs: endpoint, signing region, addressing, create-only header [env: TFSYNC_PROVIDER]
-    #[arg(long, global = true, value_parser = ["aws", "spaces", "r2", "minio", "ceph", "oss", "gcs"])]
-    pub provider: Option<String>,
+    #[arg(long, global = true, value_enum)]
+    pub provider: Option<Provider>,
 
     /// Server-side encryption of the lock and the state: AES256, aws:kms or aws:kms:dsse [env: TFSYNC_SSE; backend: encrypt]
     #[arg(long, global = true, value_name = "ALGORITHM")]
@@ -136,7 +157,7 @@ pub struct GlobalOpts {
     pub dir: Option<PathBuf>,
 
     /// Attempts per request, retried with backoff on throttling and 5xx
-    #[arg(long, global = true, default_value_t = 4, value_name = "N")]
+    #[arg(long, global = true, default_value_t = DEFAULT_MAX_ATTEMPTS, value_name = "N")]
     pub max_attempts: u32,
 
     /// First wait between retries (e.g. 200ms, 1s) [env: TFSYNC_RETRY_MIN_WAIT; default: 100ms]
@@ -170,12 +191,6 @@ pub struct GlobalOpts {
     /// Print each request made to the store on stderr
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EngineArg {
-    Terraform,
-    Tofu,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -250,141 +265,24 @@ pub enum Command {
     Status,
 
     /// Copy every state under a prefix into a timestamped snapshot (incremental; never locks)
-    #[command(after_help = crate::cli_ext::BACKUP_HELP)]
-    Backup(crate::cli_ext::BackupArgs),
+    #[command(after_help = backup::BACKUP_HELP)]
+    Backup(BackupArgs),
 
     /// Put states from a backup snapshot back, under the lock, with the push rules
-    #[command(after_help = crate::cli_ext::RESTORE_HELP)]
-    Restore(crate::cli_ext::RestoreArgs),
+    #[command(after_help = backup::RESTORE_HELP)]
+    Restore(RestoreArgs),
 
     /// Move a state and its workspaces to another bucket, prefix or provider, under both locks
-    #[command(after_help = crate::cli_ext::MIGRATE_HELP)]
-    Migrate(crate::cli_ext::MigrateArgs),
+    #[command(after_help = backup::MIGRATE_HELP)]
+    Migrate(MigrateArgs),
 
     /// List the bucket versions of the state (versioned buckets)
-    #[command(after_help = crate::cli_ext::HISTORY_HELP)]
-    History(crate::cli_ext::HistoryArgs),
+    #[command(after_help = state::HISTORY_HELP)]
+    History(HistoryArgs),
 
     /// Remove the noncurrent versions of `.tflock` objects in a versioned bucket
-    #[command(after_help = crate::cli_ext::PRUNE_LOCKS_HELP)]
-    PruneLocks(crate::cli_ext::PruneLocksArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct PullArgs {
-    /// Write to FILE (mode 0600, atomically) instead of stdout
-    #[arg(short = 'o', long = "out", value_name = "FILE")]
-    pub out: Option<PathBuf>,
-
-    /// Read this bucket version of the state (see `tfsync history`)
-    #[arg(long, value_name = "V")]
-    pub version_id: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct PushArgs {
-    /// The state file to upload
-    pub file: PathBuf,
-
-    /// Skip the lineage and serial checks (the write is still under the lock
-    /// and compare-and-swap)
-    #[arg(long)]
-    pub force: bool,
-
-    /// How long to wait for the lock
-    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: Duration,
-
-    /// Push under a lock you already hold (from `tfsync lock`) instead of taking one
-    #[arg(long, value_name = "LOCK_ID")]
-    pub lock_id: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct LockArgs {
-    /// The lock's Operation
-    #[arg(long, default_value = "tfsync-lock")]
-    pub operation: String,
-
-    /// The lock's Info
-    #[arg(long, default_value = "")]
-    pub info: String,
-
-    /// Retry until the lock is free or DURATION has passed (e.g. 30s, 5m)
-    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
-    pub wait: Duration,
-}
-
-#[derive(Debug, Args)]
-pub struct UnlockArgs {
-    /// ID of the lock to release
-    pub lock_id: String,
-}
-
-#[derive(Debug, Args)]
-pub struct ForceUnlockArgs {
-    /// ID of the lock to break (shown by `status` and in lock errors)
-    #[arg(required_unless_present = "all")]
-    pub lock_id: Option<String>,
-
-    /// Do not ask for confirmation (required without a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
-    /// Break the lock only if it is older than DURATION (e.g. 2h, 30m)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub older_than: Option<Duration>,
-
-    /// Break every lock under --prefix that is older than --older-than (no --key needed)
-    #[arg(long, requires = "older_than", conflicts_with = "lock_id")]
-    pub all: bool,
-
-    /// With --all: only locks whose key starts with PREFIX [default: the whole bucket]
-    #[arg(long, requires = "all", value_name = "PREFIX")]
-    pub prefix: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct OutputsArgs {
-    /// Show only this output (its value alone)
-    pub name: Option<String>,
-
-    /// Print sensitive values instead of masking them
-    #[arg(long)]
-    pub show_sensitive: bool,
-
-    /// Print NAME's value bare (a string, number or bool; no quotes, no newline)
-    #[arg(long, requires = "name", conflicts_with = "output")]
-    pub raw: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    /// Reserved prefix for the scratch objects (a random sub-prefix is used under it)
-    #[arg(long, value_name = "PREFIX", default_value = ".tfsync-doctor")]
-    pub prefix: String,
-}
-
-#[derive(Debug, Args)]
-pub struct LocksArgs {
-    /// Only locks whose key starts with PREFIX [default: the whole bucket]
-    #[arg(long, value_name = "PREFIX", default_value = "")]
-    pub prefix: String,
-
-    /// Only locks older than DURATION (e.g. 2h, 30m)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub older_than: Option<Duration>,
-}
-
-/// Durations as Terraform writes them: `0s`, `30s`, `5m`, `1h30m`; a bare
-/// number is seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("invalid duration {s:?} ({e}); use e.g. 30s, 5m, 1h30m"))
+    #[command(after_help = bucket::PRUNE_LOCKS_HELP)]
+    PruneLocks(PruneLocksArgs),
 }
 
 #[cfg(test)]
@@ -395,14 +293,5 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Opts::command().debug_assert();
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("-5s").is_err());
     }
 }

@@ -1,0 +1,112 @@
+//! Arguments of the commands on one state: pull, push, lock, unlock,
+//! force-unlock, outputs, history.
+
+use crate::duration::parse_duration;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Write to FILE (mode 0600, atomically) instead of stdout
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Read this bucket version of the state (see `tfsync history`)
+    #[arg(long, value_name = "V")]
+    pub version_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The state file to upload
+    pub file: PathBuf,
+
+    /// Skip the lineage and serial checks (the write is still under the lock
+    /// and compare-and-swap)
+    #[arg(long)]
+    pub force: bool,
+
+    /// How long to wait for the lock
+    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+
+    /// Push under a lock you already hold (from `tfsync lock`) instead of taking one
+    #[arg(long, value_name = "LOCK_ID")]
+    pub lock_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The lock's Operation
+    #[arg(long, default_value = "tfsync-lock")]
+    pub operation: String,
+
+    /// The lock's Info
+    #[arg(long, default_value = "")]
+    pub info: String,
+
+    /// Retry until the lock is free or DURATION has passed (e.g. 30s, 5m)
+    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
+    pub wait: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// ID of the lock to release
+    pub lock_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    /// ID of the lock to break (shown by `status` and in lock errors)
+    #[arg(required_unless_present = "all")]
+    pub lock_id: Option<String>,
+
+    /// Do not ask for confirmation (required without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Break the lock only if it is older than DURATION (e.g. 2h, 30m)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub older_than: Option<Duration>,
+
+    /// Break every lock under --prefix that is older than --older-than (no --key needed)
+    #[arg(long, requires = "older_than", conflicts_with = "lock_id")]
+    pub all: bool,
+
+    /// With --all: only locks whose key starts with PREFIX [default: the whole bucket]
+    #[arg(long, requires = "all", value_name = "PREFIX")]
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    /// Show only this output (its value alone)
+    pub name: Option<String>,
+
+    /// Print sensitive values instead of masking them
+    #[arg(long)]
+    pub show_sensitive: bool,
+
+    /// Print NAME's value bare (a string, number or bool; no quotes, no newline)
+    #[arg(long, requires = "name", conflicts_with = "output")]
+    pub raw: bool,
+}
+
+pub const HISTORY_HELP: &str = "\
+Examples:
+  tfsync --bucket tf-states --key prod/network.tfstate history
+  tfsync history --limit 100 --output json
+  tfsync pull --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY -o old.tfstate
+  tfsync restore --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY
+
+Newest first. Serial and lineage are read from each version (one GET each, up to --limit);
+delete markers are shown. On a bucket without versioning there is no history, and tfsync says so.";
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Read serial and lineage of at most N versions (newest first)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+}

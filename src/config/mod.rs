@@ -1,0 +1,154 @@
+//! From parsed options to one validated `Config`.
+//!
+//! Precedence, first that has it wins: command-line flag; the `backend "s3"`
+//! block in the `*.tf` files of the working directory (or `--chdir`), then
+//! the backend settings `terraform init` recorded in
+//! `.terraform/terraform.tfstate`; an OpenMCF manifest (`-f`); environment
+//! variables (`TFSYNC_*`, then the standard AWS ones); an interactive prompt
+//! for what is still missing, when stdin is a terminal; defaults.
+//!
+//! That order and every setting's sources are one table (`table.rs`); the
+//! sub-resolvers ask it for their settings and build the runtime options:
+//! `target.rs` (the settings files, the store, key, workspace, provider
+//! preset, S3 connection), `write.rs` (encryption, ACL), `transport.rs`
+//! (retries, rate limit, CA bundle). What the table resolved, with each
+//! source, is what `tfsync config` prints.
+
+mod provider;
+mod source;
+mod sources;
+mod table;
+mod target;
+mod transport;
+mod write;
+
+pub use provider::Provider;
+pub use source::{Resolved, Source};
+pub use sources::Engine;
+
+use crate::cli::{GlobalOpts, OutputFormat};
+use crate::error::Error;
+use crate::store::s3::{S3Options, TransportOptions, WriteOptions};
+use crate::tfstate::keys;
+use std::path::PathBuf;
+
+/// Where the states live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    S3(S3Options),
+    Dir(PathBuf),
+}
+
+/// What a command needs configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// A bucket (or directory) and a state key.
+    State,
+    /// A bucket (or directory) only.
+    Bucket,
+    /// Neither (`backup verify` reads only its `--from` location): the
+    /// bucket and key are empty unless configured; the endpoint, region and
+    /// profile are still resolved, for locations that inherit them.
+    Nothing,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub target: Target,
+    pub key: String,
+    pub workspace: String,
+    pub workspace_key_prefix: String,
+    pub output: OutputFormat,
+    pub quiet: bool,
+    pub verbose: bool,
+    /// Warnings found while resolving (printed by the caller).
+    pub warnings: Vec<String>,
+    /// Every setting that has a value, and where it came from.
+    pub sources: Vec<Resolved>,
+    /// Encryption and ACL of everything written (S3 only).
+    pub write: WriteOptions,
+    /// Retry waits and request pacing (S3 only).
+    pub transport: TransportOptions,
+}
+
+/// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
+pub type Prompt<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
+
+impl Config {
+    /// Resolve `opts` with `env` as the process environment.
+    pub fn resolve(
+        opts: &GlobalOpts,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        Self::resolve_for(opts, env, Needs::State)
+    }
+
+    /// Like [`Config::resolve`], for a command that needs only `needs`: a
+    /// bucket-wide command (`locks`, `force-unlock --all`) has no state key,
+    /// and then `key` is empty.
+    pub fn resolve_for(
+        opts: &GlobalOpts,
+        env: &dyn Fn(&str) -> Option<String>,
+        needs: Needs,
+    ) -> Result<Config, Error> {
+        Self::resolve_with(opts, env, needs, None)
+    }
+
+    /// The single entry point: every source, and `prompt` (when stdin is a
+    /// terminal) for the bucket and key no other source has.
+    pub fn resolve_with(
+        opts: &GlobalOpts,
+        env: &dyn Fn(&str) -> Option<String>,
+        needs: Needs,
+        prompt: Option<Prompt<'_>>,
+    ) -> Result<Config, Error> {
+        target::refuse_empty_flags(opts)?;
+        let (dir, mut r) = target::sources(opts, env, prompt)?;
+        let (store, key) = target::store_and_key(&mut r, opts, needs)?;
+        let workspace = target::workspace(&mut r, opts, &dir)?;
+        let provider = target::provider(&mut r, opts)?;
+        let workspace_key_prefix = target::workspace_key_prefix(&mut r, opts, provider)?;
+        let mut warnings = Vec::new();
+        let (target, create_only_header) = match store {
+            target::Store::Dir(d) => (Target::Dir(d), None),
+            target::Store::Bucket(bucket) => {
+                let (s3, header) = target::s3(&mut r, opts, bucket, provider, &mut warnings)?;
+                (Target::S3(s3), header)
+            }
+        };
+        target::backend_notes(&mut r, &mut warnings)?;
+        let write = write::resolve(&mut r, opts, create_only_header)?;
+        let transport = transport::resolve(&mut r, opts)?;
+        if matches!(target, Target::Dir(_)) && write != WriteOptions::default() {
+            warnings.push(
+                "encryption and ACL settings do not apply to a directory store (--dir)".into(),
+            );
+        }
+        Ok(Config {
+            target,
+            key,
+            workspace,
+            workspace_key_prefix,
+            output: opts.output,
+            quiet: opts.quiet,
+            verbose: opts.verbose,
+            warnings,
+            sources: r.into_resolved(),
+            write,
+            transport,
+        })
+    }
+
+    /// Attempts per request (`--max-attempts`), on every side of a command.
+    pub fn max_attempts(&self) -> u32 {
+        self.transport.max_attempts.max(1)
+    }
+
+    /// The key of the state of the configured workspace.
+    pub fn state_key(&self) -> String {
+        keys::state_key(&self.key, &self.workspace, &self.workspace_key_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests;

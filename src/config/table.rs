@@ -1,0 +1,561 @@
+//! THE precedence table: every setting tfsync resolves, every place each can
+//! come from, and the one order those places are tried in.
+//!
+//! Each sub-resolver (`target`, `write`, `transport`) asks the [`Resolver`]
+//! for a setting of this table; the resolver walks the levels in [`LEVELS`]
+//! order, keeps the first value found, and records it with its source. That
+//! record is what `tfsync config` prints, so a setting cannot be resolved
+//! without being shown.
+
+use super::Prompt;
+use super::source::{Resolved, Source};
+use super::sources::Layer;
+use crate::error::{Error, MissingSetting};
+
+/// Where a value can come from, in precedence order (README, Configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// The command-line flag.
+    Flag,
+    /// The `backend "s3"` block in the `*.tf` files.
+    BackendBlock,
+    /// What `terraform init` recorded in `.terraform/terraform.tfstate`.
+    TerraformInit,
+    /// An OpenMCF manifest's labels (`-f`).
+    Manifest,
+    /// Environment variables, in the order listed.
+    Env,
+    /// A question on the terminal (bucket and key only).
+    Prompt,
+    /// A default (Terraform's, tfsync's, a provider preset's, or derived
+    /// from another setting).
+    Default,
+}
+
+/// The order [`Lookup::get`] tries the levels in: first that has a value wins.
+pub const LEVELS: [Level; 7] = [
+    Level::Flag,
+    Level::BackendBlock,
+    Level::TerraformInit,
+    Level::Manifest,
+    Level::Env,
+    Level::Prompt,
+    Level::Default,
+];
+
+/// One setting and every place it can come from.
+#[derive(Debug)]
+pub struct Setting {
+    /// Its name in `tfsync config`.
+    pub name: &'static str,
+    /// Its long flag, without the dashes.
+    pub flag: Option<&'static str>,
+    /// Backend block / `terraform init` attribute names, first wins.
+    pub backend: &'static [&'static str],
+    /// OpenMCF setting (`bucket` -> label `terraform.openmcf.org/backend.bucket`).
+    pub label: Option<&'static str>,
+    /// Environment variables, first wins.
+    pub env: &'static [&'static str],
+    /// May the value be empty (the workspace key prefix may)?
+    pub empty_ok: bool,
+    /// Shown as `(set; never shown)`.
+    pub secret: bool,
+}
+
+impl Setting {
+    const fn new(name: &'static str) -> Setting {
+        Setting {
+            name,
+            flag: None,
+            backend: &[],
+            label: None,
+            env: &[],
+            empty_ok: false,
+            secret: false,
+        }
+    }
+
+    /// Does this setting come from `level` at all?
+    pub fn has(&self, level: Level) -> bool {
+        match level {
+            Level::Flag => self.flag.is_some(),
+            Level::BackendBlock | Level::TerraformInit => !self.backend.is_empty(),
+            Level::Manifest => self.label.is_some(),
+            Level::Env => !self.env.is_empty(),
+            // Asked only where the sub-resolver says so (bucket and key).
+            Level::Prompt => true,
+            Level::Default => true,
+        }
+    }
+
+    /// How the "missing configuration" error names this setting.
+    pub fn missing(&self, name: &'static str) -> MissingSetting {
+        MissingSetting {
+            name,
+            flag: self.flag.unwrap_or(self.name),
+            env: self.env.first().copied().unwrap_or(""),
+            backend: self.backend.first().copied(),
+            label: match self.label {
+                Some("bucket") => Some("terraform.openmcf.org/backend.bucket"),
+                Some("key") => Some("terraform.openmcf.org/backend.key"),
+                _ => None,
+            },
+        }
+    }
+}
+
+// ---- The table. One entry per setting, in `tfsync config` order. ----
+
+pub const DIR: Setting = Setting {
+    flag: Some("dir"),
+    env: &["TFSYNC_DIR"],
+    ..Setting::new("dir")
+};
+pub const BUCKET: Setting = Setting {
+    flag: Some("bucket"),
+    backend: &["bucket"],
+    label: Some("bucket"),
+    env: &["TFSYNC_BUCKET"],
+    ..Setting::new("bucket")
+};
+pub const KEY: Setting = Setting {
+    flag: Some("key"),
+    backend: &["key"],
+    label: Some("key"),
+    env: &["TFSYNC_KEY"],
+    ..Setting::new("key")
+};
+/// Default: `.terraform/environment` (what `terraform workspace select`
+/// recorded), else `default`. So, as in Terraform, `TF_WORKSPACE` beats
+/// `.terraform/environment`.
+pub const WORKSPACE: Setting = Setting {
+    flag: Some("workspace"),
+    env: &["TFSYNC_WORKSPACE", "TF_WORKSPACE"],
+    ..Setting::new("workspace")
+};
+pub const PROVIDER: Setting = Setting {
+    flag: Some("provider"),
+    env: &["TFSYNC_PROVIDER"],
+    ..Setting::new("provider")
+};
+pub const WORKSPACE_KEY_PREFIX: Setting = Setting {
+    flag: Some("workspace-key-prefix"),
+    backend: &["workspace_key_prefix"],
+    env: &["TFSYNC_WORKSPACE_KEY_PREFIX"],
+    empty_ok: true,
+    ..Setting::new("workspace_key_prefix")
+};
+/// A provider preset may fill in or dictate it (`--provider`).
+pub const ENDPOINT: Setting = Setting {
+    flag: Some("endpoint"),
+    backend: &["endpoints.s3", "endpoint"],
+    label: Some("endpoint"),
+    env: &["TFSYNC_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+    ..Setting::new("endpoint")
+};
+/// A provider preset may fill in or dictate it (`--provider`).
+pub const REGION: Setting = Setting {
+    flag: Some("region"),
+    backend: &["region"],
+    label: Some("region"),
+    env: &["TFSYNC_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"],
+    ..Setting::new("region")
+};
+/// OSS's `ALICLOUD_ACCESS_KEY` / `ALICLOUD_SECRET_KEY` (with `--provider oss`).
+pub const CREDENTIALS: Setting = Setting {
+    env: &["ALICLOUD_ACCESS_KEY"],
+    secret: true,
+    ..Setting::new("credentials")
+};
+pub const PROFILE: Setting = Setting {
+    flag: Some("profile"),
+    backend: &["profile"],
+    env: &["AWS_PROFILE"],
+    ..Setting::new("profile")
+};
+pub const PATH_STYLE: Setting = Setting {
+    flag: Some("path-style"),
+    backend: &["use_path_style", "force_path_style"],
+    ..Setting::new("path_style")
+};
+pub const MAX_ATTEMPTS: Setting = Setting {
+    flag: Some("max-attempts"),
+    ..Setting::new("max_attempts")
+};
+/// A backend attribute shown by `tfsync config` but not (yet) acted on.
+macro_rules! info {
+    ($name:literal) => {
+        Setting {
+            backend: &[$name],
+            ..Setting::new($name)
+        }
+    };
+}
+pub const BACKEND_INFO: &[Setting] = &[
+    info!("use_lockfile"),
+    info!("dynamodb_table"),
+    info!("skip_credentials_validation"),
+    info!("skip_region_validation"),
+    info!("skip_requesting_account_id"),
+    info!("skip_metadata_api_check"),
+    info!("skip_s3_checksum"),
+];
+pub const KMS_KEY_ID: Setting = Setting {
+    flag: Some("kms-key-id"),
+    backend: &["kms_key_id"],
+    env: &["TFSYNC_KMS_KEY_ID"],
+    ..Setting::new("kms_key_id")
+};
+pub const ACL: Setting = Setting {
+    flag: Some("acl"),
+    backend: &["acl"],
+    env: &["TFSYNC_ACL"],
+    ..Setting::new("acl")
+};
+/// Backend `encrypt = true`: AES256, or aws:kms with a KMS key; default
+/// aws:kms when a KMS key is set.
+pub const SSE: Setting = Setting {
+    flag: Some("sse"),
+    backend: &["encrypt"],
+    env: &["TFSYNC_SSE"],
+    ..Setting::new("sse")
+};
+pub const SSE_CUSTOMER_KEY: Setting = Setting {
+    env: &["AWS_SSE_CUSTOMER_KEY"],
+    secret: true,
+    ..Setting::new("sse_customer_key")
+};
+pub const RETRY_MIN_WAIT: Setting = Setting {
+    flag: Some("retry-min-wait"),
+    env: &["TFSYNC_RETRY_MIN_WAIT"],
+    ..Setting::new("retry_min_wait")
+};
+pub const RETRY_MAX_WAIT: Setting = Setting {
+    flag: Some("retry-max-wait"),
+    env: &["TFSYNC_RETRY_MAX_WAIT"],
+    ..Setting::new("retry_max_wait")
+};
+pub const RATE_LIMIT: Setting = Setting {
+    flag: Some("rate-limit"),
+    env: &["TFSYNC_RATE_LIMIT"],
+    ..Setting::new("rate_limit")
+};
+pub const RATE_BURST: Setting = Setting {
+    flag: Some("rate-burst"),
+    env: &["TFSYNC_RATE_BURST"],
+    ..Setting::new("rate_burst")
+};
+pub const CA_BUNDLE: Setting = Setting {
+    flag: Some("ca-bundle"),
+    env: &["TFSYNC_CA_BUNDLE", "AWS_CA_BUNDLE"],
+    ..Setting::new("ca_bundle")
+};
+/// Read only with a manifest (it says whose labels come first).
+pub const ENGINE: Setting = Setting {
+    flag: Some("engine"),
+    env: &["TFSYNC_ENGINE"],
+    ..Setting::new("engine")
+};
+
+/// Every setting of the table (the backend attributes shown as information
+/// are in [`BACKEND_INFO`]).
+#[cfg(test)]
+pub const ALL: &[&Setting] = &[
+    &DIR,
+    &BUCKET,
+    &KEY,
+    &WORKSPACE,
+    &PROVIDER,
+    &WORKSPACE_KEY_PREFIX,
+    &ENDPOINT,
+    &REGION,
+    &CREDENTIALS,
+    &PROFILE,
+    &PATH_STYLE,
+    &MAX_ATTEMPTS,
+    &KMS_KEY_ID,
+    &ACL,
+    &SSE,
+    &SSE_CUSTOMER_KEY,
+    &RETRY_MIN_WAIT,
+    &RETRY_MAX_WAIT,
+    &RATE_LIMIT,
+    &RATE_BURST,
+    &CA_BUNDLE,
+    &ENGINE,
+];
+
+/// The process environment (or a test's).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A flag's text, unless it is empty (then the other levels are asked).
+pub fn given(flag: &Option<String>) -> Option<String> {
+    flag.clone().filter(|v| !v.trim().is_empty())
+}
+
+/// The sources other than flags, and the record of what was resolved.
+pub struct Resolver<'a> {
+    block: Option<Layer>,
+    init: Option<Layer>,
+    manifest: Option<Layer>,
+    pub env: Env<'a>,
+    prompt: Option<Prompt<'a>>,
+    resolved: Vec<Resolved>,
+}
+
+impl<'a> Resolver<'a> {
+    /// A resolver with flags, the environment, the prompt and defaults
+    /// only; [`Resolver::read_files`] adds the files.
+    pub fn new(env: Env<'a>, prompt: Option<Prompt<'a>>) -> Self {
+        Resolver {
+            block: None,
+            init: None,
+            manifest: None,
+            env,
+            prompt,
+            resolved: Vec::new(),
+        }
+    }
+
+    /// The backend block, `terraform init`'s record and the manifest.
+    pub fn read_files(
+        &mut self,
+        block: Option<Layer>,
+        init: Option<Layer>,
+        manifest: Option<Layer>,
+    ) {
+        self.block = block;
+        self.init = init;
+        self.manifest = manifest;
+    }
+
+    /// Look up a text setting.
+    pub fn text<'r>(&'r mut self, setting: &'static Setting) -> Lookup<'r, 'a, String> {
+        self.typed(setting, &text_value, &String::clone)
+    }
+
+    /// Look up a setting whose text (from a file, the environment or the
+    /// prompt) `parse` turns into a `T`; `show` is how `tfsync config`
+    /// prints it.
+    pub fn typed<'r, T>(
+        &'r mut self,
+        setting: &'static Setting,
+        parse: Parse<'r, T>,
+        show: &'r dyn Fn(&T) -> String,
+    ) -> Lookup<'r, 'a, T> {
+        Lookup {
+            r: self,
+            setting,
+            flag: None,
+            parse,
+            backend: None,
+            show,
+            prompt: None,
+            default: None,
+        }
+    }
+
+    /// A value decided after the lookup by a provider preset, which the
+    /// provider leaves no choice about or fills in (shown as
+    /// `default (--provider preset)`, after what was resolved so far).
+    pub fn preset(&mut self, setting: &Setting, value: &str) {
+        self.resolved.retain(|x| x.name != setting.name);
+        self.resolved.push(Resolved {
+            name: setting.name,
+            value: value.to_string(),
+            source: Source::Default("--provider preset"),
+        });
+    }
+
+    /// Is there a backend configuration (a block or `terraform init`'s)?
+    pub fn has_backend(&self) -> bool {
+        self.block.is_some() || self.init.is_some()
+    }
+
+    /// A backend attribute, from the block, else from `terraform init`
+    /// (for warnings about attributes that are no setting).
+    pub fn backend_attr(&self, name: &str) -> Option<&str> {
+        [&self.block, &self.init]
+            .into_iter()
+            .flatten()
+            .find_map(|l| l.get(name))
+    }
+
+    /// What was resolved, in resolution order.
+    pub fn into_resolved(self) -> Vec<Resolved> {
+        self.resolved
+    }
+
+    fn record(&mut self, setting: &Setting, value: String, source: Source) {
+        let value = if setting.secret {
+            "(set; never shown)".to_string()
+        } else {
+            value
+        };
+        self.resolved.push(Resolved {
+            name: setting.name,
+            value,
+            source,
+        });
+    }
+}
+
+fn text_value(v: &str, _: &Source) -> Result<String, Error> {
+    Ok(v.to_string())
+}
+
+/// Reads a setting's text from a file, the environment or the prompt; the
+/// source is for messages.
+pub type Parse<'r, T> = &'r dyn Fn(&str, &Source) -> Result<T, Error>;
+
+/// Reads a backend attribute; `None`: the attribute turns the setting off.
+pub type ReadBackend<'r, T> = &'r dyn Fn(&str) -> Option<T>;
+
+/// One setting being looked up: what its flag says, how its text reads, and
+/// its prompt and default. [`Lookup::get`] tries the levels in order.
+#[must_use = "a lookup does nothing until `get`"]
+pub struct Lookup<'r, 'a, T> {
+    r: &'r mut Resolver<'a>,
+    setting: &'static Setting,
+    flag: Option<T>,
+    parse: Parse<'r, T>,
+    backend: Option<ReadBackend<'r, T>>,
+    show: &'r dyn Fn(&T) -> String,
+    prompt: Option<&'static str>,
+    default: Option<(T, Source)>,
+}
+
+impl<'r, T> Lookup<'r, '_, T> {
+    /// The flag's value, if given.
+    pub fn flag(mut self, value: Option<T>) -> Self {
+        self.flag = value;
+        self
+    }
+
+    /// How a backend attribute reads, when not as [`Resolver::typed`]'s
+    /// `parse`; `None` means the attribute turns the setting off (e.g.
+    /// `encrypt = false`): the next backend source is not asked.
+    pub fn backend(mut self, read: ReadBackend<'r, T>) -> Self {
+        self.backend = Some(read);
+        self
+    }
+
+    /// Ask on the terminal (when there is one and `ask`), with `hint`.
+    pub fn prompt(mut self, ask: bool, hint: &'static str) -> Self {
+        if ask {
+            self.prompt = Some(hint);
+        }
+        self
+    }
+
+    /// The value when no source has one.
+    pub fn default(mut self, value: Option<T>, source: Source) -> Self {
+        self.default = value.map(|v| (v, source));
+        self
+    }
+
+    /// The first level that has a value, recorded with its source.
+    pub fn get(self) -> Result<Option<T>, Error> {
+        Ok(self.get_sourced()?.map(|(v, _)| v))
+    }
+
+    /// [`Lookup::get`], with the source (for messages about the value).
+    pub fn get_sourced(mut self) -> Result<Option<(T, Source)>, Error> {
+        // A backend source that turns the setting off (`encrypt = false`)
+        // hides the next backend source, not the levels after them.
+        let mut backend_off = false;
+        for level in LEVELS {
+            if !self.setting.has(level) || (backend_off && level == Level::TerraformInit) {
+                continue;
+            }
+            match self.at(level)? {
+                Step::Found(v, source) => {
+                    self.r.record(self.setting, (self.show)(&v), source.clone());
+                    return Ok(Some((v, source)));
+                }
+                Step::Off => backend_off = true,
+                Step::Nothing => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// What `level` says.
+    fn at(&mut self, level: Level) -> Result<Step<T>, Error> {
+        let s = self.setting;
+        let usable = |v: &&str| s.empty_ok || !v.trim().is_empty();
+        let text = |text: &str, source: Source| -> Result<Step<T>, Error> {
+            Ok(Step::Found((self.parse)(text, &source)?, source))
+        };
+        match level {
+            Level::Flag => Ok(match self.flag.take() {
+                Some(v) => Step::Found(v, Source::Flag(s.flag.unwrap_or(s.name))),
+                None => Step::Nothing,
+            }),
+            Level::BackendBlock | Level::TerraformInit => {
+                let (layer, wrap): (_, fn(std::path::PathBuf) -> Source) =
+                    if level == Level::BackendBlock {
+                        (&self.r.block, Source::BackendBlock)
+                    } else {
+                        (&self.r.init, Source::TerraformInit)
+                    };
+                let Some(l) = layer else {
+                    return Ok(Step::Nothing);
+                };
+                let mut step = Step::Nothing;
+                for v in s.backend.iter().filter_map(|n| l.get(n).filter(usable)) {
+                    let source = wrap(l.file.clone());
+                    match self.backend {
+                        None => return text(v, source),
+                        Some(read) => match read(v) {
+                            Some(v) => return Ok(Step::Found(v, source)),
+                            None => step = Step::Off,
+                        },
+                    }
+                }
+                Ok(step)
+            }
+            Level::Manifest => {
+                let (Some(l), Some(m)) = (&self.r.manifest, s.label) else {
+                    return Ok(Step::Nothing);
+                };
+                match l.get(m).filter(usable) {
+                    Some(v) => {
+                        let label = l.get(&format!("label:{m}")).unwrap_or(m).to_string();
+                        text(v, Source::Manifest(l.file.clone(), label))
+                    }
+                    None => Ok(Step::Nothing),
+                }
+            }
+            Level::Env => {
+                for name in s.env {
+                    if let Some(v) = (self.r.env)(name).filter(|v| usable(&v.as_str())) {
+                        return text(&v, Source::Env(name));
+                    }
+                }
+                Ok(Step::Nothing)
+            }
+            Level::Prompt => {
+                let (Some(hint), Some(ask)) = (self.prompt, self.r.prompt) else {
+                    return Ok(Step::Nothing);
+                };
+                match ask(s.name, hint).filter(|v| !v.trim().is_empty()) {
+                    Some(v) => text(&v, Source::Prompt),
+                    None => Ok(Step::Nothing),
+                }
+            }
+            Level::Default => Ok(match self.default.take() {
+                Some((v, source)) => Step::Found(v, source),
+                None => Step::Nothing,
+            }),
+        }
+    }
+}
+
+/// What one level says about a setting.
+enum Step<T> {
+    Found(T, Source),
+    /// A backend attribute that turns the setting off.
+    Off,
+    Nothing,
+}

@@ -1,0 +1,329 @@
+//! Where the states are: the settings files (`--chdir`, `-f`), the store (a
+//! directory or a bucket), the state key, the workspace and its key prefix,
+//! the provider preset and the S3 connection settings.
+
+use super::provider::{self, Provider};
+use super::sources::{self, Engine};
+use super::table::{self, Resolver, given};
+use super::{Needs, Prompt, Source};
+use crate::cli::GlobalOpts;
+use crate::error::Error;
+use crate::store::s3::S3Options;
+use crate::tfstate::keys;
+use clap::ValueEnum;
+use std::path::{Path, PathBuf};
+
+/// A flag given empty is a mistake, not a reason to look further.
+pub(super) fn refuse_empty_flags(opts: &GlobalOpts) -> Result<(), Error> {
+    for (flag, v) in [
+        ("bucket", &opts.bucket),
+        ("key", &opts.key),
+        ("region", &opts.region),
+        ("endpoint", &opts.endpoint),
+        ("workspace", &opts.workspace),
+        ("profile", &opts.profile),
+    ] {
+        if v.as_ref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(Error::Config(format!(
+                "--{flag} is empty: give it a value, or leave it out to use the other sources"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The resolver over every source: the directory's backend block and
+/// `terraform init` record, and the manifest (read for `--engine`).
+/// Returns the directory too (for `.terraform/environment`).
+pub(super) fn sources<'a>(
+    opts: &GlobalOpts,
+    env: table::Env<'a>,
+    prompt: Option<Prompt<'a>>,
+) -> Result<(PathBuf, Resolver<'a>), Error> {
+    let dir = opts.chdir.clone().unwrap_or_else(|| PathBuf::from("."));
+    if opts.chdir.as_ref().is_some_and(|d| !d.is_dir()) {
+        return Err(Error::Config(format!(
+            "--chdir {}: no such directory",
+            dir.display()
+        )));
+    }
+    let mut r = Resolver::new(env, prompt);
+    let manifest = match &opts.manifest {
+        Some(file) => {
+            let engine = r
+                .typed(&table::ENGINE, &engine_value, &|e| name_of(*e))
+                .flag(opts.engine)
+                .default(Some(Engine::Terraform), Source::Default("tfsync's"))
+                .get()?
+                .unwrap_or(Engine::Terraform);
+            Some(sources::openmcf_manifest(file, engine).map_err(Error::Config)?)
+        }
+        None => None,
+    };
+    r.read_files(
+        sources::tf_backend_block(&dir).map_err(Error::Config)?,
+        sources::tf_init_state(&dir).map_err(Error::Config)?,
+        manifest,
+    );
+    Ok((dir, r))
+}
+
+/// `TFSYNC_ENGINE`: `tofu`, anything else is Terraform.
+fn engine_value(v: &str, _: &Source) -> Result<Engine, Error> {
+    Ok(if v.trim() == "tofu" {
+        Engine::Tofu
+    } else {
+        Engine::Terraform
+    })
+}
+
+fn name_of(v: impl ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// The store before it is complete: a directory, or a bucket (empty when
+/// the command needs none, `Needs::Nothing`).
+pub(super) enum Store {
+    Dir(PathBuf),
+    Bucket(String),
+}
+
+/// The store and the state key (empty when the command needs none).
+pub(super) fn store_and_key(
+    r: &mut Resolver<'_>,
+    opts: &GlobalOpts,
+    needs: Needs,
+) -> Result<(Store, String), Error> {
+    let dir = r
+        .text(&table::DIR)
+        .flag(opts.dir.as_ref().map(|d| d.display().to_string()))
+        .get()?;
+    // On a terminal, ask for what no source has.
+    let bucket = r
+        .text(&table::BUCKET)
+        .flag(given(&opts.bucket))
+        .prompt(
+            dir.is_none() && needs != Needs::Nothing,
+            "the bucket that holds the state",
+        )
+        .get()?;
+    let key = r
+        .text(&table::KEY)
+        .flag(given(&opts.key))
+        .prompt(
+            needs == Needs::State,
+            "the state's key in the bucket, e.g. prod/terraform.tfstate",
+        )
+        .get()?;
+    let mut missing = Vec::new();
+    if bucket.is_none() && dir.is_none() && needs != Needs::Nothing {
+        missing.push(table::BUCKET.missing("bucket"));
+    }
+    let key = match (needs, key) {
+        (_, Some(k)) => Some(k),
+        (Needs::Bucket | Needs::Nothing, None) => Some(String::new()),
+        (Needs::State, None) => None,
+    };
+    if key.is_none() {
+        missing.push(table::KEY.missing("state key"));
+    }
+    let (Some(key), true) = (key, missing.is_empty()) else {
+        return Err(Error::MissingSettings(missing));
+    };
+    if needs == Needs::State || !key.is_empty() {
+        keys::validate_key(&key).map_err(Error::Config)?;
+    }
+    let store = match dir {
+        Some(d) => Store::Dir(PathBuf::from(d)),
+        None => Store::Bucket(bucket.unwrap_or_default()),
+    };
+    Ok((store, key))
+}
+
+/// The workspace; its default is what `terraform workspace select` recorded
+/// in `.terraform/environment`, else `default`.
+pub(super) fn workspace(
+    r: &mut Resolver<'_>,
+    opts: &GlobalOpts,
+    dir: &Path,
+) -> Result<String, Error> {
+    let (default, source) = match sources::tf_selected_workspace(dir) {
+        Some((w, file)) => (w, Source::TerraformInit(file)),
+        None => (
+            keys::DEFAULT_WORKSPACE.to_string(),
+            Source::Default("Terraform's"),
+        ),
+    };
+    let workspace = r
+        .text(&table::WORKSPACE)
+        .flag(given(&opts.workspace))
+        .default(Some(default), source)
+        .get()?
+        .unwrap_or_default();
+    keys::validate_workspace(&workspace).map_err(Error::Config)?;
+    Ok(workspace)
+}
+
+/// The `--provider` preset, if any.
+pub(super) fn provider(r: &mut Resolver<'_>, opts: &GlobalOpts) -> Result<Option<Provider>, Error> {
+    let parse = |v: &str, source: &Source| {
+        Provider::parse(v)
+            .map_err(|e| Error::Config(format!("unknown provider {v:?} ({source}): {e}")))
+    };
+    r.typed(&table::PROVIDER, &parse, &|p| p.name())
+        .flag(opts.provider)
+        .get()
+}
+
+/// The workspace key prefix. An empty prefix is meaningful (states at
+/// `W/<key>`), so only an unset one defaults.
+pub(super) fn workspace_key_prefix(
+    r: &mut Resolver<'_>,
+    opts: &GlobalOpts,
+    provider: Option<Provider>,
+) -> Result<String, Error> {
+    let (default, why) = match provider.and_then(Provider::workspace_key_prefix) {
+        Some(p) => (p, "--provider preset"),
+        None => (keys::DEFAULT_WORKSPACE_KEY_PREFIX, "Terraform's"),
+    };
+    let prefix = r
+        .text(&table::WORKSPACE_KEY_PREFIX)
+        .flag(opts.workspace_key_prefix.clone())
+        .default(Some(default.to_string()), Source::Default(why))
+        .get()?
+        .unwrap_or_default();
+    keys::validate_prefix(&prefix).map_err(Error::Config)?;
+    Ok(prefix)
+}
+
+/// The S3 connection settings of `bucket`, and the create-only header the
+/// provider needs on the lock, if any.
+pub(super) fn s3(
+    r: &mut Resolver<'_>,
+    opts: &GlobalOpts,
+    bucket: String,
+    provider: Option<Provider>,
+    warnings: &mut Vec<String>,
+) -> Result<(S3Options, Option<(String, String)>), Error> {
+    let endpoint = r.text(&table::ENDPOINT).flag(given(&opts.endpoint)).get()?;
+    let region = r.text(&table::REGION).flag(given(&opts.region)).get()?;
+    let mut preset_path_style = None;
+    let mut create_only_header = None;
+    let mut credentials = None;
+    let (endpoint, region) = match provider {
+        None => (endpoint, region),
+        Some(p) => {
+            let a = provider::apply(p, endpoint.clone(), region.clone(), r.env)
+                .map_err(Error::Config)?;
+            for (setting, before, after) in [
+                (&table::ENDPOINT, &endpoint, &a.endpoint),
+                (&table::REGION, &region, &a.region),
+            ] {
+                if before != after
+                    && let Some(v) = after
+                {
+                    r.preset(setting, v);
+                }
+            }
+            preset_path_style = a.path_style;
+            create_only_header = a.create_only_header;
+            if p == Provider::Oss
+                && let Some(c) = provider::alicloud_credentials(r.env)
+            {
+                credentials = r
+                    .typed(&table::CREDENTIALS, &|_, _| Ok(c.clone()), &|_| {
+                        String::new()
+                    })
+                    .get()?;
+            }
+            (a.endpoint, a.region)
+        }
+    };
+    if let Some(ep) = &endpoint {
+        check_endpoint(ep, warnings)?;
+    }
+    let profile = r.text(&table::PROFILE).flag(given(&opts.profile)).get()?;
+    // S3-compatible servers are addressed path-style: virtual hosts rarely
+    // resolve for them (and never for an IP address).
+    let (default, why) = match preset_path_style {
+        Some(v) => (Some(v), "--provider preset"),
+        None => (endpoint.is_some().then_some(true), "custom endpoint"),
+    };
+    let path_style = r
+        .typed(
+            &table::PATH_STYLE,
+            &|v, _| Ok(v == "true"),
+            &bool::to_string,
+        )
+        .flag(opts.path_style.then_some(true))
+        .backend(&|v| (v == "true").then_some(true))
+        .default(default, Source::Default(why))
+        .get()?
+        .unwrap_or(false);
+    Ok((
+        S3Options {
+            bucket,
+            endpoint,
+            region,
+            profile,
+            path_style,
+            verbose: opts.verbose,
+            credentials,
+        },
+        create_only_header,
+    ))
+}
+
+
+/// Backend attributes tfsync shows but does not act on, and warnings about
+/// the backend configuration.
+pub(super) fn backend_notes(r: &mut Resolver<'_>, warnings: &mut Vec<String>) -> Result<(), Error> {
+    for setting in table::BACKEND_INFO {
+        r.text(setting).get()?;
+    }
+    if r.has_backend() {
+        if r.backend_attr("use_lockfile") != Some("true") {
+            warnings.push(
+                "the backend \"s3\" configuration does not set use_lockfile = true: Terraform then does not take the .tflock lock, and tfsync's lock does not exclude it (DynamoDB locking is not supported)".into(),
+            );
+        }
+        if r.backend_attr("sse_customer_key").is_some() {
+            warnings.push(
+                "the backend configuration sets sse_customer_key, which tfsync does not read from files: set AWS_SSE_CUSTOMER_KEY".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_endpoint(ep: &str, warnings: &mut Vec<String>) -> Result<(), Error> {
+    let rest = ep
+        .strip_prefix("https://")
+        .or_else(|| ep.strip_prefix("http://"))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "endpoint {ep:?} must start with http:// or https://"
+            ))
+        })?;
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    if host.is_empty() {
+        return Err(Error::Config(format!("endpoint {ep:?} has no host")));
+    }
+    let hostname = if host.starts_with('[') {
+        host.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    let loopback = hostname == "localhost"
+        || hostname
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if ep.starts_with("http://") && !loopback {
+        warnings.push(format!(
+            "endpoint {ep} is plain http on a non-loopback host: requests and state contents travel unencrypted"
+        ));
+    }
+    Ok(())
+}
