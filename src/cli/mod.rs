@@ -152,6 +152,14 @@ pub struct GlobalOpts {
     #[arg(long, global = true)]
     pub acl: Option<String>,
 
+    /// DynamoDB table of the backend's lock items and state digests (Terraform's dynamodb_table): every lock is then the .tflock and the item, every state write stores its digest [env: TFSYNC_DYNAMODB_TABLE; backend: dynamodb_table]
+    #[arg(long, global = true, value_name = "TABLE")]
+    pub dynamodb_table: Option<String>,
+
+    /// DynamoDB endpoint URL [env: AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL; backend: endpoints.dynamodb, dynamodb_endpoint; default: AWS]
+    #[arg(long, global = true, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+
     /// Use a local directory as the store instead of a bucket [env: TFSYNC_DIR]
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoint")]
     pub dir: Option<PathBuf>,

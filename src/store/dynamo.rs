@@ -354,7 +354,9 @@ impl LockTable {
             (Some("ConditionalCheckFailedException"), _, Op::Create) => {
                 StoreError::AlreadyExists { location }
             }
-            (Some("ConditionalCheckFailedException"), _, _) => StoreError::Precondition { location },
+            (Some("ConditionalCheckFailedException"), _, _) => {
+                StoreError::Precondition { location }
+            }
             (Some("ResourceNotFoundException"), _, _) => StoreError::Other {
                 location: self.describe(),
                 message: format!(

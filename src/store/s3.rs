@@ -813,7 +813,9 @@ pub(crate) async fn sdk_config(
 }
 
 /// The client-side pacing of `--rate-limit`, one limiter per server.
-pub(crate) fn rate_limiter(t: &TransportOptions) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
+pub(crate) fn rate_limiter(
+    t: &TransportOptions,
+) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
     let (per_second, burst) = t.rate_limit?;
     let per_second =
         std::num::NonZeroU32::new(per_second.max(1)).unwrap_or(std::num::NonZeroU32::MIN);

@@ -216,7 +216,9 @@ pub async fn read_digest(
     bucket: &str,
     state_key: &str,
 ) -> Result<Stored, StoreError> {
-    Ok(stored(table.get(&digest_id(bucket, state_key)).await?.as_ref()))
+    Ok(stored(
+        table.get(&digest_id(bucket, state_key)).await?.as_ref(),
+    ))
 }
 
 /// Store `md5` as the digest of `state_key` (PutItem, as Terraform does).
@@ -371,7 +373,11 @@ mod tests {
         match item_current(Some(item(&[("LockID", "b/k"), ("Info", &raw)]))) {
             Current::Locked { info: got, etag } => {
                 assert_eq!(got, info);
-                assert_eq!(etag.as_deref(), Some(raw.as_str()), "the raw Info is the tag");
+                assert_eq!(
+                    etag.as_deref(),
+                    Some(raw.as_str()),
+                    "the raw Info is the tag"
+                );
             }
             _ => panic!("not locked"),
         }

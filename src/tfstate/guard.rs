@@ -125,7 +125,11 @@ impl<'a> LockSet<'a> {
     /// lock? A record that is absent is fine (a teammate without
     /// `use_lockfile` holds the item only; one without the table, the
     /// `.tflock` only). Returns what the first record that has it says.
-    pub async fn inspect(&self, id: &str, min_age: Option<Duration>) -> Result<LockInfo, LockError> {
+    pub async fn inspect(
+        &self,
+        id: &str,
+        min_age: Option<Duration>,
+    ) -> Result<LockInfo, LockError> {
         let mut found = None;
         let mut other = None;
         for (location, current) in self.records().await? {
