@@ -14,7 +14,7 @@ pub use backup::{
 };
 pub use bucket::{DoctorArgs, LocksArgs, PruneLocksArgs};
 pub use state::{
-    ForceUnlockArgs, HistoryArgs, LockArgs, OutputsArgs, PullArgs, PushArgs, UnlockArgs,
+    DigestArgs, ForceUnlockArgs, HistoryArgs, LockArgs, OutputsArgs, PullArgs, PushArgs, UnlockArgs,
 };
 
 use crate::config::{Engine, Provider};
@@ -271,6 +271,10 @@ pub enum Command {
     /// Show the lock holder and a summary of the state
     #[command(after_help = "Examples:\n  tfsync status\n  tfsync status --output json | jq .lock")]
     Status,
+
+    /// Compare states with the MD5 digests Terraform keeps in its DynamoDB table; --fix repairs
+    #[command(after_help = state::DIGEST_HELP)]
+    Digest(DigestArgs),
 
     /// Copy every state under a prefix into a timestamped snapshot (incremental; never locks)
     #[command(after_help = backup::BACKUP_HELP)]

@@ -210,6 +210,7 @@ fn de_created<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error
 }
 
 /// What is in a lock record now.
+#[derive(Clone)]
 pub enum Current {
     Unlocked,
     Locked {

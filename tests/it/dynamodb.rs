@@ -215,7 +215,9 @@ async fn item_only_lock_blocks(server: Server) {
     assert_eq!(d.tflock(KEY).await, None, "push rolled back its .tflock");
     assert_eq!(d.env.remote(KEY).await, None, "nothing pushed");
 
-    let st = d.json(&["status"]);
+    let r = d.tfsync(&["--output", "json", "status"]);
+    assert_eq!(r.code, 5, "no state yet: {r:?}");
+    let st: Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(st["lock"]["ID"], id, "status shows the item's holder: {st}");
     assert_eq!(st["dynamodb"]["lock"]["id"], id, "{st}");
 
@@ -367,10 +369,11 @@ async fn a_stale_digest_is_shown_and_fixed(server: Server) {
         r.stderr.contains("digest") && r.stderr.contains(&actual),
         "pull warns: {r:?}"
     );
-    let v = d.json(&["digest"]);
-    assert_eq!(v["states"][0]["matches"], false, "{v}");
-    let r = d.tfsync(&["digest"]);
+    let r = d.tfsync(&["--output", "json", "digest"]);
     assert_eq!(r.code, 4, "a stale digest is a conflict until fixed: {r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["states"][0]["matches"], false, "{v}");
+    assert_eq!(v["states"][0]["actual"], actual.as_str(), "{v}");
 
     let r = d.tfsync(&["digest", "--fix"]);
     assert_eq!(r.code, 0, "{r:?}");
