@@ -236,7 +236,9 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
                         reason: "the source changed after it was copied; it was not deleted. Run the migration again".into(),
                     });
                 }
-                src.delete(&key, etag.as_deref()).await?;
+                // The digest item goes with the state (a digest left behind
+                // makes every later Terraform read of that key fail).
+                crate::tfstate::dynamo::delete_state(src, &key, etag.as_deref()).await?;
                 Ok(())
             })
             .await?;

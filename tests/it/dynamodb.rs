@@ -446,8 +446,81 @@ async fn locks_shows_both_kinds(server: Server) {
     }
 }
 
+/// Every state write stores the digest of what it wrote: `restore
+/// --version-id`, `restore --from`, the destination of `migrate`; and
+/// `migrate --delete-source` removes the source's digest with the state.
+async fn every_state_write_stores_its_digest(server: Server) {
+    let Some(d) = setup(server, "ddb-w").await else {
+        return;
+    };
+    crate::support::enable_versioning(&d.env.store).await;
+    let check = async |key: &str, what: &str| {
+        let stored = d.env.remote(key).await.expect("state");
+        assert_eq!(
+            d.digest(key).await,
+            Some(md5_hex(&stored)),
+            "{what}: the digest is the stored object's MD5"
+        );
+        assert_eq!(d.item_info(key).await, None, "{what}: lock item released");
+    };
+    for serial in [1, 2] {
+        let f = d.env.file("s.tfstate", &state("L", serial, 1));
+        assert_eq!(d.tfsync(&["push", &f]).code, 0);
+    }
+    let h = d.json(&["history"]);
+    let oldest = h["versions"]
+        .as_array()
+        .and_then(|v| v.last())
+        .and_then(|v| v["version_id"].as_str())
+        .expect("oldest version")
+        .to_string();
+    let r = d.tfsync(&["restore", "--version-id", &oldest]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check(KEY, "restore --version-id").await;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let to = format!("file://{}", dir.path().display());
+    let r = d.tfsync(&["backup", "--to", &to]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let snap = std::fs::read_dir(dir.path())
+        .expect("snapshots")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n != "manifests")
+        .expect("a snapshot");
+    let f = d.env.file("s.tfstate", &state("L", 9, 2));
+    assert_eq!(d.tfsync(&["push", &f]).code, 0);
+    let r = d.tfsync(&["restore", "--force", "--from", &format!("{to}/{snap}")]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check(KEY, "restore --from").await;
+
+    // Another bucket on the same server: the same table.
+    let dst = d.env.server.new_bucket("ddb-w-dst").await;
+    let r = d.tfsync(&[
+        "migrate",
+        "--to",
+        &format!("s3://{}", dst.bucket()),
+        "--delete-source",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let moved = dst.get(KEY).await.expect("migrated").bytes;
+    assert_eq!(
+        d.attr(&format!("{}/{KEY}-md5", dst.bucket()), "Digest").await,
+        Some(md5_hex(&moved)),
+        "the destination's digest"
+    );
+    assert_eq!(
+        d.attr(&format!("{}/{KEY}", dst.bucket()), "Info").await,
+        None,
+        "the destination's lock item released"
+    );
+    assert_eq!(d.env.remote(KEY).await, None, "source deleted");
+    assert_eq!(d.digest(KEY).await, None, "and its digest with it");
+}
+
 on_each_server!(
-    [moto, dynalite] pair_lock_blocks_and_needs_its_id,
+    [moto, dynalite] every_state_write_stores_its_digest,
+    pair_lock_blocks_and_needs_its_id,
     item_only_lock_blocks,
     tflock_only_lock_blocks,
     lock_then_unlock_leaves_neither,
