@@ -19,6 +19,7 @@ use super::lock::{Attempt, Current, LockError, LockInfo, acquire_with, check};
 use super::write::AfterWrite;
 use crate::error::Error;
 use crate::store::dynamo::{Item, LockTable};
+use crate::store::probe::{self, Check, Verdict};
 use crate::store::{ObjectStore, StoreError, md5_hex};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -347,6 +348,190 @@ pub async fn scan(table: &LockTable, bucket: &str, prefix: &str) -> Result<Table
         });
     }
     Ok(out)
+}
+
+/// `tfsync doctor` with a lock table: can a lock item be created with
+/// `attribute_not_exists(LockID)`, and is it refused the second time (a
+/// scratch item `<bucket>/<prefix>dynamodb-probe`, removed afterwards)? Is
+/// a delete conditional on Info honoured? Are the bucket's digests those of
+/// its states? Is the bucket ready to drop DynamoDB (no lock item held)?
+pub async fn doctor_checks(store: &dyn ObjectStore, table: &LockTable, prefix: &str) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let id = format!("{}/{prefix}dynamodb-probe", store.bucket());
+    let info = r#"{"ID":"tfsync-doctor"}"#;
+    let created = table.put_new(&id, &[(INFO, info)]).await;
+    let create_title =
+        "DynamoDB lock item: PutItem if attribute_not_exists(LockID), refused the second time";
+    match created {
+        Err(e) => checks.push(
+            probe::check(
+                "dynamodb_create_only",
+                create_title,
+                Verdict::Fail,
+                format!("the first conditional PutItem failed: {e}"),
+            )
+            .fix(format!(
+                "grant dynamodb:PutItem, GetItem, DeleteItem (and Scan for `tfsync locks`) on {} and check that its hash key is LockID (string)",
+                table.describe()
+            )),
+        ),
+        Ok(()) => {
+            checks.push(match table.put_new(&id, &[(INFO, info)]).await {
+                Err(StoreError::AlreadyExists { .. }) => probe::check(
+                    "dynamodb_create_only",
+                    create_title,
+                    Verdict::Pass,
+                    "created once, refused the second time (ConditionalCheckFailedException)",
+                ),
+                Ok(()) => probe::check(
+                    "dynamodb_create_only",
+                    create_title,
+                    Verdict::Fail,
+                    "the second conditional PutItem succeeded: every writer would get the lock item",
+                )
+                .fix("use a DynamoDB that honours condition expressions"),
+                Err(e) => probe::check(
+                    "dynamodb_create_only",
+                    create_title,
+                    Verdict::Fail,
+                    format!("the second conditional PutItem failed otherwise: {e}"),
+                ),
+            });
+            let title = "DynamoDB lock item: DeleteItem if Info = <its Info> honoured";
+            let wrong = table.delete_if(&id, INFO, "{}").await;
+            let right = table.delete_if(&id, INFO, info).await;
+            checks.push(match (wrong, right) {
+                (Err(StoreError::Precondition { .. }), Ok(())) => probe::check(
+                    "dynamodb_conditional_delete",
+                    title,
+                    Verdict::Pass,
+                    "refused with another Info, done with its own",
+                ),
+                (Ok(()), _) => probe::check(
+                    "dynamodb_conditional_delete",
+                    title,
+                    Verdict::Warn,
+                    "deleted despite another Info: a release compares the ID first, but a lock re-taken in between could be removed",
+                ),
+                (_, Err(e)) | (Err(e), _) => probe::check(
+                    "dynamodb_conditional_delete",
+                    title,
+                    Verdict::Warn,
+                    format!("failed: {e}"),
+                ),
+            });
+        }
+    }
+    let _ = table.delete(&id).await;
+    checks.push(match table.get(&id).await {
+        Ok(None) => probe::check(
+            "dynamodb_cleanup",
+            "DynamoDB scratch item removed",
+            Verdict::Pass,
+            "nothing left",
+        ),
+        Ok(Some(_)) => probe::check(
+            "dynamodb_cleanup",
+            "DynamoDB scratch item removed",
+            Verdict::Warn,
+            format!("{} is still there", table.location(&id)),
+        ),
+        Err(e) => probe::check(
+            "dynamodb_cleanup",
+            "DynamoDB scratch item removed",
+            Verdict::Warn,
+            format!("cannot tell: {e}"),
+        ),
+    });
+
+    let found = match scan(table, store.bucket(), "").await {
+        Ok(f) => f,
+        Err(e) => {
+            let detail = format!("cannot Scan {}: {e}", table.describe());
+            for (id, title) in [
+                ("dynamodb_digests", "digests match the states"),
+                (
+                    "dynamodb_drop_ready",
+                    "ready to drop DynamoDB (no lock item held)",
+                ),
+            ] {
+                checks.push(
+                    probe::check(id, title, Verdict::Warn, detail.clone())
+                        .fix("grant dynamodb:Scan on the table"),
+                );
+            }
+            return checks;
+        }
+    };
+    let mut stale = Vec::new();
+    for (key, stored) in &found.digests {
+        let actual = match super::read::get_opt(store, key).await {
+            Ok(v) => v.map(|v| v.md5),
+            Err(e) => {
+                stale.push(format!("{key} (unreadable: {e})"));
+                continue;
+            }
+        };
+        let c = DigestCheck {
+            stored: stored.clone(),
+            actual,
+        };
+        if c.matches() != Some(true) {
+            stale.push(key.clone());
+        }
+    }
+    checks.push(if stale.is_empty() {
+        probe::check(
+            "dynamodb_digests",
+            "digests match the states",
+            Verdict::Pass,
+            format!(
+                "{} digest(s), each the MD5 of its state",
+                found.digests.len()
+            ),
+        )
+    } else {
+        probe::check(
+            "dynamodb_digests",
+            "digests match the states",
+            Verdict::Warn,
+            format!(
+                "{} of {} digest(s) stale (Terraform refuses to read those states): {}",
+                stale.len(),
+                found.digests.len(),
+                stale.join(", ")
+            ),
+        )
+        .fix("check those states, then run `tfsync digest --all --fix`")
+    });
+    let held: Vec<&str> = found
+        .locks
+        .iter()
+        .map(|l| l.state_key.as_str())
+        .filter(|k| !k.starts_with(prefix))
+        .collect();
+    let title = "ready to drop DynamoDB (no lock item held)";
+    checks.push(if held.is_empty() {
+        probe::check(
+            "dynamodb_drop_ready",
+            title,
+            Verdict::Pass,
+            "no lock item is held under this bucket: once every writer has use_lockfile = true, remove dynamodb_table (the .tflock alone excludes writers; digests are then ignored)",
+        )
+    } else {
+        probe::check(
+            "dynamodb_drop_ready",
+            title,
+            Verdict::Warn,
+            format!(
+                "{} lock item(s) held, for: {}",
+                held.len(),
+                held.join(", ")
+            ),
+        )
+        .fix("keep dynamodb_table until they are released (`tfsync locks` shows who holds them): writers without use_lockfile take only the item")
+    });
+    checks
 }
 
 #[cfg(test)]

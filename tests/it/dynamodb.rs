@@ -505,7 +505,8 @@ async fn every_state_write_stores_its_digest(server: Server) {
     assert_eq!(r.code, 0, "{r:?}");
     let moved = dst.get(KEY).await.expect("migrated").bytes;
     assert_eq!(
-        d.attr(&format!("{}/{KEY}-md5", dst.bucket()), "Digest").await,
+        d.attr(&format!("{}/{KEY}-md5", dst.bucket()), "Digest")
+            .await,
         Some(md5_hex(&moved)),
         "the destination's digest"
     );
@@ -518,8 +519,74 @@ async fn every_state_write_stores_its_digest(server: Server) {
     assert_eq!(d.digest(KEY).await, None, "and its digest with it");
 }
 
+async fn doctor_probes_the_table(server: Server) {
+    let Some(d) = setup(server, "ddb-doc").await else {
+        return;
+    };
+    let checks = |v: &Value| -> std::collections::HashMap<String, String> {
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap_or("").to_string(),
+                    c["verdict"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let f = d.env.file("s.tfstate", &state("L", 1, 1));
+    assert_eq!(d.tfsync(&["push", &f]).code, 0);
+    let v = d.json(&["doctor"]);
+    let c = checks(&v);
+    for id in [
+        "dynamodb_create_only",
+        "dynamodb_conditional_delete",
+        "dynamodb_cleanup",
+        "dynamodb_digests",
+        "dynamodb_drop_ready",
+    ] {
+        assert_eq!(c.get(id).map(String::as_str), Some("pass"), "{id}: {v}");
+    }
+    let probe_items: Vec<_> = d
+        .table
+        .scan_prefix("")
+        .await
+        .expect("scan")
+        .into_iter()
+        .filter(|(id, _)| id.contains(".tfsync-doctor/"))
+        .collect();
+    assert!(
+        probe_items.is_empty(),
+        "scratch items left: {probe_items:?}"
+    );
+
+    // A stale digest and an item-only lock: warnings, still safe.
+    d.table
+        .put(
+            &format!("{}/{KEY}-md5", d.bucket()),
+            &[("Digest", &md5_hex(b"something else"))],
+        )
+        .await
+        .expect("stale digest");
+    let (_, info) = terraform_info(d.bucket(), "other/terraform.tfstate", "alice@ci-runner-7");
+    d.put_item("other/terraform.tfstate", &info).await;
+    let v = d.json(&["doctor"]);
+    let c = checks(&v);
+    assert_eq!(c["dynamodb_digests"], "warn", "{v}");
+    assert_eq!(c["dynamodb_drop_ready"], "warn", "{v}");
+    assert_eq!(v["safe"], true, "{v}");
+    let r = d.tfsync(&["doctor"]);
+    assert!(
+        r.stdout.contains("other/terraform.tfstate") && r.stdout.contains(KEY),
+        "names the held lock and the stale digest: {r:?}"
+    );
+}
+
 on_each_server!(
-    [moto, dynalite] every_state_write_stores_its_digest,
+    [moto, dynalite] doctor_probes_the_table,
+    every_state_write_stores_its_digest,
     pair_lock_blocks_and_needs_its_id,
     item_only_lock_blocks,
     tflock_only_lock_blocks,
