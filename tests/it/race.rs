@@ -10,7 +10,7 @@
 //! Scale with TFSYNC_RACE_PROCS, TFSYNC_RACE_CYCLES, TFSYNC_RACE_READERS
 //! (defaults 16, 10, 2; `make bench` runs 32 x 25).
 //!
-//! `race_dynamodb` (moto) runs the same with a DynamoDB table: every lock
+//! `race_with_table` (moto) runs the same with a DynamoDB table: every lock
 //! is the `.tflock` and the item, every push stores the digest; at the end
 //! the digest is the final object's MD5 and no item is left. Defaults 8 x 5,
 //! scaled by the same variables.
@@ -74,7 +74,7 @@ async fn race(server: Server) {
     run_race(server, false, 16, 10).await
 }
 
-async fn race_dynamodb(server: Server) {
+async fn race_with_table(server: Server) {
     run_race(server, true, 8, 5).await
 }
 
@@ -265,4 +265,4 @@ fn the_checker_catches_overlaps() {
 }
 
 on_each_server!(race);
-on_each_server!([moto] race_dynamodb);
+on_each_server!([moto] race_with_table);
