@@ -74,19 +74,23 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
     });
 
     if ctx.out.json() {
-        ctx.out.emit_json(&json!({
+        let mut doc = json!({
             "location": ctx.state_location(),
             "bucket": store.bucket(),
             "key": key,
             "workspace": ctx.config.workspace,
             "lock": lock_json,
             "state": state_json,
-            "dynamodb": dynamodb.as_ref().map(|(table, item, digest)| json!({
+        });
+        // Only with a DynamoDB table.
+        if let Some((table, item, digest)) = &dynamodb {
+            doc["dynamodb"] = json!({
                 "table": table.name(),
                 "lock": super::table::current_json(item),
                 "digest": digest.json(),
-            })),
-        }));
+            });
+        }
+        ctx.out.emit_json(&doc);
     } else {
         let mut lines = vec![format!(
             "State:     {} (workspace {})",

@@ -349,6 +349,15 @@ async fn a_stale_digest_is_shown_and_fixed(server: Server) {
         serde_json::json!({"stored": actual, "actual": actual, "matches": true})
     );
 
+    // Without a table, status says nothing about DynamoDB.
+    let r = run(d
+        .env
+        .server
+        .tfsync(d.bucket(), KEY)
+        .args(["--output", "json", "status"]));
+    let plain: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert!(plain.get("dynamodb").is_none(), "{plain}");
+
     // Someone writes the state without tfsync or Terraform.
     let other = state("L", 2, 3);
     d.env
