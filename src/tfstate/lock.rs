@@ -46,7 +46,7 @@ pub enum LockError {
     NotLocked { lock: String },
 
     #[error(
-        "{lock} exists but is not a readable lock ({reason}).\nInspect it with `tfsync status`; if it is debris, delete that object with your S3 tool."
+        "{lock} exists but is not a readable lock ({reason}).\nInspect it with `tfsync status`; if it is debris, delete it with your S3 tool (a DynamoDB lock item with your DynamoDB tool)."
     )]
     Unreadable { lock: String, reason: String },
 
