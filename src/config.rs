@@ -97,6 +97,9 @@ pub struct Config {
     pub write: WriteOptions,
     /// Retry waits and request pacing (S3 only).
     pub transport: TransportOptions,
+    /// `--max-state-size`: the largest state read from a file (or from a
+    /// directory store), in bytes.
+    pub max_state_size: u64,
 }
 
 /// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
@@ -775,6 +778,25 @@ impl Config {
             }
             None => None,
         };
+        let max_state_size = match opts.max_state_size {
+            Some(n) => (n, Source::Flag("max-state-size")),
+            None => match env("TFSYNC_MAX_STATE_SIZE").filter(|v| !v.trim().is_empty()) {
+                Some(v) => (
+                    crate::localfile::parse_size(&v)
+                        .map_err(|e| Error::Config(format!("TFSYNC_MAX_STATE_SIZE: {e}")))?,
+                    Source::Env("TFSYNC_MAX_STATE_SIZE"),
+                ),
+                None => (
+                    crate::store::fs::DEFAULT_MAX_OBJECT_SIZE,
+                    Source::Default("512 MiB"),
+                ),
+            },
+        };
+        resolved.push(Resolved {
+            name: "max_state_size",
+            value: max_state_size.0.to_string(),
+            source: max_state_size.1,
+        });
         let transport = TransportOptions {
             retry_min_wait: min_wait.map(|(d, _)| d),
             retry_max_wait: max_wait.map(|(d, _)| d),
@@ -799,6 +821,7 @@ impl Config {
             sources: resolved,
             write,
             transport,
+            max_state_size: max_state_size.0,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The library's typed errors. Every message says what happened, to which
 //! object, and what to do next. `exit.rs` maps each to an exit code.
 
+use crate::output::escape_for_terminal as esc;
 use crate::store::StoreError;
 use crate::tfstate::lock::{LockInfo, go_rfc3339_nano};
 use std::fmt;
@@ -171,17 +172,21 @@ impl fmt::Display for Holder {
             Holder::Lock(i) => write!(
                 f,
                 "  ID:        {}\n  Path:      {}\n  Operation: {}\n  Who:       {}\n  Version:   {}\n  Created:   {} ({} ago)\n  Info:      {}",
-                i.id,
-                i.path,
-                i.operation,
-                i.who,
-                i.version,
+                esc(&i.id),
+                esc(&i.path),
+                esc(&i.operation),
+                esc(&i.who),
+                esc(&i.version),
                 go_rfc3339_nano(&i.created),
                 short_duration(i.age()),
-                i.info
+                esc(&i.info)
             ),
             Holder::Unreadable(reason) => {
-                write!(f, "  (the lock object cannot be read as a lock: {reason})")
+                write!(
+                    f,
+                    "  (the lock object cannot be read as a lock: {})",
+                    esc(reason)
+                )
             }
         }
     }
@@ -196,7 +201,7 @@ fn lock_held(lock: &str, holder: &Holder, waited: Duration) -> String {
     let next = match holder {
         Holder::Lock(i) => format!(
             "Wait for the holder to finish (or retry with --wait), or, if you are sure it is stale:\n  tfsync force-unlock {}",
-            i.id
+            esc(&i.id)
         ),
         Holder::Unreadable(_) => "Inspect it with `tfsync status` before removing it.".into(),
     };

@@ -204,7 +204,7 @@ async fn suite(store: Arc<dyn ObjectStore>, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = FsStore::new(dir.path().join("bucket")).expect("fs store");
+    let store = FsStore::create(dir.path().join("bucket")).expect("fs store");
     suite(Arc::new(store), "directory").await;
     // The directory store never shows its temporary or lock files.
     let all = FsStore::new(dir.path().join("bucket"))
@@ -214,7 +214,9 @@ async fn conformance_dir() {
         .expect("list");
     assert!(all.iter().all(|m| !m.key.contains(".tfsync")), "{all:?}");
     // Batched writes (no fsync each): the same contract, and flush works.
-    let batched = FsStore::new_batched(dir.path().join("batched")).expect("fs");
+    let batched = FsStore::create(dir.path().join("batched"))
+        .expect("fs")
+        .batched();
     suite(Arc::new(batched.clone()), "directory (batched)").await;
     batched.flush().await.expect("flush");
     // Without server-side copy, copy_from refuses.

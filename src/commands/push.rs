@@ -10,7 +10,7 @@ use crate::tfstate::lock::{self as tflock, Current};
 use crate::tfstate::state::{self, StateInfo};
 
 pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
-    let bytes = localfile::read(&args.file)?;
+    let bytes = localfile::read_bounded(&args.file, ctx.config.max_state_size)?;
     let what = args.file.display().to_string();
     match state::parse(&bytes) {
         Ok(StateInfo::Plain(_)) => {}
@@ -30,6 +30,7 @@ pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
             write(ctx, &ctx.config.state_key(), &bytes, args.force).await?
         }
         None => {
+            ctx.store.set_lock_wait(args.lock_timeout);
             under_lock(
                 ctx,
                 "state-push",
