@@ -253,10 +253,15 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
     let too_big = |size: Option<u64>| Error::InvalidState {
         what: path.display().to_string(),
         reason: format!(
-            "it is {}larger than --max-state-size ({} bytes, {}), so it was not read. A state is rarely more than a few MiB: check the file; raise --max-state-size (or TFSYNC_MAX_STATE_SIZE) if it really is one",
+            "it is {}larger than --max-state-size ({} bytes, {}), so it was {}. A state is rarely more than a few MiB: check the file; raise --max-state-size (or TFSYNC_MAX_STATE_SIZE) if it really is one",
             size.map(|s| format!("{s} bytes, ")).unwrap_or_default(),
             max,
-            bytesize::ByteSize::b(max).display().iec()
+            bytesize::ByteSize::b(max).display().iec(),
+            if size.is_some() {
+                "not read"
+            } else {
+                "read no further"
+            }
         ),
     };
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;

@@ -406,6 +406,37 @@ fn sigterm_ends_a_wait_for_the_store_lock() {
     assert_eq!(fs::read(store.join(KEY)).expect("state"), state("l", 1));
 }
 
+/// A command without a signal handler of its own (`unlock`) also gives up
+/// its wait for the store lock on SIGTERM.
+#[test]
+fn sigterm_ends_an_unlock_waiting_for_the_store_lock() {
+    let (_tmp, store) = new_store();
+    let r = run(tfsync(&store).arg("lock"));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let id = r.out().trim().to_string();
+    let _held = hold_store_lock(&store);
+    let (child, started) = spawn(tfsync(&store).args(["unlock", &id]));
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    signal(&child, libc::SIGTERM);
+    let r = finish(
+        child,
+        started,
+        Duration::from_secs(30),
+        "unlock under SIGTERM",
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?} after SIGTERM",
+        sent.elapsed()
+    );
+    assert_ne!(r.code, Some(0), "{r:?}");
+    assert!(
+        store.join(format!("{KEY}.tflock")).exists(),
+        "released without the store lock"
+    );
+}
+
 // --------------------------------------------------------------- item 11
 
 #[test]

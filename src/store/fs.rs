@@ -750,10 +750,15 @@ impl FsStore {
                     )
                 } else {
                     self.lock_stuck.store(true, Ordering::SeqCst);
+                    let waited = now.duration_since(start).as_secs();
                     format!(
-                        "the store's internal lock {} is held by another process (waited {}s). tfsync holds it only for the moment of a write, so something else keeps it open: find it with `fuser -v {}` (or lsof). Nothing was changed; retry once it is released",
+                        "the store's internal lock {} is held by another process{}. tfsync holds it only for the moment of a write, so something else keeps it open: find it with `fuser -v {}` (or lsof). Nothing was changed; retry once it is released",
                         path.display(),
-                        now.duration_since(start).as_secs(),
+                        if waited > 0 {
+                            format!(" (waited {waited}s)")
+                        } else {
+                            String::new()
+                        },
                         path.display()
                     )
                 };
