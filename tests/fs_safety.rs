@@ -407,7 +407,9 @@ fn sigterm_ends_a_wait_for_the_store_lock() {
 }
 
 /// A command without a signal handler of its own (`unlock`) also gives up
-/// its wait for the store lock on SIGTERM.
+/// its wait for the store lock on SIGTERM. A guard, not a regression test:
+/// on the old code SIGTERM killed it (default action); once a wait catches
+/// signals to stay responsive, they must still end it.
 #[test]
 fn sigterm_ends_an_unlock_waiting_for_the_store_lock() {
     let (_tmp, store) = new_store();
