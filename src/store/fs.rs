@@ -1113,6 +1113,15 @@ mod tests {
         assert!(root.join("k").symlink_metadata().expect("l").is_symlink());
         let e = s.list("").await.expect_err("list").to_string();
         assert!(e.contains("/s/k") && e.contains("symbolic link"), "{e}");
+        // A socket (open(2) says ENXIO) and a FIFO (would block): refused.
+        let _sock = std::os::unix::net::UnixListener::bind(root.join("sock")).expect("bind");
+        let e = s.get("sock").await.expect_err("socket").to_string();
+        assert!(e.contains("socket"), "{e}");
+        let e = s
+            .put("sock", b"x".to_vec(), PutMode::Overwrite)
+            .await
+            .expect_err("socket");
+        assert!(e.to_string().contains("socket"), "{e}");
         // a//b would alias a/b: not a key.
         assert!(
             s.put("a//b", b"x".to_vec(), PutMode::Overwrite)
