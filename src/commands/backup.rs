@@ -65,6 +65,10 @@ pub(crate) async fn open_destination(
     batched: bool,
 ) -> Result<Opened, Error> {
     let loc = Location::parse(to)?;
+    // The destination is the one directory store that may be created.
+    if let Location::Dir(dir) = &loc {
+        crate::store::fs::FsStore::create(dir.clone())?;
+    }
     let side = SideSettings {
         endpoint: side.to_endpoint.clone(),
         region: side.to_region.clone(),

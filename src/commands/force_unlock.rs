@@ -8,6 +8,7 @@ use super::{Ctx, interactive};
 use crate::cli::ForceUnlockArgs;
 use crate::duration::short_duration;
 use crate::error::Error;
+use crate::output::escape_for_terminal as esc;
 use crate::tfstate::guard::LockSet;
 use crate::tfstate::keys;
 use crate::tfstate::lock::{Current, Holder, LockError};
@@ -113,10 +114,10 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
             Ok(gone) => {
                 ctx.out.note(format!(
                     "released lock {} on {} (held by {}, {}, {} old)",
-                    gone.id,
-                    store.location(&l.state_key),
-                    gone.who,
-                    gone.operation,
+                    esc(&gone.id),
+                    esc(&store.location(&l.state_key)),
+                    esc(&gone.who),
+                    esc(&gone.operation),
                     short_duration(gone.age())
                 ));
                 let mut v = super::locks::entry_json(ctx, l);
@@ -127,8 +128,8 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
             Err(LockError::NotLocked { .. }) => {
                 ctx.out.note(format!(
                     "lock {} on {} was already released",
-                    info.id,
-                    store.location(&l.state_key)
+                    esc(&info.id),
+                    esc(&store.location(&l.state_key))
                 ));
             }
             Err(e) => {

@@ -5,6 +5,7 @@ use super::Ctx;
 use super::table::{self, current_json};
 use crate::cli::LocksArgs;
 use crate::error::Error;
+use crate::output::escape_for_terminal as esc;
 use crate::tfstate::lock::{Current, go_rfc3339_nano};
 use crate::tfstate::scan::{self, FoundLock};
 use serde_json::json;
@@ -62,18 +63,18 @@ pub fn render(found: &[FoundLock]) -> String {
         .map(|l| match &l.current {
             Current::Locked { info, .. } => vec![
                 table::age_cell(info),
-                info.who.clone(),
-                info.operation.clone(),
+                esc(&info.who).into_owned(),
+                esc(&info.operation).into_owned(),
                 go_rfc3339_nano(&info.created),
-                l.state_key.clone(),
-                info.id.clone(),
+                esc(&l.state_key).into_owned(),
+                esc(&info.id).into_owned(),
             ],
             Current::Unreadable { reason, .. } => vec![
                 "?".into(),
                 "?".into(),
-                format!("UNREADABLE: {reason}"),
+                format!("UNREADABLE: {}", esc(reason)),
                 "-".into(),
-                l.state_key.clone(),
+                esc(&l.state_key).into_owned(),
                 "-".into(),
             ],
             Current::Unlocked => vec![],

@@ -135,15 +135,16 @@ pub fn interactive() -> bool {
 
 /// The result of `unlock` and `force-unlock`.
 fn report_released(ctx: &Ctx, info: &LockInfo) {
+    use crate::output::escape_for_terminal as esc;
     if ctx.out.json() {
         ctx.out.emit_json(&serde_json::json!({ "released": info }));
     } else {
         ctx.out.note(format!(
             "released lock {} on {} (held by {}, {})",
-            info.id,
+            esc(&info.id),
             ctx.state_location(),
-            info.who,
-            info.operation
+            esc(&info.who),
+            esc(&info.operation)
         ));
     }
 }

@@ -69,6 +69,9 @@ pub struct Config {
     pub write: WriteOptions,
     /// Retry waits and request pacing (S3 only).
     pub transport: TransportOptions,
+    /// `--max-state-size`: the largest state read from a file (or from a
+    /// directory store), in bytes.
+    pub max_state_size: u64,
 }
 
 /// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
@@ -119,6 +122,7 @@ impl Config {
         target::backend_notes(&mut r, &mut warnings)?;
         let write = write::resolve(&mut r, opts, create_only_header)?;
         let transport = transport::resolve(&mut r, opts)?;
+        let max_state_size = transport::max_state_size(&mut r, opts)?;
         if matches!(target, Target::Dir(_)) && write != WriteOptions::default() {
             warnings.push(
                 "encryption and ACL settings do not apply to a directory store (--dir)".into(),
@@ -136,6 +140,7 @@ impl Config {
             sources: r.into_resolved(),
             write,
             transport,
+            max_state_size,
         })
     }
 

@@ -250,6 +250,11 @@ pub const CA_BUNDLE: Setting = Setting {
     env: &["TFSYNC_CA_BUNDLE", "AWS_CA_BUNDLE"],
     ..Setting::new("ca_bundle")
 };
+pub const MAX_STATE_SIZE: Setting = Setting {
+    flag: Some("max-state-size"),
+    env: &["TFSYNC_MAX_STATE_SIZE"],
+    ..Setting::new("max_state_size")
+};
 /// Read only with a manifest (it says whose labels come first).
 pub const ENGINE: Setting = Setting {
     flag: Some("engine"),
@@ -282,6 +287,7 @@ pub const ALL: &[&Setting] = &[
     &RATE_LIMIT,
     &RATE_BURST,
     &CA_BUNDLE,
+    &MAX_STATE_SIZE,
     &ENGINE,
 ];
 

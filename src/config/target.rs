@@ -276,7 +276,6 @@ pub(super) fn s3(
     ))
 }
 
-
 /// Backend attributes tfsync shows but does not act on, and warnings about
 /// the backend configuration.
 pub(super) fn backend_notes(r: &mut Resolver<'_>, warnings: &mut Vec<String>) -> Result<(), Error> {

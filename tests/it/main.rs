@@ -21,6 +21,7 @@ mod domain_faults;
 mod durations;
 mod encryption;
 mod faults;
+mod fs_safety;
 mod history;
 mod migrate;
 mod props;
