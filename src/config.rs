@@ -583,7 +583,6 @@ impl Config {
                     region,
                     profile,
                     path_style,
-                    max_attempts: opts.max_attempts.max(1),
                     verbose: opts.verbose,
                     credentials,
                 })
@@ -776,6 +775,7 @@ impl Config {
             None => None,
         };
         let transport = TransportOptions {
+            max_attempts: opts.max_attempts.max(1),
             retry_min_wait: min_wait.map(|(d, _)| d),
             retry_max_wait: max_wait.map(|(d, _)| d),
             rate_limit: rate.map(|(r, _)| (r, burst.map_or(1, |(b, _)| b))),
@@ -802,12 +802,9 @@ impl Config {
         })
     }
 
-    /// Attempts per request (1 for a directory store).
+    /// Attempts per request (`--max-attempts`), on every side of a command.
     pub fn max_attempts(&self) -> u32 {
-        match &self.target {
-            Target::S3(o) => o.max_attempts.max(1),
-            Target::Dir(_) => 1,
-        }
+        self.transport.max_attempts.max(1)
     }
 
     /// The key of the state of the configured workspace.

@@ -16,13 +16,12 @@
 //! The endpoint, region and profile of an `s3://` side come from the
 //! command's `--to-endpoint`, `--to-region`, `--to-profile` (or `--from-*`),
 //! then the remote, then the source's own settings: a location without any
-//! of them is on the same server as the source.
+//! of them is on the same server as the source. Connecting is
+//! `store::open`'s (which also says what else a side inherits).
 
 use crate::config::Target;
 use crate::error::Error;
-use crate::store::ObjectStore;
-use crate::store::fs::FsStore;
-use crate::store::s3::{S3Options, S3Store};
+use crate::store::s3::S3Options;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -109,18 +108,6 @@ impl Location {
     }
 }
 
-/// A connected location: its store and the key prefix in it.
-#[derive(Debug)]
-pub struct Opened {
-    pub store: Box<dyn ObjectStore>,
-    pub prefix: String,
-    /// On the same S3 server, with the same credentials, as the source: a
-    /// server-side copy from the source bucket works.
-    pub same_server: bool,
-    /// `s3://bucket/prefix` or `file:///dir`, for messages.
-    pub display: String,
-}
-
 /// Read the remotes of the config file (none if there is no file).
 pub fn remotes(env: &dyn Fn(&str) -> Option<String>) -> Result<BTreeMap<String, Remote>, Error> {
     let path = match env("TFSYNC_CONFIG") {
@@ -149,7 +136,6 @@ pub fn s3_options(
     remote: Option<&Remote>,
     side: &SideSettings,
     source: &Target,
-    max_attempts: u32,
     verbose: bool,
 ) -> S3Options {
     let src = match source {
@@ -164,8 +150,11 @@ pub fn s3_options(
         };
     // A remote or a flag that names an endpoint starts a new side: the
     // source's region and profile do not carry over to it.
-    let own_endpoint = side.endpoint.is_some() || remote.is_some_and(|r| r.endpoint.is_some());
-    let inherit = if own_endpoint { None } else { src };
+    let inherit = if own_endpoint(remote, side) {
+        None
+    } else {
+        src
+    };
     let endpoint = pick(
         &side.endpoint,
         remote.map(|r| &r.endpoint),
@@ -190,81 +179,38 @@ pub fn s3_options(
         region,
         profile,
         path_style,
-        max_attempts,
         verbose,
         credentials: inherit.and_then(|s| s.credentials.clone()),
     }
 }
 
-/// Connect to `loc`. `source` is the store the command reads from (for the
-/// settings a side inherits and to know whether server-side copy works).
-/// A directory is opened for bulk writes when `batched` (see
-/// [`FsStore::new_batched`]): the caller must `flush` before relying on them.
-pub async fn open(
-    loc: &Location,
-    side: &SideSettings,
-    source: &Target,
-    max_attempts: u32,
-    verbose: bool,
-    batched: bool,
+/// The remote `name` of the config file (`None` when no name is given).
+pub fn find_remote(
+    name: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Opened, Error> {
-    match loc {
-        Location::Dir(dir) => Ok(Opened {
-            store: Box::new(if batched {
-                FsStore::new_batched(dir.clone())?
+) -> Result<Option<Remote>, Error> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let all = remotes(env)?;
+    match all.get(name) {
+        Some(r) => Ok(Some(r.clone())),
+        None => Err(Error::Config(format!(
+            "no remote named {name:?} in the config file (known: {}); add [remotes.{name}] with endpoint, region and profile to ~/.config/tfsync/config.toml or $TFSYNC_CONFIG",
+            if all.is_empty() {
+                "none".to_string()
             } else {
-                FsStore::new(dir.clone())?
-            }),
-            prefix: String::new(),
-            same_server: false,
-            display: format!("file://{}", dir.display()),
-        }),
-        Location::S3 {
-            bucket,
-            prefix,
-            remote,
-        } => {
-            let remote = match remote {
-                None => None,
-                Some(name) => {
-                    let all = remotes(env)?;
-                    match all.get(name) {
-                        Some(r) => Some(r.clone()),
-                        None => {
-                            return Err(Error::Config(format!(
-                                "no remote named {name:?} in the config file (known: {}); add [remotes.{name}] with endpoint, region and profile to ~/.config/tfsync/config.toml or $TFSYNC_CONFIG",
-                                if all.is_empty() {
-                                    "none".to_string()
-                                } else {
-                                    all.keys().cloned().collect::<Vec<_>>().join(", ")
-                                }
-                            )));
-                        }
-                    }
-                }
-            };
-            let opts = s3_options(bucket, remote.as_ref(), side, source, max_attempts, verbose);
-            let same_server = match source {
-                Target::S3(s) => {
-                    s.endpoint == opts.endpoint
-                        && s.region == opts.region
-                        && s.profile == opts.profile
-                }
-                Target::Dir(_) => false,
-            };
-            Ok(Opened {
-                store: Box::new(S3Store::connect(&opts).await?),
-                prefix: prefix.clone(),
-                same_server,
-                display: if prefix.is_empty() {
-                    format!("s3://{bucket}")
-                } else {
-                    format!("s3://{bucket}/{prefix}")
-                },
-            })
-        }
+                all.keys().cloned().collect::<Vec<_>>().join(", ")
+            }
+        ))),
     }
+}
+
+/// Does the side name an endpoint of its own (a flag or its remote)? Then
+/// it starts a new side: the source's region, profile and credentials do
+/// not carry over to it.
+fn own_endpoint(remote: Option<&Remote>, side: &SideSettings) -> bool {
+    side.endpoint.is_some() || remote.is_some_and(|r| r.endpoint.is_some())
 }
 
 /// `prefix/key`, or `key` when the prefix is empty.
@@ -322,10 +268,9 @@ mod tests {
             region: Some("r1".into()),
             profile: Some("p1".into()),
             path_style: true,
-            max_attempts: 4,
             ..Default::default()
         });
-        let same = s3_options("b", None, &SideSettings::default(), &src, 4, false);
+        let same = s3_options("b", None, &SideSettings::default(), &src, false);
         assert_eq!(same.endpoint.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(same.region.as_deref(), Some("r1"));
         let remote = Remote {
@@ -334,7 +279,7 @@ mod tests {
             profile: Some("rp".into()),
             path_style: false,
         };
-        let other = s3_options("b", Some(&remote), &SideSettings::default(), &src, 4, false);
+        let other = s3_options("b", Some(&remote), &SideSettings::default(), &src, false);
         assert_eq!(other.endpoint.as_deref(), Some("https://x"));
         assert_eq!(
             other.region, None,
@@ -346,7 +291,7 @@ mod tests {
             region: Some("r9".into()),
             profile: None,
         };
-        let flags = s3_options("b", Some(&remote), &side, &src, 4, false);
+        let flags = s3_options("b", Some(&remote), &side, &src, false);
         assert_eq!(flags.region.as_deref(), Some("r9"));
     }
 

@@ -5,8 +5,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::run;
-use support::tls::{TlsServer, openssl, self_signed};
-use tfsync::store::s3::{S3Store, TransportOptions};
+use support::tls::{TlsServer, private_ca};
+use tfsync::store::s3::{S3Builder, TransportOptions};
 use tfsync::store::{ObjectStore, PutMode};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,18 +59,19 @@ async fn retry_waits_reach_the_sdk() {
         endpoint: Some("http://127.0.0.1:9".into()),
         region: Some("us-east-1".into()),
         path_style: true,
-        max_attempts: 3,
         ..Default::default()
     };
-    let store = S3Store::connect(&opts).await.expect("connect");
-    let store = store
-        .with_transport(&TransportOptions {
+    let store = S3Builder::new(opts)
+        .with_transport(TransportOptions {
+            max_attempts: 3,
             retry_min_wait: Some(Duration::from_millis(250)),
             retry_max_wait: Some(Duration::from_secs(9)),
             rate_limit: None,
             ca_bundle: None,
         })
-        .expect("transport");
+        .build()
+        .await
+        .expect("connect");
     let rc = store
         .client()
         .config()
@@ -86,50 +87,8 @@ async fn retry_waits_reach_the_sdk() {
 #[test]
 fn ca_bundle_trusts_a_private_certificate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = |n: &str| dir.path().join(n);
-    let (ca, cert, key) = (p("ca.pem"), p("cert.pem"), p("key.pem"));
-    std::fs::write(
-        p("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("ext");
     // A private CA, and a server certificate it signs.
-    self_signed(dir.path(), "/CN=tfsync test CA", &[], "ca.key", "ca.pem");
-    openssl(
-        dir.path(),
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "leaf.csr",
-        ],
-    );
-    openssl(
-        dir.path(),
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "leaf.ext",
-            "-out",
-            "cert.pem",
-        ],
-    );
+    let (ca, cert, key) = private_ca(dir.path());
     let server = TlsServer::start(&cert, &key);
     let status = |extra: &[&str]| {
         run(std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"))

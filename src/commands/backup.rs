@@ -1,14 +1,12 @@
 //! `tfsync backup` and `tfsync backup verify`: arguments -> the engines of
 //! `backup` -> the report. A backup never takes or touches a lock.
 
-use super::Ctx;
-use crate::backup::{Progress, copy, snapshot, verify};
-use crate::cli_ext::{BackupArgs, ToSide, VerifyArgs};
+use super::{Ctx, open_backup, open_destination};
+use crate::backup::{Progress, copy, verify};
+use crate::cli_ext::{BackupArgs, VerifyArgs};
 use crate::config::Config;
 use crate::error::Error;
-use crate::location::{self, Location, SideSettings};
 use crate::output::Printer;
-use crate::store::StoreError;
 use std::time::Instant;
 
 /// A progress bar on a terminal only (never in cron, JSON or quiet mode).
@@ -41,34 +39,6 @@ impl Progress for Bar {
     fn finish(&self) {
         self.0.finish_and_clear();
     }
-}
-
-/// Open the destination `to` of a backup or a migration with its `--to-*`
-/// flags (the source's settings fill in the rest); `batched` as in
-/// [`location::open`].
-pub(crate) async fn open_destination(
-    config: &Config,
-    to: &str,
-    side: &ToSide,
-    batched: bool,
-) -> Result<location::Opened, Error> {
-    let loc = Location::parse(to)?;
-    let side = SideSettings {
-        endpoint: side.to_endpoint.clone(),
-        region: side.to_region.clone(),
-        profile: side.to_profile.clone(),
-    };
-    let env = |k: &str| std::env::var(k).ok();
-    location::open(
-        &loc,
-        &side,
-        &config.target,
-        max_attempts(config),
-        config.verbose,
-        batched,
-        &env,
-    )
-    .await
 }
 
 /// Seconds since `started`, to the millisecond.
@@ -140,103 +110,6 @@ fn report(out: &Printer, s: &copy::Summary) {
         s.bytes,
         s.seconds
     ));
-}
-
-/// The configured attempts per request (the directory store has none: 4).
-pub(crate) fn max_attempts(config: &Config) -> u32 {
-    match &config.target {
-        crate::config::Target::S3(o) => o.max_attempts,
-        crate::config::Target::Dir(_) => 4,
-    }
-}
-
-/// A backup location and, if it names one, a snapshot in it.
-pub(crate) struct Backup {
-    pub opened: location::Opened,
-    pub root: String,
-    pub snapshot: Option<String>,
-}
-
-/// Open `text` as a backup root, or as `<root>/<snapshot id>` when the last
-/// part of it is the ID of a complete snapshot.
-pub(crate) async fn open_backup(
-    config: &Config,
-    text: &str,
-    side: &crate::cli_ext::FromSide,
-) -> Result<Backup, Error> {
-    let loc = Location::parse(text)?;
-    let side = SideSettings {
-        endpoint: side.from_endpoint.clone(),
-        region: side.from_region.clone(),
-        profile: side.from_profile.clone(),
-    };
-    let env = |k: &str| std::env::var(k).ok();
-    let max_attempts = max_attempts(config);
-    // `…/<id>`: a directory's last component, or a prefix's last segment.
-    let (parent, last) = match &loc {
-        Location::Dir(d) => (
-            d.parent()
-                .map(|p| Location::Dir(p.to_path_buf()))
-                .filter(|_| d.file_name().is_some()),
-            d.file_name().map(|n| n.to_string_lossy().into_owned()),
-        ),
-        Location::S3 {
-            bucket,
-            prefix,
-            remote,
-        } if !prefix.is_empty() => {
-            let (p, last) = prefix.rsplit_once('/').unwrap_or(("", prefix));
-            (
-                Some(Location::S3 {
-                    bucket: bucket.clone(),
-                    prefix: p.to_string(),
-                    remote: remote.clone(),
-                }),
-                Some(last.to_string()),
-            )
-        }
-        Location::S3 { .. } => (None, None),
-    };
-    if let (Some(parent), Some(id)) = (parent, last) {
-        let opened = location::open(
-            &parent,
-            &side,
-            &config.target,
-            max_attempts,
-            config.verbose,
-            false,
-            &env,
-        )
-        .await?;
-        let root = opened.prefix.clone();
-        match opened.store.head(&snapshot::manifest_key(&root, &id)).await {
-            Ok(_) => {
-                return Ok(Backup {
-                    opened,
-                    root,
-                    snapshot: Some(id),
-                });
-            }
-            Err(StoreError::NotFound { .. } | StoreError::BucketNotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let opened = location::open(
-        &loc,
-        &side,
-        &config.target,
-        max_attempts,
-        config.verbose,
-        false,
-        &env,
-    )
-    .await?;
-    let root = opened.prefix.clone();
-    Ok(Backup {
-        opened,
-        root,
-        snapshot: None,
-    })
 }
 
 /// `tfsync backup verify`: every object of the chosen snapshots, read once

@@ -4,30 +4,24 @@
 
 use super::Ctx;
 use crate::cli::DoctorArgs;
-use crate::config::Target;
 use crate::error::Error;
 use crate::store::ObjectStore;
 use crate::store::probe::{self, Verdict};
-use crate::store::s3::S3Store;
 use serde_json::json;
 
 pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
-    let Target::S3(opts) = &ctx.config.target else {
+    let Some(store) = ctx.store.as_s3() else {
         return Err(Error::Config(
             "doctor probes an S3 bucket; a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
         ));
     };
-    let store = S3Store::connect(opts)
-        .await?
-        .with_write_options(ctx.config.write.clone())
-        .with_transport(&ctx.config.transport)?;
     let base = args.prefix.trim_end_matches('/');
     let prefix = format!("{base}/{}/", uuid::Uuid::new_v4());
     ctx.out.note(format!(
         "probing {} with scratch objects under {prefix} (removed afterwards)",
         store.describe()
     ));
-    let report = probe::run(&store, &prefix).await;
+    let report = probe::run(store, &prefix).await;
     let safe = report.safe();
     let reasons = report.reasons();
     if ctx.out.json() {

@@ -1,8 +1,7 @@
 //! `tfsync migrate`: move a state and its workspaces to another bucket,
 //! prefix or provider (the engine is `tfstate::migrate`).
 
-use super::Ctx;
-use super::backup::open_destination;
+use super::{Ctx, open_destination};
 use crate::cli_ext::MigrateArgs;
 use crate::error::Error;
 use crate::location::join;

@@ -7,7 +7,7 @@
 //! never deleted.
 
 use super::Ctx;
-use super::history::{no_versioning, s3_store};
+use super::no_versioning;
 use crate::cli_ext::PruneLocksArgs;
 use crate::error::Error;
 use crate::store::s3::{ObjectVersion, Versioning};
@@ -16,9 +16,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 pub async fn run(ctx: &Ctx, args: PruneLocksArgs) -> Result<(), Error> {
-    let store = s3_store(ctx).await?;
+    let store = ctx.s3_store()?;
     if store.versioning().await? == Versioning::Off {
-        return Err(Error::Config(no_versioning(&store)));
+        return Err(Error::Config(no_versioning(store)));
     }
     let mut by_key: BTreeMap<String, Vec<ObjectVersion>> = BTreeMap::new();
     for v in store.list_versions(&args.prefix).await? {
@@ -54,7 +54,7 @@ pub async fn run(ctx: &Ctx, args: PruneLocksArgs) -> Result<(), Error> {
         for v in &plan {
             ctx.out.data(format!(
                 "would delete {} version {}{}",
-                crate::store::ObjectStore::location(&store, &v.key),
+                crate::store::ObjectStore::location(store, &v.key),
                 v.version_id,
                 if v.delete_marker {
                     " (delete marker)"
@@ -68,7 +68,7 @@ pub async fn run(ctx: &Ctx, args: PruneLocksArgs) -> Result<(), Error> {
     } else {
         ctx.out.note(format!(
             "deleted {deleted} noncurrent lock versions under {}",
-            crate::store::ObjectStore::location(&store, &args.prefix)
+            crate::store::ObjectStore::location(store, &args.prefix)
         ));
     }
     Ok(())

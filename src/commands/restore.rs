@@ -3,8 +3,7 @@
 //! (the engine is `backup::restore`); `restore --version-id V`: a bucket
 //! version of the state, written as the next serial.
 
-use super::Ctx;
-use super::backup::open_backup;
+use super::{Ctx, open_backup};
 use crate::backup::restore::{self, Restored, Select, Source, Target};
 use crate::cli_ext::RestoreArgs;
 use crate::error::Error;
@@ -70,7 +69,7 @@ pub const VERSION_OPERATION: &str = "restore state version";
 /// the serial set to the current serial + 1 (same lineage required unless
 /// `--force`), written compare-and-swap over the current state.
 async fn by_version(ctx: &Ctx, version_id: &str, args: &RestoreArgs) -> Result<(), Error> {
-    let store = super::history::versioned(ctx).await?;
+    let store = ctx.versioned().await?;
     let key = ctx.config.state_key();
     let location = ctx.state_location();
     let write = StateWrite::new(

@@ -6,8 +6,11 @@
 //! the same contract.
 
 pub mod fs;
+pub mod open;
 pub mod probe;
 pub mod s3;
+
+pub use open::Store;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -38,8 +38,6 @@ pub struct S3Options {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub path_style: bool,
-    /// Total attempts per request (first try included).
-    pub max_attempts: u32,
     /// Print one line per request on stderr.
     pub verbose: bool,
     /// Explicit credentials (their `Debug` is redacted); `None` means the
@@ -48,8 +46,10 @@ pub struct S3Options {
 }
 
 /// Transport settings (as the OpenTofu `oras` backend has them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportOptions {
+    /// Total attempts per request (first try included; 0 counts as 1).
+    pub max_attempts: u32,
     /// First and longest wait between retries (the SDK's exponential
     /// backoff with jitter in between).
     pub retry_min_wait: Option<Duration>,
@@ -58,6 +58,20 @@ pub struct TransportOptions {
     pub rate_limit: Option<(u32, u32)>,
     /// PEM certificates trusted besides the system's roots (`--ca-bundle`).
     pub ca_bundle: Option<Vec<u8>>,
+}
+
+impl Default for TransportOptions {
+    /// The defaults of the command line: 4 attempts, the SDK's waits, no
+    /// pacing, the system's roots.
+    fn default() -> Self {
+        TransportOptions {
+            max_attempts: 4,
+            retry_min_wait: None,
+            retry_max_wait: None,
+            rate_limit: None,
+            ca_bundle: None,
+        }
+    }
 }
 
 /// Server-side encryption and ACL applied to every object tfsync writes
@@ -107,6 +121,58 @@ impl WriteOptions {
     }
 }
 
+/// Builds an [`S3Store`] with every option applied: where and who
+/// ([`S3Options`]), how every object is written ([`WriteOptions`]: SSE, KMS,
+/// SSE-C, ACL, the provider's create-only header) and how requests travel
+/// ([`TransportOptions`]: attempts, retry waits, rate limit, CA bundle).
+/// `build()` is the only way to get an `S3Store`; inside the crate only
+/// `store::open` calls it (it decides what each side of a command gets).
+#[derive(Debug, Clone, Default)]
+pub struct S3Builder {
+    options: S3Options,
+    write: WriteOptions,
+    transport: TransportOptions,
+}
+
+impl S3Builder {
+    pub fn new(options: S3Options) -> Self {
+        S3Builder {
+            options,
+            ..Default::default()
+        }
+    }
+
+    pub fn with_write_options(mut self, write: WriteOptions) -> Self {
+        self.write = write;
+        self
+    }
+
+    pub fn with_transport(mut self, transport: TransportOptions) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    pub fn options(&self) -> &S3Options {
+        &self.options
+    }
+
+    pub fn write_options(&self) -> &WriteOptions {
+        &self.write
+    }
+
+    pub fn transport(&self) -> &TransportOptions {
+        &self.transport
+    }
+
+    /// Make the client (no request is sent).
+    pub async fn build(self) -> Result<S3Store> {
+        let store = S3Store::connect(&self.options, &self.transport).await?;
+        Ok(store
+            .with_transport(&self.transport)?
+            .with_write_options(self.write))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
@@ -123,12 +189,12 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    pub async fn connect(opts: &S3Options) -> Result<Self> {
+    async fn connect(opts: &S3Options, transport: &TransportOptions) -> Result<Self> {
         let custom = opts.endpoint.is_some();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(
                 RetryConfig::standard()
-                    .with_max_attempts(opts.max_attempts.max(1))
+                    .with_max_attempts(transport.max_attempts.max(1))
                     .with_initial_backoff(Duration::from_millis(100))
                     .with_max_backoff(Duration::from_secs(5)),
             )
@@ -182,6 +248,7 @@ impl S3Store {
         if let Some(ep) = &opts.endpoint {
             conf = conf.endpoint_url(ep);
         }
+        conf = conf.interceptor(OneOfRepeatedSseHeaders);
         Ok(S3Store {
             client: Client::from_conf(conf.build()),
             bucket: opts.bucket.clone(),
@@ -195,7 +262,7 @@ impl S3Store {
 
     /// Retry waits, request pacing and extra trusted certificates. Rebuilds
     /// the client (no request is made).
-    pub fn with_transport(mut self, t: &TransportOptions) -> Result<Self> {
+    fn with_transport(mut self, t: &TransportOptions) -> Result<Self> {
         if let Some(pem) = &t.ca_bundle {
             use aws_smithy_http_client::{Builder, tls};
             let context = tls::TlsContext::builder()
@@ -247,7 +314,7 @@ impl S3Store {
     }
 
     /// Apply `w` to every PUT (and SSE-C to every read).
-    pub fn with_write_options(mut self, w: WriteOptions) -> Self {
+    fn with_write_options(mut self, w: WriteOptions) -> Self {
         self.write = w;
         self
     }
@@ -664,6 +731,47 @@ enum Op {
     Other,
 }
 
+/// SeaweedFS (4.48) repeats the SSE-C response headers (the key MD5) when
+/// it serves an SSE-C object, and aws-sdk-s3 refuses a repeated
+/// single-valued header, so no SSE-C object could be read there. When every
+/// copy of an `x-amz-server-side-encryption*` header is the same, keep one.
+#[derive(Debug)]
+struct OneOfRepeatedSseHeaders;
+
+impl aws_sdk_s3::config::Intercept for OneOfRepeatedSseHeaders {
+    fn name(&self) -> &'static str {
+        "tfsync: one of repeated SSE headers"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextMut<
+            '_,
+        >,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> std::result::Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let headers = context.response_mut().headers_mut();
+        let mut repeated: Vec<(String, String)> = Vec::new();
+        for (name, value) in headers.iter() {
+            if !name.starts_with("x-amz-server-side-encryption")
+                || repeated.iter().any(|(n, _)| n == name)
+            {
+                continue;
+            }
+            let all: Vec<&str> = headers.get_all(name).collect();
+            if all.len() > 1 && all.iter().all(|v| *v == value) {
+                repeated.push((name.to_string(), value.to_string()));
+            }
+        }
+        for (name, value) in repeated {
+            headers.remove(&name);
+            headers.try_insert(name, value)?;
+        }
+        Ok(())
+    }
+}
+
 /// An error and its sources as one line, each level once, without the
 /// debug dumps the SDK appends.
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
@@ -844,6 +952,7 @@ impl ObjectStore for S3Store {
             "COPY s3://{src_bucket}/{src_key} -> {}",
             self.location(key)
         ));
+        self.pace().await;
         // x-amz-copy-source is `bucket/key`, URL-encoded (the SDK does not
         // encode it); `/` stays as it is.
         const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -856,12 +965,25 @@ impl ObjectStore for S3Store {
             "{src_bucket}/{}",
             percent_encoding::utf8_percent_encode(src_key, SET)
         );
+        // The copy is written with this store's write options, and the
+        // source read with its SSE-C key: `store::open` allows server-side
+        // copy only between buckets of one server, which share them.
+        let sse_c = self.sse_c();
         let out = self
             .client
             .copy_object()
             .bucket(&self.bucket)
             .key(key)
             .copy_source(source)
+            .set_server_side_encryption(self.write.sse.as_deref().map(Into::into))
+            .set_ssekms_key_id(self.write.kms_key_id.clone())
+            .set_acl(self.write.acl.as_deref().map(Into::into))
+            .set_sse_customer_algorithm(sse_c.as_ref().map(|_| "AES256".to_string()))
+            .set_sse_customer_key(sse_c.as_ref().map(|(k, _)| k.to_string()))
+            .set_sse_customer_key_md5(sse_c.as_ref().map(|(_, m)| m.clone()))
+            .set_copy_source_sse_customer_algorithm(sse_c.as_ref().map(|_| "AES256".to_string()))
+            .set_copy_source_sse_customer_key(sse_c.as_ref().map(|(k, _)| k.to_string()))
+            .set_copy_source_sse_customer_key_md5(sse_c.as_ref().map(|(_, m)| m.clone()))
             .send()
             .await
             .map_err(|e| self.map_err(key, e, Op::Other))?;

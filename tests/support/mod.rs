@@ -10,7 +10,7 @@ pub mod tls;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use tfsync::store::s3::{S3Options, S3Store};
+use tfsync::store::s3::{S3Builder, S3Options, S3Store, TransportOptions};
 
 pub const SERVERS: [&str; 3] = ["ceph", "seaweedfs", "moto"];
 
@@ -139,7 +139,6 @@ impl Server {
             ),
             profile: None,
             path_style: true,
-            max_attempts: 3,
             verbose: false,
             credentials: Some(aws_credential_types::Credentials::new(
                 self.env["AWS_ACCESS_KEY_ID"].clone(),
@@ -151,12 +150,19 @@ impl Server {
         }
     }
 
+    /// The builder of a store on `bucket` of this server (3 attempts per
+    /// request; add write or transport options before `build`).
+    pub fn builder(&self, bucket: &str) -> S3Builder {
+        S3Builder::new(self.options(bucket)).with_transport(TransportOptions {
+            max_attempts: 3,
+            ..Default::default()
+        })
+    }
+
     /// A store on a new, empty bucket.
     pub async fn new_bucket(&self, tag: &str) -> S3Store {
         let bucket = unique_name(tag);
-        let store = S3Store::connect(&self.options(&bucket))
-            .await
-            .expect("connect");
+        let store = self.builder(&bucket).build().await.expect("connect");
         store
             .create_bucket_if_missing()
             .await

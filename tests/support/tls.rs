@@ -1,7 +1,7 @@
 //! A local HTTPS server with a certificate of the test's choosing (it answers
 //! 501 to every S3 request), and openssl to make such certificates.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// Run `openssl ARGS` in `dir`; it must succeed.
@@ -24,6 +24,57 @@ pub fn self_signed(dir: &Path, subj: &str, extra: &[&str], keyout: &str, out: &s
     args.extend_from_slice(extra);
     args.extend_from_slice(&["-keyout", keyout, "-out", out]);
     openssl(dir, &args);
+}
+
+/// A private CA (`ca.pem`) and a certificate for 127.0.0.1 it signs
+/// (`cert.pem`, key `key.pem`), in `dir`. Returns their paths.
+pub fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext");
+    self_signed(dir, "/CN=tfsync test CA", &[], "ca.key", "ca.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
+        ],
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
 }
 
 /// Python's toy HTTPS server on 127.0.0.1, killed when dropped.
