@@ -26,7 +26,7 @@ test: build
 	scripts/test-servers up
 	status=0; export TFSYNC_REQUIRE_SERVERS=1; \
 	  { $(CARGO) test --locked --tests -- --skip race:: --test-threads=$${TEST_THREADS:-4} && \
-	    $(CARGO) test --locked --test race -- --nocapture; } || status=$$?; \
+	    $(CARGO) test --locked --test it race:: -- --nocapture; } || status=$$?; \
 	  scripts/test-servers down; exit $$status
 
 ## Benchmarks and the load test (scripts/bench: status, pull, lock, load; scripts/bench-backup:
@@ -38,7 +38,7 @@ bench:
 ## Only the unit tests and the directory-store tests (no servers).
 unit:
 	$(CARGO) test --locked --lib --bins
-	$(CARGO) test --locked --test conformance conformance_dir
+	$(CARGO) test --locked --test it conformance::dir
 
 
 lint:

@@ -1,11 +1,9 @@
 //! Faults between tfsync and a real server, injected by `support::proxy`:
 //! lost responses, server errors, signals while the lock is held.
 
-mod support;
-
+use crate::support::proxy::{Fault, Proxy, Rule};
+use crate::support::{Server, run, state};
 use std::time::Duration;
-use support::proxy::{Fault, Proxy, Rule};
-use support::{Server, run, state};
 use tfsync::store::s3::S3Store;
 use tfsync::store::{ObjectStore, PutMode, StoreError};
 

@@ -1,11 +1,10 @@
 //! Transport settings: the client-side rate limit paces real requests, and
 //! the retry waits reach the SDK's retry configuration.
 
-mod support;
-
+use crate::support;
+use crate::support::run;
+use crate::support::tls::{TlsServer, private_ca};
 use std::time::{Duration, Instant};
-use support::run;
-use support::tls::{TlsServer, private_ca};
 use tfsync::store::s3::{S3Builder, TransportOptions};
 use tfsync::store::{ObjectStore, PutMode};
 

@@ -2,10 +2,8 @@
 //! the binary, against the real servers: the settings found there really
 //! drive the requests, and `tfsync config` names each source and no secret.
 
-mod support;
-
+use crate::support::{Server, run, state};
 use serde_json::Value;
-use support::{Server, run, state};
 use tfsync::store::ObjectStore;
 
 fn bare(server: &Server) -> std::process::Command {

@@ -4,7 +4,7 @@
 //! condition on our own object). Each must recognise its own write by the
 //! MD5 of the bytes it sent, as `push` does (`tests/faults.rs`).
 
-mod support;
+use crate::support;
 
 use support::proxy::{Fault, Proxy, Rule};
 use support::{Server, run, state};

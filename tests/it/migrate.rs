@@ -1,10 +1,9 @@
 //! `tfsync migrate` end to end: three workspaces between two buckets and
 //! between two servers, lineage refusal, dry run, a failure halfway.
 
-mod support;
-
-use support::proxy::{Fault, Proxy, Rule};
-use support::{Server, run, state};
+use crate::support;
+use crate::support::proxy::{Fault, Proxy, Rule};
+use crate::support::{Server, run, state};
 use tfsync::store::s3::S3Store;
 use tfsync::store::{ObjectStore, PutMode, StoreError};
 

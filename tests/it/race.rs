@@ -10,14 +10,12 @@
 //! Scale with TFSYNC_RACE_PROCS, TFSYNC_RACE_CYCLES, TFSYNC_RACE_READERS
 //! (defaults 16, 10, 2; `make bench` runs 32 x 25).
 
-mod support;
-
+use crate::support::{Server, run, state};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use support::{Server, run, state};
 use tfsync::store::{ObjectStore, PutMode};
 
 const KEY: &str = "race/terraform.tfstate";

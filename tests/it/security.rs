@@ -2,10 +2,9 @@
 //! on success and on error; nothing it prints or writes (local files, lock
 //! objects, states) contains the secret key or the session token.
 
-mod support;
-
-use support::tls::{TlsServer, self_signed};
-use support::{Server, run, state};
+use crate::support;
+use crate::support::tls::{TlsServer, self_signed};
+use crate::support::{Server, run, state};
 use tfsync::store::ObjectStore;
 
 const SECRET: &str = "tfsyncCanarySecret0xDEADBEEF";

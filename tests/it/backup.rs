@@ -3,10 +3,9 @@
 //! retention, corruption caught by verify, restore under the push rules, a
 //! cron-style run, and a failure that names its key.
 
-mod support;
-
-use support::proxy::{Fault, Proxy, Rule};
-use support::{Server, run, state};
+use crate::support;
+use crate::support::proxy::{Fault, Proxy, Rule};
+use crate::support::{Server, run, state};
 use tfsync::store::s3::S3Store;
 use tfsync::store::{ObjectStore, PutMode};
 

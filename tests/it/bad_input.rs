@@ -2,10 +2,9 @@
 //! server: every case gives a clear message, the documented exit code, and
 //! writes nothing remotely.
 
-mod support;
-
+use crate::support;
+use crate::support::{Server, run, state};
 use std::path::{Path, PathBuf};
-use support::{Server, run, state};
 use tfsync::store::s3::S3Store;
 use tfsync::store::{ObjectStore, PutMode};
 

@@ -3,7 +3,7 @@
 //! `pull --version-id`, `restore --version-id` and every side of `backup`,
 //! `restore --from` and `migrate`, not only the configured store.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -4,10 +4,9 @@
 //! gone afterwards. And the loud warning of `lock` / `push` on a versioned
 //! bucket of an S3-compatible endpoint.
 
-mod support;
-
+use crate::support;
+use crate::support::{Server, run};
 use serde_json::Value;
-use support::{Server, run};
 use tfsync::store::s3::S3Store;
 
 /// Run doctor with JSON output; check the report's shape and that nothing

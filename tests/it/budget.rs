@@ -5,10 +5,8 @@
 //! first state write costs a HEAD and a second PUT (see store/s3.rs): its
 //! push budget is 6.
 
-mod support;
-
-use support::proxy::Proxy;
-use support::{Server, run, state};
+use crate::support::proxy::Proxy;
+use crate::support::{Server, run, state};
 use tfsync::store::{ObjectStore, PutMode};
 
 const KEY: &str = "budget/terraform.tfstate";

@@ -1,9 +1,7 @@
 //! The binary without any server: configuration errors, help, exit codes,
 //! and the full lock/push/pull cycle on the directory store.
 
-mod support;
-
-use support::{run, state};
+use crate::support::{run, state};
 
 fn tfsync() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));

@@ -3,9 +3,7 @@
 //! plain http; Ceph RGW refuses SSE without TLS and SeaweedFS 4.48 answers
 //! 500 to SSE-S3 (README, Configuration), so this runs on moto.
 
-mod support;
-
-use support::{Server, run, state};
+use crate::support::{Server, run, state};
 use tfsync::store::ObjectStore;
 
 const KEY: &str = "enc/terraform.tfstate";

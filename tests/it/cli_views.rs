@@ -1,11 +1,9 @@
 //! `list`, `locks` and `force-unlock --older-than` through the binary, on
 //! each real server.
 
-mod support;
-
+use crate::support::env::{Env, KEY};
+use crate::support::{Server, run, state};
 use serde_json::Value;
-use support::env::{Env, KEY};
-use support::{Server, run, state};
 use tfsync::store::{ObjectStore, PutMode};
 use tfsync::tfstate::lock;
 use tfsync::tfstate::lock::LockError;

@@ -1,8 +1,7 @@
 //! Bucket versioning helpers of the S3 store, on every real server.
 
-mod support;
-
-use support::Server;
+use crate::support;
+use crate::support::Server;
 use tfsync::store::s3::Versioning;
 use tfsync::store::{ObjectStore, PutMode};
 

@@ -2,10 +2,8 @@
 //! Terraform compatibility of the lock in both directions, the push rules,
 //! workspaces.
 
-mod support;
-
-use support::env::{Env, KEY};
-use support::{Server, run, state};
+use crate::support::env::{Env, KEY};
+use crate::support::{Server, run, state};
 use tfsync::store::{ObjectStore, PutMode, StoreError};
 use tfsync::tfstate::lock::LockInfo;
 

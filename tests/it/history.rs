@@ -3,9 +3,7 @@
 //! RGW ignores If-None-Match on versioned buckets, so locks cannot work
 //! there), and the plain answer on an unversioned bucket.
 
-mod support;
-
-use support::{Server, run, state};
+use crate::support::{Server, run, state};
 use tfsync::store::ObjectStore;
 use tfsync::store::s3::S3Store;
 use tfsync::tfstate::state::{StateInfo, parse};
