@@ -92,7 +92,7 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
         eprintln!(
             "{} lock(s) older than {bound_text} under {where_}:\n{}",
             found.len(),
-            super::locks::render(&found)
+            super::table::locks_table(&found)
         );
     }
     if !args.yes {
@@ -120,7 +120,7 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
                     esc(&gone.operation),
                     short_duration(gone.age())
                 ));
-                let mut v = super::locks::entry_json(ctx, l);
+                let mut v = super::table::lock_entry_json(ctx, l);
                 v["lock"] = super::table::lock_fields(&gone);
                 released.push(v);
             }

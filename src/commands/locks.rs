@@ -2,12 +2,10 @@
 //! holder and age. One LIST (all pages), then one GET per lock.
 
 use super::Ctx;
-use super::table::{self, current_json};
+use super::table;
 use crate::cli::LocksArgs;
 use crate::error::Error;
-use crate::output::escape_for_terminal as esc;
-use crate::tfstate::lock::{Current, go_rfc3339_nano};
-use crate::tfstate::scan::{self, FoundLock};
+use crate::tfstate::scan;
 use serde_json::json;
 
 pub async fn run(ctx: &Ctx, args: LocksArgs) -> Result<(), Error> {
@@ -21,7 +19,7 @@ pub async fn run(ctx: &Ctx, args: LocksArgs) -> Result<(), Error> {
             "bucket": ctx.store.bucket(),
             "prefix": args.prefix,
             "older_than_seconds": args.older_than.map(|d| d.as_secs()),
-            "locks": found.iter().map(|l| entry_json(ctx, l)).collect::<Vec<_>>(),
+            "locks": found.iter().map(|l| table::lock_entry_json(ctx, l)).collect::<Vec<_>>(),
         }));
         return Ok(());
     }
@@ -38,50 +36,8 @@ pub async fn run(ctx: &Ctx, args: LocksArgs) -> Result<(), Error> {
         ctx.out.note(format!("no locks{bound} under {where_}"));
         return Ok(());
     }
-    ctx.out.data(render(&found));
+    ctx.out.data(table::locks_table(&found));
     ctx.out
         .note(format!("{} lock(s){bound} under {where_}", found.len()));
     Ok(())
-}
-
-/// The JSON of one found lock: where it is, and what it says.
-pub fn entry_json(ctx: &Ctx, l: &FoundLock) -> serde_json::Value {
-    let mut v = json!({
-        "lock_key": l.lock_key,
-        "state_key": l.state_key,
-        "location": ctx.store.location(&l.lock_key),
-        "last_modified": l.meta.last_modified.map(|t| t.to_rfc3339()),
-    });
-    v["lock"] = current_json(&l.current);
-    v
-}
-
-/// A table of found locks, oldest first as listed.
-pub fn render(found: &[FoundLock]) -> String {
-    let rows: Vec<Vec<String>> = found
-        .iter()
-        .map(|l| match &l.current {
-            Current::Locked { info, .. } => vec![
-                table::age_cell(info),
-                esc(&info.who).into_owned(),
-                esc(&info.operation).into_owned(),
-                go_rfc3339_nano(&info.created),
-                esc(&l.state_key).into_owned(),
-                esc(&info.id).into_owned(),
-            ],
-            Current::Unreadable { reason, .. } => vec![
-                "?".into(),
-                "?".into(),
-                format!("UNREADABLE: {}", esc(reason)),
-                "-".into(),
-                esc(&l.state_key).into_owned(),
-                "-".into(),
-            ],
-            Current::Unlocked => vec![],
-        })
-        .collect();
-    table::render(
-        &["AGE", "WHO", "OPERATION", "CREATED", "STATE KEY", "ID"],
-        &rows,
-    )
 }

@@ -131,11 +131,7 @@ async fn fetch(
 ) -> Result<(ObjectMeta, String), Error> {
     let location = ctx.store.location(key);
     let got = match version_id {
-        Some(v) => match super::history::versioned(ctx)
-            .await?
-            .get_version(key, v)
-            .await
-        {
+        Some(v) => match ctx.versioned().await?.get_version(key, v).await {
             Ok(g) => {
                 use tokio::io::AsyncWriteExt;
                 sink.write_all(&g.bytes).await.map_err(local_write_error)?;
