@@ -138,7 +138,7 @@ mod tests {
         // The backup root of `run` is `nightly` in the destination store;
         // copy that tree into a directory of its own.
         let at = root.path().join("nightly");
-        let store = FsStore::new(at.clone()).expect("store");
+        let store = FsStore::create(at.clone()).expect("store");
         for m in d.dst.list("nightly/").await.expect("list") {
             let got = d.dst.get(&m.key).await.expect("get");
             let key = m.key.trim_start_matches("nightly/");
