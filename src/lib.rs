@@ -1,10 +1,13 @@
 //! tfsync: Terraform / OpenTofu remote state on S3-compatible storage.
 //!
 //! Layers, each knowing only the ones below it:
-//! `cli` (clap) -> `config` (validated settings) -> `commands` (one file per
-//! subcommand) -> `tfstate` (keys, lock, state rules) -> `store` (the object
-//! store trait and its S3 and directory implementations).
+//! `cli` (clap) -> `config` (validated settings) -> `commands` (one thin file
+//! per subcommand) -> the engines: `backup` (snapshots, verify, retention,
+//! restore) and `tfstate` (keys, lock, lock guard, state rules, the guarded
+//! state write, migration) -> `store` (the object store trait and its S3 and
+//! directory implementations).
 
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -14,7 +17,6 @@ pub mod exit;
 pub mod localfile;
 pub mod location;
 pub mod output;
-pub mod snapshot;
 pub mod store;
 pub mod tfstate;
 

@@ -29,5 +29,8 @@ fn main() {
             code
         }
     };
+    // A signal may have ended the command while a worker thread was still
+    // writing a temporary file: remove it (a completed write is in place).
+    tfsync::localfile::remove_leftover_temps();
     std::process::exit(code);
 }

@@ -188,6 +188,10 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
 
+    /// Refuse a state (input file or directory-store object) larger than SIZE, e.g. 512MiB, 2GiB [env: TFSYNC_MAX_STATE_SIZE; default: 512MiB]
+    #[arg(long, global = true, value_parser = crate::localfile::parse_size, value_name = "SIZE")]
+    pub max_state_size: Option<u64>,
+
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "TFSYNC_OUTPUT")]
     pub output: OutputFormat,

@@ -8,6 +8,7 @@ use super::{Ctx, interactive};
 use crate::cli::ForceUnlockArgs;
 use crate::duration::short_duration;
 use crate::error::Error;
+use crate::output::escape_for_terminal as esc;
 use crate::tfstate::guard::LockSet;
 use crate::tfstate::keys;
 use crate::tfstate::lock::{Current, Holder, LockError};
@@ -97,7 +98,7 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
         eprintln!(
             "{} lock(s) older than {bound_text} under {where_}:\n{}",
             found.len(),
-            super::locks::render(&found)
+            super::table::locks_table(&found)
         );
     }
     if !args.yes {
@@ -119,13 +120,13 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
             Ok(gone) => {
                 ctx.out.note(format!(
                     "released lock {} on {} (held by {}, {}, {} old)",
-                    gone.id,
-                    store.location(&l.state_key),
-                    gone.who,
-                    gone.operation,
+                    esc(&gone.id),
+                    esc(&store.location(&l.state_key)),
+                    esc(&gone.who),
+                    esc(&gone.operation),
                     short_duration(gone.age())
                 ));
-                let mut v = super::locks::entry_json(ctx, l);
+                let mut v = super::table::lock_entry_json(ctx, l);
                 v["lock"] = super::table::lock_fields(&gone);
                 released.push(v);
             }
@@ -133,8 +134,8 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
             Err(LockError::NotLocked { .. }) => {
                 ctx.out.note(format!(
                     "lock {} on {} was already released",
-                    info.id,
-                    store.location(&l.state_key)
+                    esc(&info.id),
+                    esc(&store.location(&l.state_key))
                 ));
             }
             Err(e) => {

@@ -1,45 +1,15 @@
 //! `tfsync history`: the bucket versions of the state, and the helpers
 //! `pull --version-id` and `restore --version-id` share.
 
-use super::Ctx;
+use super::{Ctx, no_versioning};
 use crate::cli::HistoryArgs;
-use crate::config::Target;
 use crate::error::Error;
-use crate::store::s3::{S3Store, Versioning};
+use crate::store::s3::Versioning;
 use crate::tfstate::state::{self, StateInfo};
 use serde_json::json;
 
-/// The configured store as an S3 store, for version requests.
-pub(crate) fn s3_store(ctx: &Ctx) -> Result<&S3Store, Error> {
-    ctx.store.as_s3().ok_or_else(|| {
-        let dir = match &ctx.config.target {
-            Target::Dir(d) => d.display().to_string(),
-            Target::S3(_) => ctx.store.describe(),
-        };
-        Error::Config(format!(
-            "{dir} is a directory: it keeps no versions (only S3 buckets with versioning do)"
-        ))
-    })
-}
-
-pub(crate) fn no_versioning(store: &S3Store) -> String {
-    format!(
-        "{} has no versioning: it keeps only the current state, so there is no history to read. Enable versioning on the bucket to keep one (on Ceph RGW, keep lock buckets unversioned: it ignores If-None-Match there)",
-        crate::store::ObjectStore::describe(store)
-    )
-}
-
-/// A bucket with versioning (enabled, or suspended with versions kept).
-pub(crate) async fn versioned(ctx: &Ctx) -> Result<&S3Store, Error> {
-    let store = s3_store(ctx)?;
-    if store.versioning().await? == Versioning::Off {
-        return Err(Error::Config(no_versioning(store)));
-    }
-    Ok(store)
-}
-
 pub async fn run(ctx: &Ctx, args: HistoryArgs) -> Result<(), Error> {
-    let store = s3_store(ctx)?;
+    let store = ctx.s3_store()?;
     let key = ctx.config.state_key();
     let versioning = store.versioning().await?;
     if versioning == Versioning::Off {

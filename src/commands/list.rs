@@ -6,6 +6,7 @@
 use super::Ctx;
 use super::table::{self, current_json};
 use crate::error::Error;
+use crate::output::escape_for_terminal as esc;
 use crate::store::{GetResult, StoreError};
 use crate::tfstate::guard::LockSet;
 use crate::tfstate::keys;
@@ -128,7 +129,7 @@ impl Entry {
             Current::Unlocked => ("unlocked".into(), "-".into(), "-".into()),
             Current::Locked { info, .. } => (
                 "LOCKED".into(),
-                format!("{} ({})", info.who, info.operation),
+                format!("{} ({})", esc(&info.who), esc(&info.operation)),
                 table::age_cell(info),
             ),
             Current::Unreadable { .. } => ("UNREADABLE".into(), "?".into(), "?".into()),
@@ -145,14 +146,14 @@ impl Entry {
             Some(_) => field("serial"),
         };
         vec![
-            format!("{mark}{}", self.name),
+            format!("{mark}{}", esc(&self.name)),
             lock,
             holder,
             age,
             serial,
             field("size"),
             field("last_modified"),
-            self.state_key.clone(),
+            esc(&self.state_key).into_owned(),
         ]
     }
 }

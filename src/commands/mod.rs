@@ -1,4 +1,7 @@
-//! One file per subcommand, each a short script over `tfstate` and `store`.
+//! One file per subcommand, each a short script: arguments -> an engine
+//! (`tfstate`, `backup`) -> the report. Commands never import each other:
+//! what several share (the context, opening the other side of a command,
+//! the versioned bucket) is here; tables are in `table.rs`.
 
 mod backup;
 mod config_cmd;
@@ -19,11 +22,16 @@ mod status;
 mod table;
 mod unlock;
 
+use crate::backup::{Located, locate};
 use crate::cli::{Command, Opts};
-use crate::config::{Config, Needs};
+use crate::cli::{FromSide, ToSide};
+use crate::config::{Config, Needs, Target};
 use crate::error::Error;
+use crate::location::{Location, SideSettings};
 use crate::output::Printer;
-use crate::store::Store;
+use crate::store::open::{self, Opened};
+use crate::store::s3::{S3Store, Versioning};
+use crate::store::{ObjectStore, Store};
 use crate::tfstate::guard::{self, LockSet, LockSpec};
 use crate::tfstate::lock::LockInfo;
 use std::future::Future;
@@ -106,6 +114,29 @@ pub async fn open_store(config: &Config) -> Result<Store, Error> {
 }
 
 impl Ctx {
+    /// The configured store as an S3 store, for version requests.
+    pub fn s3_store(&self) -> Result<&S3Store, Error> {
+        self.store.as_s3().ok_or_else(|| {
+            let dir = match &self.config.target {
+                Target::Dir(d) => d.display().to_string(),
+                Target::S3(_) => self.store.describe(),
+            };
+            Error::Config(format!(
+                "{dir} is a directory: it keeps no versions (only S3 buckets with versioning do)"
+            ))
+        })
+    }
+
+    /// The configured bucket, with versioning (enabled, or suspended with
+    /// versions kept).
+    pub async fn versioned(&self) -> Result<&S3Store, Error> {
+        let store = self.s3_store()?;
+        if store.versioning().await? == Versioning::Off {
+            return Err(Error::Config(no_versioning(store)));
+        }
+        Ok(store)
+    }
+
     /// Where the domain layer's warnings go.
     pub fn warn(&self) -> impl Fn(String) + Sync + '_ {
         move |w: String| self.out.warn(w)
@@ -130,6 +161,52 @@ impl Ctx {
     }
 }
 
+/// Why a bucket has no history to read.
+pub fn no_versioning(store: &S3Store) -> String {
+    format!(
+        "{} has no versioning: it keeps only the current state, so there is no history to read. Enable versioning on the bucket to keep one (on Ceph RGW, keep lock buckets unversioned: it ignores If-None-Match there)",
+        store.describe()
+    )
+}
+
+/// Open the destination `to` of a backup or a migration with its `--to-*`
+/// flags (the source's settings fill in the rest, as `store::open` says);
+/// `batched` as in [`open::open_location`].
+pub async fn open_destination(
+    config: &Config,
+    to: &str,
+    side: &ToSide,
+    batched: bool,
+) -> Result<Opened, Error> {
+    let side = SideSettings {
+        endpoint: side.to_endpoint.clone(),
+        region: side.to_region.clone(),
+        profile: side.to_profile.clone(),
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let loc = Location::parse(to)?;
+    // The destination is the one directory store that may be created.
+    if let Location::Dir(dir) = &loc {
+        crate::store::fs::FsStore::create(dir.clone())?;
+    }
+    open::open_location(&loc, &side, config, batched, &env).await
+}
+
+/// Open `text`, with its `--from-*` flags, as a backup location or a
+/// snapshot in one ([`locate`]).
+pub async fn open_backup(config: &Config, text: &str, side: &FromSide) -> Result<Located, Error> {
+    let side = SideSettings {
+        endpoint: side.from_endpoint.clone(),
+        region: side.from_region.clone(),
+        profile: side.from_profile.clone(),
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    locate(&Location::parse(text)?, async |loc: &Location| {
+        open::open_location(loc, &side, config, false, &env).await
+    })
+    .await
+}
+
 /// Is stdin a terminal a person can answer on?
 pub fn interactive() -> bool {
     use std::io::IsTerminal;
@@ -138,15 +215,16 @@ pub fn interactive() -> bool {
 
 /// The result of `unlock` and `force-unlock`.
 fn report_released(ctx: &Ctx, info: &LockInfo) {
+    use crate::output::escape_for_terminal as esc;
     if ctx.out.json() {
         ctx.out.emit_json(&serde_json::json!({ "released": info }));
     } else {
         ctx.out.note(format!(
             "released lock {} on {} (held by {}, {})",
-            info.id,
+            esc(&info.id),
             ctx.state_location(),
-            info.who,
-            info.operation
+            esc(&info.who),
+            esc(&info.operation)
         ));
     }
 }

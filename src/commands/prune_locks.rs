@@ -7,7 +7,7 @@
 //! never deleted.
 
 use super::Ctx;
-use super::history::{no_versioning, s3_store};
+use super::no_versioning;
 use crate::cli::PruneLocksArgs;
 use crate::error::Error;
 use crate::store::s3::{ObjectVersion, Versioning};
@@ -16,7 +16,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 pub async fn run(ctx: &Ctx, args: PruneLocksArgs) -> Result<(), Error> {
-    let store = s3_store(ctx)?;
+    let store = ctx.s3_store()?;
     if store.versioning().await? == Versioning::Off {
         return Err(Error::Config(no_versioning(store)));
     }

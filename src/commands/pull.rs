@@ -8,60 +8,80 @@
 //! (up to `--max-attempts`). On stdout, bytes already written cannot be taken
 //! back: the check comes after them, and a cut-off or mismatch is reported
 //! with a non-zero exit code (use `-o` for retries).
+//!
+//! `-o -` is stdout. An existing device or FIFO is written through (never
+//! replaced); a symbolic link is refused (see [`localfile::out_target`]).
 
 use super::Ctx;
 use crate::cli::PullArgs;
 use crate::error::Error;
-use crate::localfile;
+use crate::localfile::{self, OutTarget};
 use crate::store::{ObjectMeta, StoreError, local_write_error, md5_hex};
 use crate::tfstate::read;
 
 pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), Error> {
     let key = ctx.config.state_key();
-    let (meta, md5) = match &args.out {
-        None => {
+    let target = match &args.out {
+        None => OutTarget::Stdout,
+        Some(path) => localfile::out_target(path)?,
+    };
+    let file = args
+        .out
+        .as_ref()
+        .filter(|_| !matches!(target, OutTarget::Stdout));
+    let (meta, md5) = match (&target, file) {
+        (OutTarget::File, Some(path)) => {
+            // Ctrl-C / SIGTERM: the future is dropped, and with it the
+            // temporary file; FILE is left as it was.
+            let mut signals = crate::tfstate::guard::Signals::install()?;
+            tokio::select! {
+                r = to_file(ctx, &key, args.version_id.as_deref(), path) => r?,
+                signal = signals.recv() => {
+                    return Err(Error::Interrupted {
+                        signal,
+                        detail: format!("{} was left as it was (no partial file)", path.display()),
+                    });
+                }
+            }
+        }
+        (OutTarget::Device, Some(path)) => {
+            // A device or FIFO is written through, never replaced: like
+            // stdout, bytes written cannot be taken back (no retries).
+            let mut dev = tokio::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY)
+                .open(path)
+                .await
+                .map_err(|e| Error::io(path, e))?;
+            let md = dev.metadata().await.map_err(|e| Error::io(path, e))?;
+            if md.is_file() {
+                return Err(Error::io(
+                    path,
+                    std::io::Error::other(
+                        "was replaced by a regular file while it was being opened; retry",
+                    ),
+                ));
+            }
+            fetch(ctx, &key, args.version_id.as_deref(), &mut dev).await?
+        }
+        _ => {
             let mut stdout = tokio::io::stdout();
             fetch(ctx, &key, args.version_id.as_deref(), &mut stdout).await?
-        }
-        Some(path) => {
-            let tmp = localfile::PrivateTemp::beside(path)?;
-            let mut attempt = 1;
-            let got = loop {
-                // Each attempt starts from an empty temporary file.
-                let mut file = tokio::fs::File::from_std(tmp.reopen()?);
-                file.set_len(0).await.map_err(|e| Error::io(path, e))?;
-                match fetch(ctx, &key, args.version_id.as_deref(), &mut file).await {
-                    Err(Error::Store(StoreError::BodyInterrupted { .. }))
-                        if attempt < ctx.config.max_attempts() =>
-                    {
-                        attempt += 1;
-                        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt as u64))
-                            .await;
-                    }
-                    other => {
-                        let got = other?;
-                        file.sync_all().await.map_err(|e| Error::io(path, e))?;
-                        break got;
-                    }
-                }
-            };
-            tmp.commit()?;
-            got
         }
     };
     if args.version_id.is_none() {
         warn_on_stale_digest(ctx, &key, &md5).await;
     }
-    if ctx.out.json() && args.out.is_some() {
+    if ctx.out.json() && file.is_some() {
         ctx.out.emit_json(&serde_json::json!({
             "location": ctx.state_location(),
-            "file": args.out,
+            "file": file,
             "size": meta.size,
             "etag": meta.etag,
             "md5": md5,
         }));
     }
-    if let Some(path) = &args.out {
+    if let Some(path) = file {
         ctx.out.note(format!(
             "pulled {} ({} bytes) to {}",
             ctx.state_location(),
@@ -70,6 +90,38 @@ pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// Into a 0600 temporary file beside `path`, renamed onto it once complete
+/// and verified; a body cut off mid-way is fetched again.
+async fn to_file(
+    ctx: &Ctx,
+    key: &str,
+    version_id: Option<&str>,
+    path: &std::path::Path,
+) -> Result<(ObjectMeta, String), Error> {
+    let tmp = localfile::PrivateTemp::beside(path)?;
+    let mut attempt = 1;
+    let got = loop {
+        // Each attempt starts from an empty temporary file.
+        let mut file = tokio::fs::File::from_std(tmp.reopen()?);
+        file.set_len(0).await.map_err(|e| Error::io(path, e))?;
+        match fetch(ctx, key, version_id, &mut file).await {
+            Err(Error::Store(StoreError::BodyInterrupted { .. }))
+                if attempt < ctx.config.max_attempts() =>
+            {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt as u64)).await;
+            }
+            other => {
+                let got = other?;
+                file.sync_all().await.map_err(|e| Error::io(path, e))?;
+                break got;
+            }
+        }
+    };
+    tmp.commit()?;
+    Ok(got)
 }
 
 /// Stream the state (or, with `--version-id`, one bucket version of it)
@@ -82,11 +134,7 @@ async fn fetch(
 ) -> Result<(ObjectMeta, String), Error> {
     let location = ctx.store.location(key);
     let got = match version_id {
-        Some(v) => match super::history::versioned(ctx)
-            .await?
-            .get_version(key, v)
-            .await
-        {
+        Some(v) => match ctx.versioned().await?.get_version(key, v).await {
             Ok(g) => {
                 use tokio::io::AsyncWriteExt;
                 sink.write_all(&g.bytes).await.map_err(local_write_error)?;

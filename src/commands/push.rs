@@ -9,7 +9,7 @@ use crate::tfstate::state::{self, StateInfo};
 use crate::tfstate::write::{Purpose, Rules, StateWrite};
 
 pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
-    let bytes = localfile::read(&args.file)?;
+    let bytes = localfile::read_bounded(&args.file, ctx.config.max_state_size)?;
     let what = args.file.display().to_string();
     match state::parse(&bytes) {
         Ok(StateInfo::Plain(_)) => {}

@@ -1,16 +1,13 @@
 //! `tfsync restore --from SNAPSHOT`: states from a backup snapshot back into
-//! the configured store, each under its own lock and with the push rules.
+//! the configured store, each under its own lock and with the push rules
+//! (the engine is `backup::restore`); `restore --version-id V`: a bucket
+//! version of the state, written as the next serial.
 
-use super::Ctx;
-use super::backup::open_backup;
+use super::{Ctx, open_backup};
+use crate::backup::restore::{self, Restored, Select, Source, Target};
 use crate::cli::RestoreArgs;
 use crate::error::Error;
-use crate::location::join;
-use crate::snapshot::{self, Entry};
-use crate::store::{StoreError, md5_hex};
 use crate::tfstate::write::{Purpose, Rules, StateWrite};
-
-pub const OPERATION: &str = "restore from backup";
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
     let from = match (&args.from, &args.version_id) {
@@ -23,97 +20,44 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
         }
     };
     let b = open_backup(&ctx.config, &from, &args.side).await?;
-    let store = b.opened.store.as_ref();
-    let id = match &b.snapshot {
-        Some(id) => id.clone(),
-        None => snapshot::list_ids(store, &b.root)
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::NotFound {
-                location: format!(
-                    "{} (no complete snapshot: no manifests/*.json)",
-                    b.opened.display
-                ),
-            })?,
+    let source = Source {
+        store: b.opened.store.as_ref(),
+        root: &b.root,
+        snapshot: b.snapshot.as_deref(),
+        display: &b.opened.display,
+        given: &from,
     };
-    let manifest = snapshot::read_manifest(store, &b.root, &id).await?;
-    let entries: Vec<&Entry> = if args.all {
-        manifest.states.iter().collect()
+    let key = ctx.config.state_key();
+    let select = if args.all {
+        Select::All
     } else {
-        let key = ctx.config.state_key();
-        let found: Vec<&Entry> = manifest.states.iter().filter(|e| e.key == key).collect();
-        if found.is_empty() {
-            return Err(Error::Store(StoreError::NotFound {
-                location: format!(
-                    "{key} in snapshot {id} of {} (it holds {} states; use --all for every one, or check --key and --workspace)",
-                    b.opened.display,
-                    manifest.states.len()
-                ),
-            }));
-        }
-        found
+        Select::Key(&key)
     };
-
-    let mut restored = Vec::new();
-    for e in entries {
-        let object = join(&b.root, &e.object);
-        let got = store.get(&object).await?;
-        let bytes = if e.gzip {
-            snapshot::gunzip(&got.bytes).map_err(|err| StoreError::Other {
-                location: store.location(&object),
-                message: format!("not valid gzip: {err}"),
-            })?
-        } else {
-            got.bytes
-        };
-        if md5_hex(&bytes) != e.md5 {
-            return Err(Error::Store(StoreError::Other {
-                location: store.location(&object),
-                message: format!(
-                    "its MD5 {} is not the manifest's {}: the backup is damaged; nothing was written for {}. Run `tfsync backup verify --from {}`",
-                    md5_hex(&bytes),
-                    e.md5,
-                    e.key,
-                    from
-                ),
-            }));
-        }
-        // Restoring a snapshot is a push of its bytes (push's rules and words).
-        let write = StateWrite::new(
-            ctx.store.as_ref(),
-            &e.key,
-            Rules::push(args.force),
-            Purpose::Push,
-        );
-        let outcome = ctx
-            .under_lock(&e.key, OPERATION, args.lock_timeout, write.write(&bytes))
-            .await?;
+    let warn = ctx.warn();
+    let target = Target {
+        store: ctx.store.as_ref(),
+        force: args.force,
+        lock_timeout: args.lock_timeout,
+        warn: &warn,
+    };
+    let done = |id: &str, r: &Restored| {
         ctx.out.note(format!(
             "{} {} (serial {}) from snapshot {id}",
-            if outcome.unchanged() {
+            if r.unchanged {
                 "already up to date:"
             } else {
                 "restored"
             },
-            ctx.store.location(&e.key),
-            e.serial.map_or("?".to_string(), |s| s.to_string())
+            r.location,
+            r.serial.map_or("?".to_string(), |s| s.to_string())
         ));
-        restored.push(serde_json::json!({
-            "key": e.key,
-            "location": ctx.store.location(&e.key),
-            "serial": e.serial,
-            "lineage": e.lineage,
-            "size": e.size,
-            "etag": outcome.etag,
-            "previous_etag": outcome.previous_etag,
-            "unchanged": outcome.unchanged(),
-        }));
-    }
+    };
+    let outcome = restore::restore(&source, select, &target, &done).await?;
     if ctx.out.json() {
         ctx.out.emit_json(&serde_json::json!({
-            "snapshot": id,
+            "snapshot": outcome.snapshot,
             "from": b.opened.display,
-            "restored": restored,
+            "restored": outcome.restored,
         }));
     }
     Ok(())
@@ -125,7 +69,7 @@ pub const VERSION_OPERATION: &str = "restore state version";
 /// the serial set to the current serial + 1 (same lineage required unless
 /// `--force`), written compare-and-swap over the current state.
 async fn by_version(ctx: &Ctx, version_id: &str, args: &RestoreArgs) -> Result<(), Error> {
-    let store = super::history::versioned(ctx).await?;
+    let store = ctx.versioned().await?;
     let key = ctx.config.state_key();
     let location = ctx.state_location();
     let write = StateWrite::new(

@@ -5,6 +5,7 @@
 use super::Ctx;
 use crate::duration::short_duration;
 use crate::error::Error;
+use crate::output::escape_for_terminal as esc;
 use crate::store::StoreError;
 use crate::store::md5_hex;
 use crate::tfstate::dynamo::{self, DigestCheck, Stored};
@@ -101,19 +102,19 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
             Current::Unlocked => "Lock:      unlocked".into(),
             Current::Locked { info, .. } => format!(
                 "Lock:      LOCKED by {} for {} since {} ({} ago)\n           ID {}{}",
-                info.who,
-                info.operation,
+                esc(&info.who),
+                esc(&info.operation),
                 go_rfc3339_nano(&info.created),
                 short_duration(info.age()),
-                info.id,
+                esc(&info.id),
                 if info.info.is_empty() {
                     String::new()
                 } else {
-                    format!("\n           Info: {}", info.info)
+                    format!("\n           Info: {}", esc(&info.info))
                 }
             ),
             Current::Unreadable { reason, .. } => {
-                format!("Lock:      PRESENT BUT UNREADABLE ({reason})")
+                format!("Lock:      PRESENT BUT UNREADABLE ({})", esc(reason))
             }
         });
         if held_in_item {
@@ -136,7 +137,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
         if let Some(v) = &state_json {
             let field = |k: &str| match &v[k] {
                 Value::Null => "-".to_string(),
-                Value::String(s) => s.clone(),
+                Value::String(s) => esc(s).into_owned(),
                 other => other.to_string(),
             };
             lines.push(format!("Size:      {} bytes", field("size")));
@@ -148,7 +149,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
                     field("encryption_version")
                 ));
             } else if let Value::String(reason) = &v["invalid"] {
-                lines.push(format!("Format:    NOT A VALID STATE ({reason})"));
+                lines.push(format!("Format:    NOT A VALID STATE ({})", esc(reason)));
             } else {
                 lines.push(format!(
                     "Format:    version {}, written by Terraform {}",

@@ -74,6 +74,9 @@ pub struct Config {
     pub transport: TransportOptions,
     /// The DynamoDB table of lock items and digests (S3 only).
     pub lock_table: Option<LockTableOptions>,
+    /// `--max-state-size`: the largest state read from a file (or from a
+    /// directory store), in bytes.
+    pub max_state_size: u64,
 }
 
 /// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
@@ -123,6 +126,7 @@ impl Config {
         };
         let write = write::resolve(&mut r, opts, create_only_header)?;
         let transport = transport::resolve(&mut r, opts)?;
+        let max_state_size = transport::max_state_size(&mut r, opts)?;
         let lock_table = lock_table::resolve(&mut r, opts, &target, &mut warnings)?;
         target::backend_notes(&mut r, lock_table.is_some(), &mut warnings)?;
         if matches!(target, Target::Dir(_)) && write != WriteOptions::default() {
@@ -143,6 +147,7 @@ impl Config {
             write,
             transport,
             lock_table,
+            max_state_size,
         })
     }
 

@@ -263,6 +263,11 @@ pub const DYNAMODB_ENDPOINT: Setting = Setting {
     env: &["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"],
     ..Setting::new("dynamodb_endpoint")
 };
+pub const MAX_STATE_SIZE: Setting = Setting {
+    flag: Some("max-state-size"),
+    env: &["TFSYNC_MAX_STATE_SIZE"],
+    ..Setting::new("max_state_size")
+};
 /// Read only with a manifest (it says whose labels come first).
 pub const ENGINE: Setting = Setting {
     flag: Some("engine"),
@@ -297,6 +302,7 @@ pub const ALL: &[&Setting] = &[
     &CA_BUNDLE,
     &DYNAMODB_TABLE,
     &DYNAMODB_ENDPOINT,
+    &MAX_STATE_SIZE,
     &ENGINE,
 ];
 

@@ -133,3 +133,20 @@ fn max_attempts(r: &mut Resolver<'_>, opts: &GlobalOpts) -> Result<u32, Error> {
         .get()?
         .unwrap_or(n))
 }
+
+/// `--max-state-size`: the largest state read from a file or a directory
+/// store, in bytes (default 512 MiB).
+pub(super) fn max_state_size(r: &mut Resolver<'_>, opts: &GlobalOpts) -> Result<u64, Error> {
+    let parse = |v: &str, source: &Source| {
+        crate::localfile::parse_size(v)
+            .map_err(|e| Error::Config(format!("{}: {e}", var(&table::MAX_STATE_SIZE, source))))
+    };
+    Ok(r.typed(&table::MAX_STATE_SIZE, &parse, &u64::to_string)
+        .flag(opts.max_state_size)
+        .default(
+            Some(crate::store::fs::DEFAULT_MAX_OBJECT_SIZE),
+            Source::Default("512 MiB"),
+        )
+        .get()?
+        .unwrap_or(crate::store::fs::DEFAULT_MAX_OBJECT_SIZE))
+}

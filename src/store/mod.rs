@@ -142,6 +142,13 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         Ok((got.meta, md5))
     }
 
+    /// How long the command is prepared to wait for locks (`--lock-timeout`,
+    /// `--wait`), from now: a store with an internal lock of its own (the
+    /// directory store) waits for it up to then. Default: nothing to do.
+    fn set_lock_wait(&self, wait: std::time::Duration) {
+        let _ = wait;
+    }
+
     /// Make every write so far durable (stores that do not sync each write
     /// on their own). The default: nothing to do.
     async fn flush(&self) -> Result<()> {

@@ -98,8 +98,10 @@ pub enum StoreBuilder {
     S3(Box<S3Builder>),
     Dir {
         root: PathBuf,
-        /// Bulk writes, made durable by `flush` (see [`FsStore::new_batched`]).
+        /// Bulk writes, made durable by `flush` (see [`FsStore::batched`]).
         batched: bool,
+        /// The largest object read (`--max-state-size`).
+        max_object_size: u64,
     },
 }
 
@@ -116,6 +118,7 @@ impl StoreBuilder {
             Target::Dir(d) => StoreBuilder::Dir {
                 root: d.clone(),
                 batched: false,
+                max_object_size: config.max_state_size,
             },
         }
     }
@@ -124,11 +127,16 @@ impl StoreBuilder {
     pub async fn build(self) -> Result<Store, super::StoreError> {
         Ok(match self {
             StoreBuilder::S3(b) => Store::S3((*b).build().await?),
-            StoreBuilder::Dir { root, batched } => Store::Dir(if batched {
-                FsStore::new_batched(root)?
-            } else {
-                FsStore::new(root)?
-            }),
+            StoreBuilder::Dir {
+                root,
+                batched,
+                max_object_size,
+            } => {
+                // The root must exist: only a backup or migration
+                // destination is created, explicitly, by its command.
+                let store = FsStore::open(root)?.with_max_object_size(max_object_size);
+                Store::Dir(if batched { store.batched() } else { store })
+            }
         })
     }
 }
@@ -166,6 +174,7 @@ pub fn location_builder(
             StoreBuilder::Dir {
                 root: dir.clone(),
                 batched,
+                max_object_size: source.max_state_size,
             },
             String::new(),
             false,
@@ -250,6 +259,7 @@ mod tests {
             verbose: false,
             warnings: vec![],
             sources: vec![],
+            max_state_size: crate::store::fs::DEFAULT_MAX_OBJECT_SIZE,
             write: WriteOptions {
                 sse: Some("aws:kms".into()),
                 kms_key_id: Some("alias/k".into()),

@@ -323,6 +323,11 @@ pub async fn under_locks<T>(
     warn: Warn<'_>,
     body: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
+    // A store with a lock of its own around writes (the directory store's
+    // flock) waits for it as long as for the state's lock.
+    for s in specs {
+        s.store.set_lock_wait(wait);
+    }
     let sets: Vec<LockSet> = specs
         .iter()
         .map(|s| LockSet::new(s.store, &s.state_key))
@@ -426,13 +431,13 @@ async fn take_set(
 }
 
 /// SIGINT and SIGTERM, caught from the moment they are installed.
-struct Signals {
+pub struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn install() -> Result<Self, Error> {
+    pub fn install() -> Result<Self, Error> {
         use tokio::signal::unix::{SignalKind, signal};
         let err = |e| Error::io("signal handler", e);
         Ok(Signals {
@@ -441,7 +446,7 @@ impl Signals {
         })
     }
 
-    async fn recv(&mut self) -> &'static str {
+    pub async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.int.recv() => "SIGINT",
             _ = self.term.recv() => "SIGTERM",

@@ -11,6 +11,7 @@
 use super::guard::LockStore;
 use super::keys;
 use crate::duration::short_duration;
+use crate::output::escape_for_terminal as esc;
 use crate::store::{ObjectStore, PutMode, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -82,17 +83,21 @@ impl fmt::Display for Holder {
             Holder::Lock(i) => write!(
                 f,
                 "  ID:        {}\n  Path:      {}\n  Operation: {}\n  Who:       {}\n  Version:   {}\n  Created:   {} ({} ago)\n  Info:      {}",
-                i.id,
-                i.path,
-                i.operation,
-                i.who,
-                i.version,
+                esc(&i.id),
+                esc(&i.path),
+                esc(&i.operation),
+                esc(&i.who),
+                esc(&i.version),
                 go_rfc3339_nano(&i.created),
                 short_duration(i.age()),
-                i.info
+                esc(&i.info)
             ),
             Holder::Unreadable(reason) => {
-                write!(f, "  (the lock object cannot be read as a lock: {reason})")
+                write!(
+                    f,
+                    "  (the lock object cannot be read as a lock: {})",
+                    esc(reason)
+                )
             }
         }
     }
@@ -107,7 +112,7 @@ fn lock_held(lock: &str, holder: &Holder, waited: Duration) -> String {
     let next = match holder {
         Holder::Lock(i) => format!(
             "Wait for the holder to finish (or retry with --wait), or, if you are sure it is stale:\n  tfsync force-unlock {}",
-            i.id
+            esc(&i.id)
         ),
         Holder::Unreadable(_) => "Inspect it with `tfsync status` before removing it.".into(),
     };

@@ -6,6 +6,7 @@ pub mod dynamo;
 pub mod guard;
 pub mod keys;
 pub mod lock;
+pub mod migrate;
 pub mod outputs;
 pub mod read;
 pub mod scan;

@@ -78,6 +78,7 @@ fn bad_arguments_are_usage_errors() {
 fn full_cycle_on_a_directory() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("bucket");
+    std::fs::create_dir(&store).expect("store dir");
     let t = |args: &[&str]| {
         run(tfsync()
             .env("TFSYNC_DIR", &store)
@@ -126,6 +127,7 @@ fn full_cycle_on_a_directory() {
 fn interrupted_wait_leaves_the_holders_lock() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = tmp.path().join("bucket");
+    std::fs::create_dir(&store).expect("store dir");
     let t = || {
         let mut c = tfsync();
         c.env("TFSYNC_DIR", &store)

@@ -293,10 +293,10 @@ impl Subject {
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path().join("bucket");
         let (store, batched): (Arc<dyn ObjectStore>, _) = if batched {
-            let b = FsStore::new_batched(&root).expect("fs store");
+            let b = FsStore::create(&root).expect("fs store").batched();
             (Arc::new(b.clone()), Some(b))
         } else {
-            (Arc::new(FsStore::new(&root).expect("fs store")), None)
+            (Arc::new(FsStore::create(&root).expect("fs store")), None)
         };
         Some(Subject {
             store,

@@ -22,6 +22,7 @@ mod durations;
 mod dynamodb;
 mod encryption;
 mod faults;
+mod fs_safety;
 mod history;
 mod migrate;
 mod props;

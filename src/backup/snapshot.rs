@@ -1,5 +1,5 @@
-//! Backup snapshots: layout, manifest, discovery, retention. Domain only:
-//! nothing here prints.
+//! Backup snapshots: layout, manifest, discovery. Domain only: nothing
+//! here prints.
 //!
 //! Layout under the backup root (a directory, or a prefix in a bucket):
 //!
@@ -16,14 +16,14 @@
 //! Incremental runs: a state whose source ETag and size are those recorded in
 //! the newest complete manifest is not read again; the new manifest points to
 //! the object that already holds its bytes (`object`, relative to the root),
-//! which may live in an older snapshot's directory. Retention (`--keep N`)
-//! therefore deletes an object only when no kept manifest points to it.
+//! which may live in an older snapshot's directory. Retention (`--keep N`,
+//! [`super::retention`]) therefore deletes an object only when no kept
+//! manifest points to it.
 
 use crate::location::join;
 use crate::store::{ObjectStore, PutMode, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 
 pub const FORMAT: &str = "tfsync-backup/1";
 pub const MANIFESTS: &str = "manifests";
@@ -95,6 +95,29 @@ pub async fn list_ids(store: &dyn ObjectStore, root: &str) -> Result<Vec<String>
     Ok(ids)
 }
 
+/// The error for a backup location that holds no complete snapshot.
+pub fn no_snapshot(display: &str) -> StoreError {
+    StoreError::NotFound {
+        location: format!("{display} (no complete snapshot: no manifests/*.json)"),
+    }
+}
+
+/// The snapshot to read at `root`: `id` when given, else the newest.
+pub async fn chosen(
+    store: &dyn ObjectStore,
+    root: &str,
+    id: Option<&str>,
+    display: &str,
+) -> Result<String, StoreError> {
+    match id {
+        Some(id) => Ok(id.to_string()),
+        None => list_ids(store, root)
+            .await?
+            .pop()
+            .ok_or_else(|| no_snapshot(display)),
+    }
+}
+
 pub async fn read_manifest(
     store: &dyn ObjectStore,
     root: &str,
@@ -129,45 +152,6 @@ pub async fn write_manifest(
         .put(&manifest_key(root, &m.id), body, PutMode::Create)
         .await?;
     Ok(())
-}
-
-/// What `prune` removed.
-#[derive(Debug, Default)]
-pub struct Pruned {
-    pub snapshots: Vec<String>,
-    pub objects: usize,
-}
-
-/// Keep the `keep` newest complete snapshots; delete the others' manifests
-/// (first, so they stop counting as complete) and then every object of
-/// theirs that no kept manifest references.
-pub async fn prune(store: &dyn ObjectStore, root: &str, keep: usize) -> Result<Pruned, StoreError> {
-    let ids = list_ids(store, root).await?;
-    if ids.len() <= keep {
-        return Ok(Pruned::default());
-    }
-    let (old, kept) = ids.split_at(ids.len() - keep);
-    let mut referenced = HashSet::new();
-    for id in kept {
-        for e in read_manifest(store, root, id).await?.states {
-            referenced.insert(e.object);
-        }
-    }
-    let mut out = Pruned::default();
-    for id in old {
-        let m = read_manifest(store, root, id).await?;
-        store.delete(&manifest_key(root, id), None).await?;
-        for e in m.states {
-            // Only objects this snapshot wrote itself: older ones are dealt
-            // with when their own snapshot is pruned (or are referenced).
-            if e.object.starts_with(&format!("{id}/")) && !referenced.contains(&e.object) {
-                store.delete(&join(root, &e.object), None).await?;
-                out.objects += 1;
-            }
-        }
-        out.snapshots.push(id.clone());
-    }
-    Ok(out)
 }
 
 /// Is this key one a backup copies? Never lock objects.
@@ -225,50 +209,5 @@ mod tests {
     fn gzip_round_trip() {
         let b = b"{\"version\":4}".repeat(100);
         assert_eq!(gunzip(&gzip(&b).expect("gz")).expect("gunzip"), b);
-    }
-
-    #[tokio::test]
-    async fn prune_keeps_referenced_objects() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let store = crate::store::fs::FsStore::new(dir.path()).expect("store");
-        let entry = |object: &str| Entry {
-            key: "k".into(),
-            object: object.into(),
-            size: 1,
-            md5: String::new(),
-            serial: None,
-            lineage: None,
-            source_etag: None,
-            source_last_modified: None,
-            time: Utc::now(),
-            gzip: false,
-        };
-        // a wrote a/k and a/j; b references a/k and wrote b/j; c references both of b's.
-        for (id, objs) in [
-            ("a", vec!["a/k", "a/j"]),
-            ("b", vec!["a/k", "b/j"]),
-            ("c", vec!["a/k", "b/j"]),
-        ] {
-            for o in &objs {
-                store
-                    .put(o, b"x".to_vec(), PutMode::Overwrite)
-                    .await
-                    .expect("put");
-            }
-            let m = Manifest {
-                format: FORMAT.into(),
-                id: id.into(),
-                created: Utc::now(),
-                source: "s".into(),
-                states: objs.iter().map(|o| entry(o)).collect(),
-            };
-            write_manifest(&store, "", &m).await.expect("manifest");
-        }
-        let p = prune(&store, "", 1).await.expect("prune");
-        assert_eq!(p.snapshots, ["a", "b"]);
-        assert_eq!(list_ids(&store, "").await.expect("ids"), ["c"]);
-        assert!(store.head("a/k").await.is_ok(), "still referenced by c");
-        assert!(store.head("b/j").await.is_ok(), "still referenced by c");
-        assert!(store.head("a/j").await.is_err(), "unreferenced: deleted");
     }
 }

@@ -1,0 +1,474 @@
+//! `backup`: one snapshot of every state under a prefix. A backup never
+//! takes or touches a lock: it must not block Terraform.
+//!
+//! Each state is read once (checked against its ETag), written to the
+//! snapshot (or copied server-side) and checked against the ETag the
+//! destination reports; a state whose source ETag and size are those of the
+//! newest complete snapshot is not read again (incremental). The manifest
+//! is written last, only when every state was stored, after a flush.
+
+use super::snapshot::{self, Entry, Manifest};
+use super::{Failure, Progress, failure_lines, retention};
+use crate::error::Error;
+use crate::location::join;
+use crate::store::{ObjectMeta, ObjectStore, PutMode, StoreError, etag_is_md5, md5_hex};
+use crate::tfstate::{read, state};
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Where the snapshot goes.
+pub struct Destination<'a> {
+    pub store: &'a dyn ObjectStore,
+    /// The backup root: a prefix in the bucket, or empty.
+    pub root: &'a str,
+    /// `s3://bucket/prefix` or `file:///dir`, for messages.
+    pub display: &'a str,
+    /// On the same S3 server and credentials as the source (a server-side
+    /// copy works).
+    pub same_server: bool,
+}
+
+/// What to copy, and how.
+pub struct Options<'a> {
+    /// Only keys under this prefix of the source.
+    pub prefix: &'a str,
+    /// Only keys matching this glob.
+    pub pattern: Option<&'a glob::Pattern>,
+    pub gzip: bool,
+    /// States copied at once.
+    pub concurrency: usize,
+    /// Keep this many complete snapshots afterwards (`--keep`).
+    pub keep: Option<usize>,
+}
+
+/// What a backup did (`--output json` prints it as it is).
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub snapshot: String,
+    pub source: String,
+    pub destination: String,
+    pub seen: usize,
+    pub copied: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub bytes: u64,
+    /// Set by the caller, who knows when the run started.
+    pub seconds: f64,
+    pub pruned: Vec<String>,
+    pub failures: Vec<Failure>,
+}
+
+impl Summary {
+    /// The error for a run where some states failed (no manifest was
+    /// written): every key with its error.
+    pub fn incomplete(&self) -> Option<Error> {
+        if self.failures.is_empty() {
+            return None;
+        }
+        Some(Error::Incomplete(format!(
+            "backup of {} failed for {} of {} states; no manifest was written, so this run is not a snapshot (the next run copies again what it needs):\n{}",
+            self.source,
+            self.failed,
+            self.seen,
+            failure_lines(&self.failures)
+        )))
+    }
+}
+
+/// Back up the states of `src` into a new snapshot at `dest`. States that
+/// fail are listed in the summary (and no manifest is written); errors that
+/// stop the whole run (listing, the manifest) are returned.
+pub async fn backup(
+    src: &dyn ObjectStore,
+    dest: &Destination<'_>,
+    opts: &Options<'_>,
+    progress: &dyn Progress,
+) -> Result<Summary, Error> {
+    let root = dest.root;
+    let same_bucket = src.describe() == dest.store.describe();
+    if same_bucket && root.is_empty() {
+        return Err(Error::Config(format!(
+            "the backup would go into the bucket it reads ({}): give it a prefix (e.g. {}/backups) or another bucket",
+            dest.display, dest.display
+        )));
+    }
+    let own = format!("{root}/");
+    let states: Vec<ObjectMeta> = src
+        .list(opts.prefix)
+        .await?
+        .into_iter()
+        .filter(|m| snapshot::is_state_key(&m.key, opts.pattern))
+        .filter(|m| !(same_bucket && m.key.starts_with(&own)))
+        .collect();
+
+    // The newest complete snapshot, for the incremental skip.
+    let previous: HashMap<String, Entry> = match snapshot::list_ids(dest.store, root).await?.last()
+    {
+        Some(id) => snapshot::read_manifest(dest.store, root, id)
+            .await?
+            .states
+            .into_iter()
+            .map(|e| (e.key.clone(), e))
+            .collect(),
+        None => HashMap::new(),
+    };
+
+    let id = snapshot::new_id(Utc::now());
+    let mut summary = Summary {
+        snapshot: id.clone(),
+        source: join(&src.describe(), opts.prefix.trim_end_matches('/')),
+        destination: dest.display.to_string(),
+        seen: states.len(),
+        ..Default::default()
+    };
+    progress.start(states.len() as u64);
+    let copier = Copier {
+        src,
+        dest: dest.store,
+        root,
+        id: &id,
+        gzip: opts.gzip,
+        server_side: dest.same_server && dest.store.can_copy() && !opts.gzip,
+    };
+    let mut results = futures_util::stream::iter(states.iter())
+        .map(|meta| {
+            let prev = previous.get(&meta.key);
+            let copier = &copier;
+            async move {
+                let unchanged = prev.filter(|p| {
+                    p.source_etag.is_some() && p.source_etag == meta.etag && p.size == meta.size
+                });
+                match unchanged {
+                    Some(p) => Ok((p.clone(), false)),
+                    None => copier.copy(meta).await.map(|e| (e, true)),
+                }
+                .map_err(|e| (meta.key.clone(), e))
+            }
+        })
+        .buffer_unordered(opts.concurrency.max(1));
+    let mut entries = Vec::with_capacity(states.len());
+    while let Some(r) = results.next().await {
+        progress.advance();
+        match r {
+            Ok((entry, copied)) => {
+                if copied {
+                    summary.copied += 1;
+                    summary.bytes += entry.size;
+                } else {
+                    summary.skipped += 1;
+                }
+                entries.push(entry);
+            }
+            Err((key, e)) => {
+                summary.failed += 1;
+                summary.failures.push(Failure {
+                    key,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    drop(results);
+    progress.finish();
+
+    if summary.failures.is_empty() {
+        // Every object durable before the manifest that makes them a snapshot.
+        dest.store.flush().await?;
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        let manifest = Manifest {
+            format: snapshot::FORMAT.into(),
+            id: id.clone(),
+            created: Utc::now(),
+            source: summary.source.clone(),
+            states: entries,
+        };
+        snapshot::write_manifest(dest.store, root, &manifest).await?;
+        dest.store.flush().await?;
+        if let Some(keep) = opts.keep {
+            summary.pruned = retention::prune(dest.store, root, keep).await?.snapshots;
+        }
+    }
+    summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(summary)
+}
+
+/// Copies one state into the snapshot: one GET from the source, then a PUT
+/// (or a server-side copy) to the destination.
+struct Copier<'a> {
+    src: &'a dyn ObjectStore,
+    dest: &'a dyn ObjectStore,
+    root: &'a str,
+    id: &'a str,
+    gzip: bool,
+    server_side: bool,
+}
+
+impl Copier<'_> {
+    async fn copy(&self, meta: &ObjectMeta) -> Result<Entry, StoreError> {
+        let got = self.src.get(&meta.key).await?;
+        // MD5 and header on the blocking pool: a second core while the
+        // runtime thread keeps the requests going.
+        let (got, md5, header) = tokio::task::spawn_blocking(move || {
+            let md5 = md5_hex(&got.bytes);
+            let header = state::header(&got.bytes);
+            (got, md5, header)
+        })
+        .await
+        .map_err(|e| StoreError::Other {
+            location: self.src.location(&meta.key),
+            message: format!("worker failed: {e}"),
+        })?;
+        read::check(&self.src.location(&meta.key), &got.meta, &md5)?;
+        let (serial, lineage) = match header {
+            Some((serial, lineage)) => (Some(serial), Some(lineage)),
+            None => (None, None),
+        };
+        let object = snapshot::object_for(self.id, &meta.key, self.gzip);
+        let dest_key = join(self.root, &object);
+        let stored_etag = if self.server_side {
+            // The copy is of whatever the source holds now: if that is not
+            // what was read (the state changed meanwhile), write the bytes
+            // read instead, so the manifest and the object agree.
+            match self
+                .dest
+                .copy_from(self.src.bucket(), &meta.key, &dest_key)
+                .await?
+            {
+                Some(e) if e.eq_ignore_ascii_case(&md5) => Some(e),
+                _ => {
+                    self.dest
+                        .put(&dest_key, got.bytes.clone(), PutMode::Overwrite)
+                        .await?
+                }
+            }
+        } else if self.gzip {
+            let gz = snapshot::gzip(&got.bytes).map_err(|e| StoreError::Other {
+                location: self.dest.location(&dest_key),
+                message: format!("gzip failed: {e}"),
+            })?;
+            let want = md5_hex(&gz);
+            let etag = self.dest.put(&dest_key, gz, PutMode::Overwrite).await?;
+            check_written(self.dest, &dest_key, etag, &want)?;
+            None
+        } else {
+            self.dest
+                .put(&dest_key, got.bytes.clone(), PutMode::Overwrite)
+                .await?
+        };
+        if !self.gzip {
+            check_written(self.dest, &dest_key, stored_etag, &md5)?;
+        }
+        Ok(Entry {
+            key: meta.key.clone(),
+            object,
+            size: got.bytes.len() as u64,
+            md5,
+            serial,
+            lineage,
+            source_etag: got.meta.etag.clone(),
+            source_last_modified: got.meta.last_modified,
+            time: Utc::now(),
+            gzip: self.gzip,
+        })
+    }
+}
+
+/// The ETag the destination reported for a write, when it is an MD5, must
+/// be the MD5 of what was sent.
+fn check_written(
+    store: &dyn ObjectStore,
+    key: &str,
+    etag: Option<String>,
+    want: &str,
+) -> Result<(), StoreError> {
+    match etag {
+        Some(e) if etag_is_md5(&e) && !e.eq_ignore_ascii_case(want) => Err(StoreError::Transport {
+            location: store.location(key),
+            message: format!("stored with ETag {e}, but the bytes sent have MD5 {want}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::backup::Silent;
+    use crate::store::fs::FsStore;
+
+    pub(crate) fn st(lineage: &str, serial: u64) -> Vec<u8> {
+        format!(r#"{{"version":4,"serial":{serial},"lineage":"{lineage}","outputs":{{"x":{{"value":1,"type":"number"}}}},"resources":[]}}"#)
+            .into_bytes()
+    }
+
+    pub(crate) const STATES: [&str; 3] = [
+        "net/terraform.tfstate",
+        "env:/prod/net/terraform.tfstate",
+        "app/terraform.tfstate",
+    ];
+
+    /// A source with three states and a lock, and an empty destination.
+    pub(crate) struct Dirs {
+        _a: tempfile::TempDir,
+        _b: tempfile::TempDir,
+        pub src: FsStore,
+        pub dst: FsStore,
+    }
+
+    pub(crate) async fn dirs() -> Dirs {
+        let (a, b) = (
+            tempfile::tempdir().expect("tmp"),
+            tempfile::tempdir().expect("tmp"),
+        );
+        let d = Dirs {
+            src: FsStore::new(a.path()).expect("src"),
+            dst: FsStore::new(b.path()).expect("dst"),
+            _a: a,
+            _b: b,
+        };
+        for (i, k) in STATES.iter().enumerate() {
+            d.src
+                .put(k, st(&format!("lin-{i}"), 3), PutMode::Create)
+                .await
+                .expect("seed");
+        }
+        d.src
+            .put(
+                "other/terraform.tfstate.tflock",
+                b"{}".to_vec(),
+                PutMode::Create,
+            )
+            .await
+            .expect("lock");
+        d
+    }
+
+    pub(crate) async fn run(d: &Dirs, gzip: bool, keep: Option<usize>) -> Summary {
+        // Snapshot IDs are the time to the millisecond.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        let dest = Destination {
+            store: &d.dst,
+            root: "nightly",
+            display: "file:///backups/nightly",
+            same_server: false,
+        };
+        let opts = Options {
+            prefix: "",
+            pattern: None,
+            gzip,
+            concurrency: 2,
+            keep,
+        };
+        backup(&d.src, &dest, &opts, &Silent).await.expect("backup")
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_of_every_state_then_an_incremental_one() {
+        let d = dirs().await;
+        let first = run(&d, false, None).await;
+        assert_eq!(
+            (first.seen, first.copied, first.skipped, first.failed),
+            (3, 3, 0, 0),
+            "the lock is not a state: {first:?}"
+        );
+        assert!(first.incomplete().is_none());
+        let ids = snapshot::list_ids(&d.dst, "nightly").await.expect("ids");
+        assert_eq!(ids, std::slice::from_ref(&first.snapshot));
+        let m = snapshot::read_manifest(&d.dst, "nightly", &ids[0])
+            .await
+            .expect("manifest");
+        let keys: Vec<&str> = m.states.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "app/terraform.tfstate",
+                "env:/prod/net/terraform.tfstate",
+                "net/terraform.tfstate"
+            ]
+        );
+        for e in &m.states {
+            let got = d
+                .dst
+                .get(&join("nightly", &e.object))
+                .await
+                .expect("object");
+            assert_eq!(got.bytes, d.src.get(&e.key).await.expect("src").bytes);
+            assert_eq!(md5_hex(&got.bytes), e.md5);
+            assert_eq!(e.serial, Some(3));
+        }
+
+        // Nothing changed: nothing read again, the manifest points to the
+        // objects of the first snapshot.
+        let second = run(&d, false, None).await;
+        assert_eq!((second.copied, second.skipped), (0, 3), "{second:?}");
+        let m2 = snapshot::read_manifest(&d.dst, "nightly", &second.snapshot)
+            .await
+            .expect("manifest");
+        assert!(
+            m2.states
+                .iter()
+                .all(|e| e.object.starts_with(&first.snapshot))
+        );
+
+        // One state changed: only it is copied.
+        d.src
+            .put(STATES[0], st("lin-0", 4), PutMode::Overwrite)
+            .await
+            .expect("put");
+        let third = run(&d, true, None).await;
+        assert_eq!((third.copied, third.skipped), (1, 2), "{third:?}");
+        let m3 = snapshot::read_manifest(&d.dst, "nightly", &third.snapshot)
+            .await
+            .expect("manifest");
+        let changed = m3
+            .states
+            .iter()
+            .find(|e| e.key == STATES[0])
+            .expect("entry");
+        assert!(changed.gzip && changed.object.ends_with(".gz"));
+        assert_eq!(changed.serial, Some(4));
+    }
+
+    #[tokio::test]
+    async fn keep_prunes_old_snapshots_but_not_the_objects_still_used() {
+        let d = dirs().await;
+        let first = run(&d, false, None).await;
+        run(&d, false, None).await;
+        let third = run(&d, false, Some(1)).await;
+        assert_eq!(third.pruned.len(), 2, "{third:?}");
+        let ids = snapshot::list_ids(&d.dst, "nightly").await.expect("ids");
+        assert_eq!(ids, std::slice::from_ref(&third.snapshot));
+        // The kept snapshot still points to the first one's objects.
+        let m = snapshot::read_manifest(&d.dst, "nightly", &ids[0])
+            .await
+            .expect("manifest");
+        for e in &m.states {
+            assert!(e.object.starts_with(&first.snapshot));
+            assert!(d.dst.head(&join("nightly", &e.object)).await.is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_source_bucket_needs_a_prefix() {
+        let d = dirs().await;
+        let dest = Destination {
+            store: &d.src,
+            root: "",
+            display: "file:///src",
+            same_server: false,
+        };
+        let opts = Options {
+            prefix: "",
+            pattern: None,
+            gzip: false,
+            concurrency: 1,
+            keep: None,
+        };
+        assert!(matches!(
+            backup(&d.src, &dest, &opts, &Silent).await,
+            Err(Error::Config(_))
+        ));
+    }
+}

@@ -1,0 +1,663 @@
+//! Migration of a state and its workspaces to another bucket, prefix or
+//! provider.
+//!
+//! Phase 1, per workspace, under both locks (source `migration source
+//! state`, destination `migration destination state`): read the source
+//! (checked against its ETag), apply the push rules against the destination
+//! and write it with the one guarded write ([`StateWrite`]: compare-and-swap,
+//! a lost response recognised), then read back and compare MD5s. Phase 2
+//! (`delete_source`), only when every workspace passed phase 1: delete each
+//! source under its lock, if it still has the ETag that was copied. A
+//! failure in phase 1 leaves every source untouched.
+
+use super::guard::{self, LockSpec, Warn, under_locks};
+use super::lock::LockError;
+use super::state::{self, StateInfo};
+use super::write::{self, PlanError, Purpose, Rules, StateWrite};
+use super::{keys, read, workspaces};
+use crate::error::Error;
+use crate::store::{GetResult, ObjectStore, StoreError, etag_is_md5, md5_hex};
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub const SOURCE_OPERATION: &str = "migration source state";
+pub const DESTINATION_OPERATION: &str = "migration destination state";
+
+/// What the migration does (or would do) to one workspace's destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Action {
+    /// Not looked at yet.
+    #[serde(rename = "")]
+    Pending,
+    #[serde(rename = "create")]
+    Create,
+    #[serde(rename = "overwrite")]
+    Overwrite,
+    #[serde(rename = "unchanged")]
+    Unchanged,
+    /// The push rules refuse it (`reason` says why).
+    #[serde(rename = "refused")]
+    Refused,
+    /// No state at the source.
+    #[serde(rename = "missing")]
+    Missing,
+}
+
+/// Where one workspace stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Status {
+    /// Dry run: looked at, nothing changed.
+    #[serde(rename = "planned")]
+    Planned,
+    #[serde(rename = "moved")]
+    Moved,
+    #[serde(rename = "moved, source deleted")]
+    MovedSourceDeleted,
+    #[serde(rename = "failed")]
+    Failed,
+    #[serde(rename = "not-started")]
+    NotStarted,
+    /// No source state: nothing to move.
+    #[serde(rename = "skipped")]
+    Skipped,
+}
+
+/// The words of [`Action`] and [`Status`] in text reports: those of the JSON.
+fn serde_name(v: &impl Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&serde_name(self))
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&serde_name(self))
+    }
+}
+
+/// One workspace of the migration (`--output json` prints these as they
+/// are).
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub workspace: String,
+    pub source: String,
+    pub destination: String,
+    pub size: Option<u64>,
+    pub serial: Option<u64>,
+    pub lineage: Option<String>,
+    pub action: Action,
+    pub reason: Option<String>,
+    pub status: Status,
+    #[serde(skip)]
+    pub source_key: String,
+    #[serde(skip)]
+    pub dest_key: String,
+    #[serde(skip)]
+    source_etag: Option<String>,
+}
+
+/// Which workspaces to move.
+pub enum Workspaces<'a> {
+    /// Every workspace that has a state at the source.
+    All,
+    One(&'a str),
+}
+
+/// A migration from `src` to `dst`.
+pub struct Migration<'a> {
+    pub src: &'a dyn ObjectStore,
+    pub dst: &'a dyn ObjectStore,
+    /// The state key at the source (of the default workspace).
+    pub key: &'a str,
+    /// The state key at the destination (of the default workspace).
+    pub dest_key: &'a str,
+    pub workspace_key_prefix: &'a str,
+    /// The destination as the user wrote it, for messages.
+    pub to: &'a str,
+    /// Overwrite whatever the push rules say.
+    pub force: bool,
+    /// Workspaces moved at once.
+    pub concurrency: usize,
+    pub lock_timeout: Duration,
+    /// Phase 2: delete each source once every workspace is moved.
+    pub delete_source: bool,
+}
+
+impl Migration<'_> {
+    /// The workspaces to move, not started.
+    pub async fn items(&self, which: Workspaces<'_>) -> Result<Vec<Item>, Error> {
+        if self.src.describe() == self.dst.describe() && self.dest_key == self.key {
+            return Err(Error::Config(format!(
+                "{} is where the state already is: give another bucket, prefix or provider",
+                self.to
+            )));
+        }
+        let names = match which {
+            Workspaces::All => self.workspaces().await?,
+            Workspaces::One(w) => vec![w.to_string()],
+        };
+        Ok(names
+            .into_iter()
+            .map(|w| {
+                let sk = keys::state_key(self.key, &w, self.workspace_key_prefix);
+                let dk = keys::state_key(self.dest_key, &w, self.workspace_key_prefix);
+                Item {
+                    workspace: w,
+                    source: self.src.location(&sk),
+                    destination: self.dst.location(&dk),
+                    size: None,
+                    serial: None,
+                    lineage: None,
+                    action: Action::Pending,
+                    reason: None,
+                    status: Status::NotStarted,
+                    source_key: sk,
+                    dest_key: dk,
+                    source_etag: None,
+                }
+            })
+            .collect())
+    }
+
+    /// The workspaces that have a state at the source: `default` if the key
+    /// exists, and every `W` with a state at `<prefix>/W/<key>`, in listing
+    /// order.
+    async fn workspaces(&self) -> Result<Vec<String>, Error> {
+        let (store, key, prefix) = (self.src, self.key, self.workspace_key_prefix);
+        let mut out = Vec::new();
+        match store.head(key).await {
+            Ok(_) => out.push(keys::DEFAULT_WORKSPACE.to_string()),
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for m in store.list(&workspaces::list_prefix(prefix)).await? {
+            if let Some(w) = workspaces::workspace_of(&m.key, key, prefix)
+                && keys::validate_workspace(&w).is_ok()
+            {
+                out.push(w);
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::StateNotFound {
+                location: store.location(key),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Dry run: what would happen to each item. Reads only, takes no lock.
+    pub async fn plan(&self, items: &mut [Item]) -> Result<(), Error> {
+        let mut reads = futures_util::stream::iter(items.iter_mut())
+            .map(|item| async move {
+                let src = read::get_opt(self.src, &item.source_key).await?;
+                let dst = match self.dst.get(&item.dest_key).await {
+                    Ok(g) => Some(g),
+                    Err(StoreError::NotFound { .. }) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                plan(item, src.as_ref().map(|v| &v.got), dst.as_ref(), self.force);
+                item.status = Status::Planned;
+                Ok::<(), Error>(())
+            })
+            .buffer_unordered(self.concurrency.max(1));
+        let mut first_error = None;
+        while let Some(r) = reads.next().await {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Phase 1 and (with `delete_source`) phase 2 over `items`, each item
+    /// updated as it goes (report them whatever the result).
+    pub async fn run(&self, items: &mut [Item], warn: Warn<'_>) -> Result<(), Error> {
+        self.copy_all(items, warn).await?;
+        if self.delete_source {
+            self.delete_sources(items, warn).await?;
+        }
+        Ok(())
+    }
+
+    /// Phase 1: copy and verify, up to `concurrency` workspaces at once.
+    /// After the first failure no further workspace starts, but those under
+    /// way finish (a future dropped halfway would leave its locks behind).
+    async fn copy_all(&self, items: &mut [Item], warn: Warn<'_>) -> Result<(), Error> {
+        let stop = AtomicBool::new(false);
+        let mut errors: Vec<(String, Error)> = Vec::new();
+        {
+            let stop = &stop;
+            let mut runs = futures_util::stream::iter(items.iter_mut())
+                .map(|item| async move {
+                    if stop.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    let specs = [
+                        LockSpec::new(self.src, &item.source_key, SOURCE_OPERATION),
+                        LockSpec::new(self.dst, &item.dest_key, DESTINATION_OPERATION),
+                    ];
+                    let ws = item.workspace.clone();
+                    match under_locks(&specs, self.lock_timeout, warn, self.move_one(item)).await {
+                        Ok(()) => None,
+                        Err(e) => {
+                            stop.store(true, Ordering::SeqCst);
+                            Some((ws, e))
+                        }
+                    }
+                })
+                .buffer_unordered(self.concurrency.max(1));
+            while let Some(r) = runs.next().await {
+                if let Some(failed) = r {
+                    errors.push(failed);
+                }
+            }
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        errors.sort_by(|a, b| a.0.cmp(&b.0));
+        for it in items.iter_mut() {
+            if errors.iter().any(|(w, _)| *w == it.workspace) {
+                it.status = Status::Failed;
+            }
+        }
+        let moved: Vec<&str> = items
+            .iter()
+            .filter(|it| it.status == Status::Moved)
+            .map(|it| it.workspace.as_str())
+            .collect();
+        let rest: Vec<&str> = items
+            .iter()
+            .filter(|it| it.status != Status::Moved && it.status != Status::Skipped)
+            .map(|it| it.workspace.as_str())
+            .collect();
+        let (ws, e) = errors.remove(0);
+        let item = items.iter().find(|it| it.workspace == ws);
+        let what = format!(
+            "migration stopped at workspace {ws:?} ({} -> {}): {e}{}\nCopied and verified: {}. Not moved: {}. Every source state is untouched{}; rerun to finish (workspaces already copied are recognised).",
+            item.map_or("", |i| i.source.as_str()),
+            item.map_or("", |i| i.destination.as_str()),
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n(and {} more failed: {})",
+                    errors.len(),
+                    errors
+                        .iter()
+                        .map(|(w, _)| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            if moved.is_empty() {
+                "none".to_string()
+            } else {
+                moved.join(", ")
+            },
+            rest.join(", "),
+            if self.delete_source {
+                " (nothing was deleted)"
+            } else {
+                ""
+            },
+        );
+        Err(match e {
+            Error::StateConflict { location, .. } => Error::StateConflict {
+                location,
+                reason: what,
+            },
+            Error::Lock(LockError::Held { .. }) | Error::Interrupted { .. } => e,
+            _ => Error::Incomplete(what),
+        })
+    }
+
+    /// Phase 1 for one workspace; the caller holds both locks.
+    async fn move_one(&self, item: &mut Item) -> Result<(), Error> {
+        let s = read::get_opt(self.src, &item.source_key).await?;
+        let dest_key = item.dest_key.clone();
+        let write = StateWrite::new(
+            self.dst,
+            &dest_key,
+            Rules::push(self.force),
+            Purpose::Migration,
+        );
+        let d = write.read_current().await?;
+        plan(item, s.as_ref().map(|v| &v.got), d.as_ref(), self.force);
+        let Some(s) = s else {
+            item.status = Status::Skipped;
+            return Ok(());
+        };
+        let plan = write.plan(&s.got.bytes, d.as_ref())?;
+        write.commit(plan, d.as_ref()).await?;
+        // Read it back: the object at the destination must have the source's
+        // MD5. A HEAD tells it when the store's ETag is the MD5 of the object;
+        // otherwise (multipart, SSE-KMS) the bytes are read again.
+        let head = self.dst.head(&item.dest_key).await?;
+        let got = match head.etag.filter(|e| etag_is_md5(e)) {
+            Some(e) => e.to_ascii_lowercase(),
+            None => md5_hex(&self.dst.get(&item.dest_key).await?.bytes),
+        };
+        if got != s.md5 {
+            return Err(StoreError::Other {
+                location: item.destination.clone(),
+                message: format!(
+                    "it has MD5 {got} after writing, but the source has MD5 {}",
+                    s.md5
+                ),
+            }
+            .into());
+        }
+        item.status = Status::Moved;
+        Ok(())
+    }
+
+    /// Phase 2: delete the sources, each under its lock and only if it still
+    /// has the ETag that was copied.
+    async fn delete_sources(&self, items: &mut [Item], warn: Warn<'_>) -> Result<(), Error> {
+        let src = self.src;
+        let mut deletes = futures_util::stream::iter(
+            items.iter_mut().filter(|it| it.action != Action::Missing),
+        )
+        .map(|item| async move {
+            let spec = LockSpec::new(src, &item.source_key, SOURCE_OPERATION);
+            let etag = item.source_etag.clone();
+            let key = item.source_key.clone();
+            guard::under_lock(spec, self.lock_timeout, warn, async {
+                let now = src.head(&key).await?;
+                if now.etag != etag {
+                    return Err(Error::StateConflict {
+                        location: src.location(&key),
+                        reason: "the source changed after it was copied; it was not deleted. Run the migration again".into(),
+                    });
+                }
+                // The digest item goes with the state (a digest left behind
+                // makes every later Terraform read of that key fail).
+                super::dynamo::delete_state(src, &key, etag.as_deref()).await?;
+                Ok(())
+            })
+            .await?;
+            item.status = Status::MovedSourceDeleted;
+            Ok::<(), Error>(())
+        })
+        .buffer_unordered(self.concurrency.max(1));
+        let mut first_error = None;
+        while let Some(r) = deletes.next().await {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Fill in what would happen to `item`.
+fn plan(item: &mut Item, src: Option<&GetResult>, dst: Option<&GetResult>, force: bool) {
+    let Some(src) = src else {
+        item.action = Action::Missing;
+        item.reason = Some("no state at the source".into());
+        return;
+    };
+    item.size = Some(src.bytes.len() as u64);
+    item.source_etag = src.meta.etag.clone();
+    if let Ok(StateInfo::Plain(s)) = state::parse(&src.bytes) {
+        item.serial = Some(s.serial);
+        item.lineage = Some(s.lineage);
+    }
+    item.action = match write::plan(
+        &Rules::push(force),
+        &src.bytes,
+        dst.map(|d| d.bytes.as_slice()),
+    ) {
+        Ok(p) => match p.action {
+            write::Action::Create => Action::Create,
+            write::Action::Overwrite => Action::Overwrite,
+            write::Action::Unchanged => Action::Unchanged,
+        },
+        Err(PlanError::Refused(r)) => {
+            item.reason = Some(Purpose::Migration.refusal(&r));
+            Action::Refused
+        }
+        // The push rules have no other outcome.
+        Err(PlanError::Invalid(reason)) => {
+            item.reason = Some(reason);
+            Action::Refused
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PutMode;
+    use crate::store::fs::FsStore;
+
+    const KEY: &str = "net/terraform.tfstate";
+    const WORKSPACES: [(&str, &str); 3] = [
+        ("default", "net/terraform.tfstate"),
+        ("prod", "env:/prod/net/terraform.tfstate"),
+        ("staging", "env:/staging/net/terraform.tfstate"),
+    ];
+
+    fn st(lineage: &str, serial: u64) -> Vec<u8> {
+        format!(
+            r#"{{"version":4,"serial":{serial},"lineage":"{lineage}","outputs":{{"x":{{"value":1,"type":"number"}}}},"resources":[]}}"#
+        )
+        .into_bytes()
+    }
+
+    struct Dirs {
+        _src: tempfile::TempDir,
+        _dst: tempfile::TempDir,
+        src: FsStore,
+        dst: FsStore,
+    }
+
+    async fn dirs() -> Dirs {
+        let (a, b) = (
+            tempfile::tempdir().expect("tmp"),
+            tempfile::tempdir().expect("tmp"),
+        );
+        let d = Dirs {
+            src: FsStore::new(a.path()).expect("src"),
+            dst: FsStore::new(b.path()).expect("dst"),
+            _src: a,
+            _dst: b,
+        };
+        for (i, (_, k)) in WORKSPACES.iter().enumerate() {
+            d.src
+                .put(k, st(&format!("lin-{i}"), 5), PutMode::Create)
+                .await
+                .expect("seed");
+        }
+        d
+    }
+
+    fn migration<'a>(d: &'a Dirs, delete_source: bool, force: bool) -> Migration<'a> {
+        Migration {
+            src: &d.src,
+            dst: &d.dst,
+            key: KEY,
+            dest_key: "moved/net/terraform.tfstate",
+            workspace_key_prefix: "env:",
+            to: "file:///elsewhere/moved",
+            force,
+            concurrency: 2,
+            lock_timeout: Duration::ZERO,
+            delete_source,
+        }
+    }
+
+    async fn get(store: &FsStore, key: &str) -> Option<Vec<u8>> {
+        match store.get(key).await {
+            Ok(g) => Some(g.bytes),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    async fn no_locks(store: &FsStore) {
+        let locks: Vec<String> = store
+            .list("")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|m| m.key)
+            .filter(|k| k.ends_with(keys::LOCK_SUFFIX))
+            .collect();
+        assert!(locks.is_empty(), "{locks:?}");
+    }
+
+    #[tokio::test]
+    async fn three_workspaces_dry_run_then_moved_and_sources_deleted() {
+        let d = dirs().await;
+        let m = migration(&d, true, false);
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        let names: Vec<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
+        assert_eq!(names, ["default", "prod", "staging"]);
+
+        m.plan(&mut items).await.expect("plan");
+        assert!(
+            items
+                .iter()
+                .all(|i| i.action == Action::Create && i.status == Status::Planned),
+            "{items:?}"
+        );
+        assert!(d.dst.list("").await.expect("list").is_empty(), "dry run");
+
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        let warn = |w: String| panic!("unexpected warning {w}");
+        m.run(&mut items, &warn).await.expect("run");
+        for (i, (w, k)) in WORKSPACES.iter().enumerate() {
+            let it = items.iter().find(|it| it.workspace == *w).expect("item");
+            assert_eq!(it.status, Status::MovedSourceDeleted, "{it:?}");
+            assert_eq!((it.serial, it.action), (Some(5), Action::Create));
+            let dk = k.replace("net/", "moved/net/");
+            assert_eq!(get(&d.dst, &dk).await, Some(st(&format!("lin-{i}"), 5)));
+            assert_eq!(get(&d.src, k).await, None, "{k} deleted at the source");
+        }
+        no_locks(&d.src).await;
+        no_locks(&d.dst).await;
+        let json = serde_json::to_value(&items[0]).expect("json");
+        assert_eq!(json["status"], "moved, source deleted");
+        assert_eq!(json["action"], "create");
+        assert!(json.get("source_key").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_second_run_is_unchanged_and_another_lineage_is_refused() {
+        let d = dirs().await;
+        let m = migration(&d, false, false);
+        let warn = |w: String| panic!("unexpected warning {w}");
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        m.run(&mut items, &warn).await.expect("first run");
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        m.run(&mut items, &warn).await.expect("second run");
+        assert!(
+            items
+                .iter()
+                .all(|i| i.action == Action::Unchanged && i.status == Status::Moved)
+        );
+
+        // prod at the destination now belongs to another state.
+        d.dst
+            .put(
+                "env:/prod/moved/net/terraform.tfstate",
+                st("other", 9),
+                PutMode::Overwrite,
+            )
+            .await
+            .expect("put");
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        let e = m.run(&mut items, &warn).await.expect_err("refused");
+        match &e {
+            Error::StateConflict { reason, .. } => assert!(
+                reason.contains("stopped at workspace \"prod\"")
+                    && reason.contains("lineage")
+                    && reason.contains("untouched"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let prod = items.iter().find(|i| i.workspace == "prod").expect("prod");
+        assert_eq!(
+            (prod.action, prod.status),
+            (Action::Refused, Status::Failed)
+        );
+        assert!(
+            prod.reason
+                .as_deref()
+                .is_some_and(|r| r.ends_with("use --force to overwrite"))
+        );
+        assert_eq!(
+            get(&d.dst, "env:/prod/moved/net/terraform.tfstate").await,
+            Some(st("other", 9)),
+            "not overwritten"
+        );
+        no_locks(&d.src).await;
+        no_locks(&d.dst).await;
+
+        // --force overwrites it.
+        let m = migration(&d, false, true);
+        let mut items = m.items(Workspaces::One("prod")).await.expect("items");
+        m.run(&mut items, &warn).await.expect("forced");
+        assert_eq!(items[0].action, Action::Overwrite);
+        assert_eq!(
+            get(&d.dst, "env:/prod/moved/net/terraform.tfstate").await,
+            Some(st("lin-1", 5))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_place_and_a_missing_state_are_errors() {
+        let d = dirs().await;
+        let mut m = migration(&d, false, false);
+        m.dst = &d.src;
+        m.dest_key = KEY;
+        assert!(matches!(
+            m.items(Workspaces::All).await,
+            Err(Error::Config(_))
+        ));
+        let mut m = migration(&d, false, false);
+        m.key = "absent/terraform.tfstate";
+        assert!(matches!(
+            m.items(Workspaces::All).await,
+            Err(Error::StateNotFound { .. })
+        ));
+        // One named workspace without a state: skipped, not an error.
+        let m = migration(&d, false, false);
+        let mut items = m.items(Workspaces::One("qa")).await.expect("items");
+        m.run(&mut items, &|_| {}).await.expect("run");
+        assert_eq!(
+            (items[0].action, items[0].status),
+            (Action::Missing, Status::Skipped)
+        );
+    }
+
+    #[test]
+    fn words_are_those_of_the_json() {
+        assert_eq!(Action::Pending.to_string(), "");
+        assert_eq!(Action::Refused.to_string(), "refused");
+        assert_eq!(Status::NotStarted.to_string(), "not-started");
+        assert_eq!(
+            Status::MovedSourceDeleted.to_string(),
+            "moved, source deleted"
+        );
+    }
+}
