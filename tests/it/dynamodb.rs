@@ -405,6 +405,12 @@ async fn locks_shows_both_kinds(server: Server) {
     d.put_item(item_only, &info).await;
     let (tfl_id, info) = terraform_info(d.bucket(), tflock_only, "alice@ci-runner-7");
     d.put_tflock(tflock_only, &info).await;
+    // Two writers, one record each: the IDs differ.
+    let mixed = "e/terraform.tfstate";
+    let (mixed_a, info) = terraform_info(d.bucket(), mixed, "alice@ci-runner-7");
+    d.put_tflock(mixed, &info).await;
+    let (_, info) = terraform_info(d.bucket(), mixed, "bob@laptop");
+    d.put_item(mixed, &info).await;
     // A digest is no lock.
     let f = d.env.file("s.tfstate", &state("L", 1, 1));
     assert_eq!(
@@ -414,7 +420,7 @@ async fn locks_shows_both_kinds(server: Server) {
 
     let v = d.json(&["locks"]);
     let locks = v["locks"].as_array().expect("locks");
-    assert_eq!(locks.len(), 3, "{v}");
+    assert_eq!(locks.len(), 4, "{v}");
     let by_key = |k: &str| {
         locks
             .iter()
@@ -433,6 +439,12 @@ async fn locks_shows_both_kinds(server: Server) {
     assert_eq!(by_key(tflock_only)["lock"]["id"], tfl_id.as_str());
     assert_eq!(by_key(tflock_only)["dynamodb"]["lock"], Value::Null);
     assert_eq!(by_key(tflock_only)["pair"], "tflock_only");
+    assert_eq!(by_key(mixed)["pair"], "different_ids");
+    // Breaking one writer's .tflock while another's item is there is
+    // refused: nothing is deleted.
+    let r = d.tfsync(&["--key", mixed, "force-unlock", "--yes", &mixed_a]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(d.tflock(mixed).await.is_some() && d.item_info(mixed).await.is_some());
     let r = d.tfsync(&["locks"]);
     assert_eq!(r.code, 0, "{r:?}");
     for needle in [
@@ -446,9 +458,10 @@ async fn locks_shows_both_kinds(server: Server) {
         assert!(r.stdout.contains(needle), "{needle:?}: {r:?}");
     }
 
-    // --all breaks both kinds.
+    // --all breaks both kinds (and leaves the mixed pair, reported: exit 3).
     let r = d.tfsync(&["force-unlock", "--all", "--older-than", "1h", "--yes"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains(mixed), "{r:?}");
     for k in [pair, item_only, tflock_only] {
         assert_eq!(d.tflock(k).await, None, "{k}");
         assert_eq!(d.item_info(k).await, None, "{k}");
