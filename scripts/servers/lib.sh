@@ -16,7 +16,7 @@ VENV=$STATE/venv
 PY=$VENV/bin/python
 
 # Every port is PORT_BASE + an offset, bound to 127.0.0.1 only:
-#   0-9    the endpoint of each server (moto 0, seaweedfs 1, ceph 2, s3rver 3)
+#   0-9    the endpoint of each server (moto 0, seaweedfs 1, ceph 2, s3rver 3, dynalite 4)
 #   10-19  seaweedfs's master, volume, filer and s3 gRPC ports
 #   20-29  ceph's mon (20) and osds (21-29)
 #   30-    free: the internal ports of the next servers go here, 10 per server

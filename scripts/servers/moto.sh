@@ -26,4 +26,8 @@ moto_stop() { stop_server_processes moto 3; }
 
 moto_check() { s3_check moto "$1" "$(moto_port)" "$ACCESS_KEY" "$SECRET_KEY"; }
 
-moto_env() { s3_env "$(moto_port)" "$ACCESS_KEY" "$SECRET_KEY"; }
+# moto serves DynamoDB on the same port.
+moto_env() {
+	s3_env "$(moto_port)" "$ACCESS_KEY" "$SECRET_KEY"
+	echo "export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(moto_port)"
+}

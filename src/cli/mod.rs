@@ -14,7 +14,7 @@ pub use backup::{
 };
 pub use bucket::{DoctorArgs, LocksArgs, PruneLocksArgs};
 pub use state::{
-    ForceUnlockArgs, HistoryArgs, LockArgs, OutputsArgs, PullArgs, PushArgs, UnlockArgs,
+    DigestArgs, ForceUnlockArgs, HistoryArgs, LockArgs, OutputsArgs, PullArgs, PushArgs, UnlockArgs,
 };
 
 use crate::config::{Engine, Provider};
@@ -152,6 +152,14 @@ pub struct GlobalOpts {
     #[arg(long, global = true)]
     pub acl: Option<String>,
 
+    /// DynamoDB table of the backend's lock items and state digests (Terraform's dynamodb_table): every lock is then the .tflock and the item, every state write stores its digest [env: TFSYNC_DYNAMODB_TABLE; backend: dynamodb_table]
+    #[arg(long, global = true, value_name = "TABLE")]
+    pub dynamodb_table: Option<String>,
+
+    /// DynamoDB endpoint URL [env: AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL; backend: endpoints.dynamodb, dynamodb_endpoint; default: AWS]
+    #[arg(long, global = true, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+
     /// Use a local directory as the store instead of a bucket [env: TFSYNC_DIR]
     #[arg(long, global = true, value_name = "DIR", conflicts_with = "endpoint")]
     pub dir: Option<PathBuf>,
@@ -267,6 +275,10 @@ pub enum Command {
     /// Show the lock holder and a summary of the state
     #[command(after_help = "Examples:\n  tfsync status\n  tfsync status --output json | jq .lock")]
     Status,
+
+    /// Compare states with the MD5 digests Terraform keeps in its DynamoDB table; --fix repairs
+    #[command(after_help = state::DIGEST_HELP)]
+    Digest(DigestArgs),
 
     /// Copy every state under a prefix into a timestamped snapshot (incremental; never locks)
     #[command(after_help = backup::BACKUP_HELP)]

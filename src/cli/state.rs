@@ -1,5 +1,5 @@
 //! Arguments of the commands on one state: pull, push, lock, unlock,
-//! force-unlock, outputs, history.
+//! force-unlock, outputs, history, digest.
 
 use crate::duration::parse_duration;
 use clap::Args;
@@ -109,4 +109,38 @@ pub struct HistoryArgs {
     /// Read serial and lineage of at most N versions (newest first)
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
+}
+
+pub const DIGEST_HELP: &str = "\
+Needs a DynamoDB table (--dynamodb-table, TFSYNC_DYNAMODB_TABLE or the backend's dynamodb_table).
+
+Terraform stores the MD5 of every state it writes in the item <bucket>/<state key>-md5 of the
+table, and every read compares the state with it: after a mismatch it retries for 10 s, then
+fails with \"state data in S3 does not have the expected content\". This compares them, and
+with --fix stores the digest of the state as it is now, under the state's lock (a digest whose
+state is gone is removed). Exit code 4 when a digest is stale and was not fixed.
+
+Examples:
+  tfsync digest
+  tfsync digest --fix
+  tfsync digest --all --output json | jq '.states[] | select(.matches == false)'
+  tfsync digest --all --prefix prod/ --fix";
+
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    /// Store the state's MD5 as its digest where the digest is stale (under the lock)
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Every state under --prefix of the bucket, and every digest there (no --key needed)
+    #[arg(long)]
+    pub all: bool,
+
+    /// With --all: only states whose key starts with PREFIX [default: the whole bucket]
+    #[arg(long, requires = "all", value_name = "PREFIX")]
+    pub prefix: Option<String>,
+
+    /// With --fix: how long to wait for each state's lock
+    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
 }

@@ -21,7 +21,14 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
         "probing {} with scratch objects under {prefix} (removed afterwards)",
         store.describe()
     ));
-    let report = probe::run(store, &prefix).await;
+    let mut report = probe::run(store, &prefix).await;
+    // With a DynamoDB table: its lock item, the digests, and whether the
+    // bucket can do without the table.
+    if let Some(table) = store.lock_table() {
+        report
+            .checks
+            .extend(crate::tfstate::dynamo::doctor_checks(store, table, &prefix).await);
+    }
     let safe = report.safe();
     let reasons = report.reasons();
     if ctx.out.json() {

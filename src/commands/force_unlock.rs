@@ -26,9 +26,15 @@ pub async fn run(ctx: &Ctx, args: ForceUnlockArgs) -> Result<(), Error> {
         ));
     };
     let key = ctx.config.state_key();
-    let lock = ctx.store.location(&keys::lock_key(&key));
+    let mut lock = ctx.store.location(&keys::lock_key(&key));
+    if let Some(table) = ctx.store.lock_table() {
+        let item = crate::tfstate::dynamo::lock_id(ctx.store.bucket(), &key);
+        lock = format!("{lock} and {}", table.location(&item));
+    }
     let locks = ctx.lock_set();
-    let held = locks.check(&lock_id, args.older_than).await?;
+    // Either record may be absent (a teammate without use_lockfile holds
+    // only the DynamoDB item); none may hold another lock.
+    let held = locks.inspect(&lock_id, args.older_than).await?;
     if !ctx.out.json() || !args.yes {
         eprintln!("Lock on {lock}:\n{}", Holder::Lock(Box::new(held.clone())));
     }

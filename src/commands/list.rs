@@ -8,6 +8,7 @@ use super::table::{self, current_json};
 use crate::error::Error;
 use crate::output::escape_for_terminal as esc;
 use crate::store::{GetResult, StoreError};
+use crate::tfstate::guard::LockSet;
 use crate::tfstate::keys;
 use crate::tfstate::lock::{self as tflock, Current};
 use crate::tfstate::state::{self, StateInfo};
@@ -32,8 +33,11 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
     for name in names {
         let state_key = keys::state_key(&cfg.key, &name, &cfg.workspace_key_prefix);
         let lock_key = keys::lock_key(&state_key);
-        // The listing already says whether a non-default workspace has a lock.
-        let lock = if name == keys::DEFAULT_WORKSPACE || present.contains(lock_key.as_str()) {
+        // The listing already says whether a non-default workspace has a
+        // .tflock; with a DynamoDB table its lock item may hold it alone.
+        let lock = if store.lock_table().is_some() {
+            LockSet::new(store, &state_key).holder().await?.1
+        } else if name == keys::DEFAULT_WORKSPACE || present.contains(lock_key.as_str()) {
             tflock::read(store, &state_key).await?
         } else {
             Current::Unlocked

@@ -5,6 +5,7 @@
 
 mod backup;
 mod config_cmd;
+mod digest;
 mod doctor;
 mod force_unlock;
 mod history;
@@ -59,6 +60,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         // Commands over many states need a store but no state key.
         Command::Backup(_) | Command::PruneLocks(_) => Needs::Bucket,
         Command::Restore(a) if a.all => Needs::Bucket,
+        Command::Digest(a) if a.all => Needs::Bucket,
         _ => Needs::State,
     };
     let ask = |name: &str, hint: &str| -> Option<String> {
@@ -92,6 +94,7 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Unlock(a) => unlock::run(&ctx, a).await,
         Command::ForceUnlock(a) => force_unlock::run(&ctx, a).await,
         Command::Status => status::run(&ctx).await,
+        Command::Digest(a) => digest::run(&ctx, a).await,
         Command::List => list::run(&ctx).await,
         Command::Locks(a) => locks::run(&ctx, a).await,
         Command::Outputs(a) => outputs::run(&ctx, a).await,

@@ -69,6 +69,9 @@ pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), Error> {
             fetch(ctx, &key, args.version_id.as_deref(), &mut stdout).await?
         }
     };
+    if args.version_id.is_none() {
+        warn_on_stale_digest(ctx, &key, &md5).await;
+    }
     if ctx.out.json() && file.is_some() {
         ctx.out.emit_json(&serde_json::json!({
             "location": ctx.state_location(),
@@ -146,5 +149,32 @@ async fn fetch(
     match got {
         Err(StoreError::NotFound { location }) => Err(Error::StateNotFound { location }),
         other => Ok(other?),
+    }
+}
+
+/// With a DynamoDB lock table: warn when the digest stored there is not the
+/// MD5 of the bytes pulled (Terraform's next read of this state fails).
+async fn warn_on_stale_digest(ctx: &Ctx, key: &str, md5: &str) {
+    use crate::tfstate::dynamo::{self, DigestCheck};
+    let Some(table) = ctx.store.lock_table() else {
+        return;
+    };
+    match dynamo::read_digest(table, ctx.store.bucket(), key).await {
+        Ok(stored) => {
+            let check = DigestCheck {
+                stored,
+                actual: Some(md5.to_string()),
+            };
+            if check.matches() == Some(false) {
+                ctx.out.warn(format!(
+                    "the state's MD5 {md5} is not the digest {} stored in {}: Terraform refuses to read this state (\"state data in S3 does not have the expected content\"). If the state is right, store its digest with `tfsync digest --fix`",
+                    check.stored.text().unwrap_or_default(),
+                    table.location(&dynamo::digest_id(ctx.store.bucket(), key))
+                ));
+            }
+        }
+        Err(e) => ctx
+            .out
+            .warn(format!("could not compare the state with its digest: {e}")),
     }
 }

@@ -1,24 +1,43 @@
 //! `tfsync status`: who holds the lock, and what the state says. Two
-//! requests: GET the lock, GET the state.
+//! requests: GET the lock, GET the state; with a DynamoDB lock table, two
+//! more: GetItem the lock item and the state's digest item.
 
 use super::Ctx;
 use crate::duration::short_duration;
 use crate::error::Error;
 use crate::output::escape_for_terminal as esc;
 use crate::store::StoreError;
-use crate::tfstate::lock::{self as tflock, Current, go_rfc3339_nano};
+use crate::store::md5_hex;
+use crate::tfstate::dynamo::{self, DigestCheck, Stored};
+use crate::tfstate::lock::{Current, go_rfc3339_nano};
 use crate::tfstate::state::{self, StateInfo};
 use serde_json::{Value, json};
 
 pub async fn run(ctx: &Ctx) -> Result<(), Error> {
     let key = ctx.config.state_key();
     let store = ctx.store.as_ref();
-    let (lock, state) = tokio::join!(tflock::read(store, &key), store.get(&key));
-    let lock = lock?;
+    let locks = ctx.lock_set();
+    let (records, state) = tokio::join!(locks.records(), store.get(&key));
+    let mut records = records?;
     let state = match state {
         Ok(g) => Some(g),
         Err(StoreError::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
+    };
+    // The holder, found in either record (the .tflock first).
+    let item = (records.len() > 1).then(|| records.remove(1).1);
+    let tflock = records.remove(0).1;
+    let (lock, held_in_item) = match (&tflock, &item) {
+        (Current::Unlocked, Some(i)) if !matches!(i, Current::Unlocked) => (i.clone(), true),
+        _ => (tflock, false),
+    };
+    let dynamodb = match (store.lock_table(), item) {
+        (Some(table), Some(item)) => {
+            let actual = state.as_ref().map(|g| md5_hex(&g.bytes));
+            let stored = dynamo::read_digest(table, store.bucket(), &key).await?;
+            Some((table, item, dynamo::DigestCheck { stored, actual }))
+        }
+        _ => None,
     };
 
     let lock_json = match &lock {
@@ -56,14 +75,23 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
     });
 
     if ctx.out.json() {
-        ctx.out.emit_json(&json!({
+        let mut doc = json!({
             "location": ctx.state_location(),
             "bucket": store.bucket(),
             "key": key,
             "workspace": ctx.config.workspace,
             "lock": lock_json,
             "state": state_json,
-        }));
+        });
+        // Only with a DynamoDB table.
+        if let Some((table, item, digest)) = &dynamodb {
+            doc["dynamodb"] = json!({
+                "table": table.name(),
+                "lock": super::table::current_json(item),
+                "digest": digest.json(),
+            });
+        }
+        ctx.out.emit_json(&doc);
     } else {
         let mut lines = vec![format!(
             "State:     {} (workspace {})",
@@ -89,6 +117,23 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
                 format!("Lock:      PRESENT BUT UNREADABLE ({})", esc(reason))
             }
         });
+        if held_in_item {
+            lines.push(
+                "           held by the DynamoDB lock item only (no .tflock: a writer without use_lockfile)".into(),
+            );
+        }
+        if let Some((table, item, digest)) = &dynamodb {
+            lines.push(format!(
+                "DynamoDB:  table {}, lock item {}",
+                table.name(),
+                match item {
+                    Current::Unlocked => "none".to_string(),
+                    Current::Locked { info, .. } => format!("held, ID {}", info.id),
+                    Current::Unreadable { reason, .. } => format!("UNREADABLE ({reason})"),
+                }
+            ));
+            lines.push(format!("Digest:    {}", digest_line(digest)));
+        }
         if let Some(v) = &state_json {
             let field = |k: &str| match &v[k] {
                 Value::Null => "-".to_string(),
@@ -126,5 +171,22 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
         None => Err(Error::StateNotFound {
             location: ctx.state_location(),
         }),
+    }
+}
+
+/// The digest line of the text output.
+fn digest_line(d: &DigestCheck) -> String {
+    let actual = d.actual.as_deref().unwrap_or("none (no state)");
+    match (&d.stored, d.matches()) {
+        (Stored::Missing, _) => {
+            format!("none stored (Terraform warns and reads on); state MD5 {actual}")
+        }
+        (Stored::Invalid(s), _) => {
+            format!("stored {s:?} is not an MD5 (Terraform warns and reads on); state MD5 {actual}")
+        }
+        (Stored::Md5(s), Some(true)) => format!("{s} (matches the state)"),
+        (Stored::Md5(s), _) => format!(
+            "MISMATCH: stored {s}, state MD5 {actual}: Terraform refuses to read this state; check it, then run `tfsync digest --fix`"
+        ),
     }
 }

@@ -76,38 +76,66 @@ pub fn lock_entry_json(ctx: &Ctx, l: &FoundLock) -> serde_json::Value {
         "location": ctx.store.location(&l.lock_key),
         "last_modified": l.meta.last_modified.map(|t| t.to_rfc3339()),
     });
-    v["lock"] = current_json(&l.current);
+    v["lock"] = if l.has_tflock {
+        current_json(&l.current)
+    } else {
+        Value::Null
+    };
+    // With a lock table: the state's DynamoDB lock item, and how it and the
+    // .tflock agree.
+    if let (Some(item), Some(table)) = (&l.item, ctx.store.lock_table()) {
+        let id = crate::tfstate::dynamo::lock_id(ctx.store.bucket(), &l.state_key);
+        v["dynamodb"] = json!({
+            "lock_id": id,
+            "location": table.location(&id),
+            "lock": current_json(item),
+        });
+        v["pair"] = json!(l.pair().map(|p| p.as_str()));
+    }
     v
 }
 
-/// A table of found locks, oldest first as listed.
+/// A table of found locks, oldest first as listed; with a lock table, a
+/// last column says which records hold each lock.
 pub fn locks_table(found: &[FoundLock]) -> String {
+    let pairs = found.iter().any(|l| l.item.is_some());
     let rows: Vec<Vec<String>> = found
         .iter()
-        .map(|l| match &l.current {
-            Current::Locked { info, .. } => vec![
-                age_cell(info),
-                esc(&info.who).into_owned(),
-                esc(&info.operation).into_owned(),
-                go_rfc3339_nano(&info.created),
-                esc(&l.state_key).into_owned(),
-                esc(&info.id).into_owned(),
-            ],
-            Current::Unreadable { reason, .. } => vec![
-                "?".into(),
-                "?".into(),
-                format!("UNREADABLE: {}", esc(reason)),
-                "-".into(),
-                esc(&l.state_key).into_owned(),
-                "-".into(),
-            ],
-            Current::Unlocked => vec![],
+        .map(|l| {
+            let mut row = lock_row(l);
+            if pairs {
+                row.push(l.pair().map_or("-", |p| p.cell()).to_string());
+            }
+            row
         })
         .collect();
-    render(
-        &["AGE", "WHO", "OPERATION", "CREATED", "STATE KEY", "ID"],
-        &rows,
-    )
+    let mut header = vec!["AGE", "WHO", "OPERATION", "CREATED", "STATE KEY", "ID"];
+    if pairs {
+        header.push("HELD IN");
+    }
+    render(&header, &rows)
+}
+
+fn lock_row(l: &FoundLock) -> Vec<String> {
+    match &l.current {
+        Current::Locked { info, .. } => vec![
+            age_cell(info),
+            esc(&info.who).into_owned(),
+            esc(&info.operation).into_owned(),
+            go_rfc3339_nano(&info.created),
+            esc(&l.state_key).into_owned(),
+            esc(&info.id).into_owned(),
+        ],
+        Current::Unreadable { reason, .. } => vec![
+            "?".into(),
+            "?".into(),
+            format!("UNREADABLE: {}", esc(reason)),
+            "-".into(),
+            esc(&l.state_key).into_owned(),
+            "-".into(),
+        ],
+        Current::Unlocked => vec![],
+    }
 }
 
 #[cfg(test)]

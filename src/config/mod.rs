@@ -11,9 +11,11 @@
 //! sub-resolvers ask it for their settings and build the runtime options:
 //! `target.rs` (the settings files, the store, key, workspace, provider
 //! preset, S3 connection), `write.rs` (encryption, ACL), `transport.rs`
-//! (retries, rate limit, CA bundle). What the table resolved, with each
+//! (retries, rate limit, CA bundle), `lock_table.rs` (the DynamoDB table of
+//! lock items and digests). What the table resolved, with each
 //! source, is what `tfsync config` prints.
 
+mod lock_table;
 mod provider;
 mod source;
 mod sources;
@@ -28,6 +30,7 @@ pub use sources::Engine;
 
 use crate::cli::{GlobalOpts, OutputFormat};
 use crate::error::Error;
+use crate::store::dynamo::LockTableOptions;
 use crate::store::s3::{S3Options, TransportOptions, WriteOptions};
 use crate::tfstate::keys;
 use std::path::PathBuf;
@@ -69,6 +72,8 @@ pub struct Config {
     pub write: WriteOptions,
     /// Retry waits and request pacing (S3 only).
     pub transport: TransportOptions,
+    /// The DynamoDB table of lock items and digests (S3 only).
+    pub lock_table: Option<LockTableOptions>,
     /// `--max-state-size`: the largest state read from a file (or from a
     /// directory store), in bytes.
     pub max_state_size: u64,
@@ -119,10 +124,11 @@ impl Config {
                 (Target::S3(s3), header)
             }
         };
-        target::backend_notes(&mut r, &mut warnings)?;
         let write = write::resolve(&mut r, opts, create_only_header)?;
         let transport = transport::resolve(&mut r, opts)?;
         let max_state_size = transport::max_state_size(&mut r, opts)?;
+        let lock_table = lock_table::resolve(&mut r, opts, &target, &mut warnings)?;
+        target::backend_notes(&mut r, lock_table.is_some(), &mut warnings)?;
         if matches!(target, Target::Dir(_)) && write != WriteOptions::default() {
             warnings.push(
                 "encryption and ACL settings do not apply to a directory store (--dir)".into(),
@@ -140,6 +146,7 @@ impl Config {
             sources: r.into_resolved(),
             write,
             transport,
+            lock_table,
             max_state_size,
         })
     }

@@ -193,7 +193,6 @@ macro_rules! info {
 }
 pub const BACKEND_INFO: &[Setting] = &[
     info!("use_lockfile"),
-    info!("dynamodb_table"),
     info!("skip_credentials_validation"),
     info!("skip_region_validation"),
     info!("skip_requesting_account_id"),
@@ -250,6 +249,20 @@ pub const CA_BUNDLE: Setting = Setting {
     env: &["TFSYNC_CA_BUNDLE", "AWS_CA_BUNDLE"],
     ..Setting::new("ca_bundle")
 };
+/// Terraform's `dynamodb_table`: the lock items and state digests.
+pub const DYNAMODB_TABLE: Setting = Setting {
+    flag: Some("dynamodb-table"),
+    backend: &["dynamodb_table"],
+    env: &["TFSYNC_DYNAMODB_TABLE"],
+    ..Setting::new("dynamodb_table")
+};
+/// Only with a table.
+pub const DYNAMODB_ENDPOINT: Setting = Setting {
+    flag: Some("dynamodb-endpoint"),
+    backend: &["endpoints.dynamodb", "dynamodb_endpoint"],
+    env: &["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"],
+    ..Setting::new("dynamodb_endpoint")
+};
 pub const MAX_STATE_SIZE: Setting = Setting {
     flag: Some("max-state-size"),
     env: &["TFSYNC_MAX_STATE_SIZE"],
@@ -287,6 +300,8 @@ pub const ALL: &[&Setting] = &[
     &RATE_LIMIT,
     &RATE_BURST,
     &CA_BUNDLE,
+    &DYNAMODB_TABLE,
+    &DYNAMODB_ENDPOINT,
     &MAX_STATE_SIZE,
     &ENGINE,
 ];

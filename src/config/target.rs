@@ -278,14 +278,19 @@ pub(super) fn s3(
 
 /// Backend attributes tfsync shows but does not act on, and warnings about
 /// the backend configuration.
-pub(super) fn backend_notes(r: &mut Resolver<'_>, warnings: &mut Vec<String>) -> Result<(), Error> {
+pub(super) fn backend_notes(
+    r: &mut Resolver<'_>,
+    lock_table: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), Error> {
     for setting in table::BACKEND_INFO {
         r.text(setting).get()?;
     }
     if r.has_backend() {
-        if r.backend_attr("use_lockfile") != Some("true") {
+        // With a table, Terraform takes the lock item, and so does tfsync.
+        if r.backend_attr("use_lockfile") != Some("true") && !lock_table {
             warnings.push(
-                "the backend \"s3\" configuration does not set use_lockfile = true: Terraform then does not take the .tflock lock, and tfsync's lock does not exclude it (DynamoDB locking is not supported)".into(),
+                "the backend \"s3\" configuration does not set use_lockfile = true: Terraform then does not take the .tflock lock, and tfsync's lock does not exclude it (with a DynamoDB table, set dynamodb_table or --dynamodb-table: tfsync then takes the lock item too)".into(),
             );
         }
         if r.backend_attr("sse_customer_key").is_some() {
@@ -297,7 +302,7 @@ pub(super) fn backend_notes(r: &mut Resolver<'_>, warnings: &mut Vec<String>) ->
     Ok(())
 }
 
-fn check_endpoint(ep: &str, warnings: &mut Vec<String>) -> Result<(), Error> {
+pub(super) fn check_endpoint(ep: &str, warnings: &mut Vec<String>) -> Result<(), Error> {
     let rest = ep
         .strip_prefix("https://")
         .or_else(|| ep.strip_prefix("http://"))

@@ -71,6 +71,100 @@ fn endpoint_precedence() {
 }
 
 #[test]
+fn dynamodb_table_and_endpoint_precedence() {
+    let d = tempfile::tempdir().expect("tmp");
+    let tf = |body: &str| {
+        std::fs::write(
+            d.path().join("main.tf"),
+            format!("terraform {{\n  backend \"s3\" {{\n{body}\n  }}\n}}\n"),
+        )
+        .expect("tf")
+    };
+    let opts = || {
+        let mut o = in_dir(d.path());
+        o.bucket = Some("b".into());
+        o.key = Some("k".into());
+        o
+    };
+    let env = [
+        ("TFSYNC_DYNAMODB_TABLE", "env-table"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:2"),
+    ];
+    // No table anywhere: no DynamoDB, whatever the endpoints say.
+    tf("    use_lockfile = true");
+    let c = resolve(opts(), &env[1..]).expect("ok");
+    assert_eq!(c.lock_table, None);
+    assert!(c.sources.iter().all(|r| !r.name.starts_with("dynamodb")));
+    // The environment, then the backend block, then the flag.
+    let t = resolve(opts(), &env)
+        .expect("ok")
+        .lock_table
+        .expect("table");
+    assert_eq!(
+        (t.table.as_str(), t.endpoint.as_deref()),
+        ("env-table", Some("http://127.0.0.1:1"))
+    );
+    let t = resolve(opts(), &env[2..]).expect("ok").lock_table;
+    assert_eq!(t, None, "AWS_ENDPOINT_URL alone names no table");
+    tf("    dynamodb_table = \"tf-locks\"\n    dynamodb_endpoint = \"http://127.0.0.1:3\"");
+    let c = resolve(opts(), &env).expect("ok");
+    let t = c.lock_table.clone().expect("table");
+    assert_eq!(
+        (t.table.as_str(), t.endpoint.as_deref()),
+        ("tf-locks", Some("http://127.0.0.1:3"))
+    );
+    assert!(
+        c.warnings.iter().all(|w| !w.contains("use_lockfile")),
+        "with a table, Terraform without use_lockfile is excluded: {:?}",
+        c.warnings
+    );
+    tf(
+        "    dynamodb_table = \"tf-locks\"\n    dynamodb_endpoint = \"http://127.0.0.1:3\"\n    endpoints = {\n      dynamodb = \"http://127.0.0.1:4\"\n    }",
+    );
+    let t = resolve(opts(), &env)
+        .expect("ok")
+        .lock_table
+        .expect("table");
+    assert_eq!(
+        t.endpoint.as_deref(),
+        Some("http://127.0.0.1:4"),
+        "endpoints.dynamodb first"
+    );
+    let mut o = opts();
+    o.dynamodb_table = Some("flag-table".into());
+    o.dynamodb_endpoint = Some("http://127.0.0.1:5".into());
+    let t = resolve(o, &env).expect("ok").lock_table.expect("table");
+    assert_eq!(
+        (t.table.as_str(), t.endpoint.as_deref()),
+        ("flag-table", Some("http://127.0.0.1:5"))
+    );
+    // Only AWS_ENDPOINT_URL: it is DynamoDB's too, as for the AWS SDKs.
+    tf("    dynamodb_table = \"tf-locks\"");
+    let t = resolve(opts(), &env[2..])
+        .expect("ok")
+        .lock_table
+        .expect("table");
+    assert_eq!(t.endpoint.as_deref(), Some("http://127.0.0.1:2"));
+    // A directory store has no table: said, not silently dropped.
+    let mut o = opts();
+    o.bucket = None;
+    o.dir = Some(d.path().to_path_buf());
+    let c = resolve(o, &env).expect("dir");
+    assert_eq!(c.lock_table, None);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("does not apply to a directory")),
+        "{:?}",
+        c.warnings
+    );
+    let mut o = opts();
+    o.dynamodb_table = Some(" ".into());
+    assert!(matches!(resolve(o, &[]), Err(Error::Config(_))));
+}
+
+#[test]
 fn region_and_profile_precedence() {
     let env = [
         ("AWS_REGION", "eu-west-1"),
@@ -437,6 +531,7 @@ fn every_setting_of_the_table_is_shown() {
         ("TFSYNC_RATE_LIMIT", "5"),
         ("TFSYNC_CA_BUNDLE", ca_text.as_str()),
         ("AWS_PROFILE", "p"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1"),
     ];
     // An OSS bucket with SSE-C, from flags, the manifest and the environment.
     let mut o = in_dir(d.path());

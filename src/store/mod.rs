@@ -5,6 +5,7 @@
 //! The conformance suite in `tests/conformance.rs` holds every implementation to
 //! the same contract.
 
+pub mod dynamo;
 pub mod fs;
 pub mod open;
 pub mod probe;
@@ -88,6 +89,15 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
 
     /// The bucket name as Terraform writes it in a lock's `Path`.
     fn bucket(&self) -> &str;
+
+    /// The DynamoDB table Terraform's s3 backend keeps this bucket's lock
+    /// items and state digests in (`dynamodb_table`), when one is
+    /// configured: every lock taken on the store is then the pair
+    /// (`tfstate::guard`), and every state write records its digest
+    /// (`tfstate::write`).
+    fn lock_table(&self) -> Option<&dynamo::LockTable> {
+        None
+    }
 
     /// Read an object and its metadata in one request.
     async fn get(&self, key: &str) -> Result<GetResult>;

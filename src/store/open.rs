@@ -32,6 +32,11 @@
 //!   provider, and an SSE-C key sent to a server that never saw it (or that
 //!   refuses SSE-C, as Ceph RGW does over plain http) only makes its reads
 //!   fail. Objects written there get the bucket's default encryption.
+//! - **the DynamoDB lock table (`--dynamodb-table`) only on the source's
+//!   own server**, as the write options: a migration to another bucket there
+//!   takes the destination's lock item too and stores its digest (the
+//!   LockIDs name the bucket, so one table serves many buckets, as in
+//!   Terraform). A side elsewhere has no table.
 //! - a directory (`file:///dir`) has no write or transport options.
 //!
 //! With a directory source (`--dir`) there is no source server: an S3 side
@@ -107,7 +112,8 @@ impl StoreBuilder {
             Target::S3(o) => StoreBuilder::S3(Box::new(
                 S3Builder::new(o.clone())
                     .with_write_options(config.write.clone())
-                    .with_transport(config.transport.clone()),
+                    .with_transport(config.transport.clone())
+                    .with_lock_table(config.lock_table.clone()),
             )),
             Target::Dir(d) => StoreBuilder::Dir {
                 root: d.clone(),
@@ -194,14 +200,15 @@ pub fn location_builder(
                 }
                 Target::Dir(_) => false,
             };
-            let write = if same_server {
-                source.write.clone()
+            let (write, lock_table) = if same_server {
+                (source.write.clone(), source.lock_table.clone())
             } else {
-                WriteOptions::default()
+                (WriteOptions::default(), None)
             };
             let builder = S3Builder::new(opts)
                 .with_write_options(write)
-                .with_transport(source.transport.clone());
+                .with_transport(source.transport.clone())
+                .with_lock_table(lock_table);
             Ok((
                 StoreBuilder::S3(Box::new(builder)),
                 prefix.clone(),
@@ -267,6 +274,10 @@ mod tests {
                 rate_limit: Some((9, 2)),
                 ca_bundle: Some(b"pem".to_vec()),
             },
+            lock_table: Some(crate::store::dynamo::LockTableOptions {
+                table: "locks".into(),
+                endpoint: Some("http://127.0.0.1:2".into()),
+            }),
         }
     }
 
@@ -298,6 +309,7 @@ mod tests {
         let s3 = built(&b);
         assert_eq!(s3.write_options(), &c.write);
         assert_eq!(s3.transport(), &c.transport);
+        assert_eq!(s3.lock_table(), c.lock_table.as_ref());
         assert_eq!(s3.options().bucket, "src");
     }
 
@@ -313,6 +325,7 @@ mod tests {
         assert_eq!(s3.options().bucket, "dest");
         assert_eq!(s3.options().endpoint.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(s3.write_options(), &c.write, "same server: write options");
+        assert_eq!(s3.lock_table(), c.lock_table.as_ref(), "and the lock table");
         assert_eq!(s3.transport(), &c.transport);
     }
 
@@ -328,6 +341,7 @@ mod tests {
         let s3 = built(&b);
         assert!(!same);
         assert_eq!(s3.write_options(), &WriteOptions::default());
+        assert_eq!(s3.lock_table(), None, "no lock table elsewhere");
         assert_eq!(s3.transport(), &c.transport, "transport on every side");
         assert_eq!(s3.transport().max_attempts, 7);
     }

@@ -65,7 +65,7 @@ impl Report {
     }
 }
 
-fn check(
+pub(crate) fn check(
     id: &'static str,
     title: &'static str,
     verdict: Verdict,
@@ -81,7 +81,7 @@ fn check(
 }
 
 impl Check {
-    fn fix(mut self, f: impl Into<String>) -> Check {
+    pub(crate) fn fix(mut self, f: impl Into<String>) -> Check {
         self.fix = Some(f.into());
         self
     }

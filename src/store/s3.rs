@@ -12,6 +12,7 @@
 //! - for custom endpoints, credentials come from the environment or a profile
 //!   only: never instance metadata (IMDS), ECS or STS web identity.
 
+use super::dynamo::{LockTable, LockTableOptions};
 use super::{GetResult, ObjectMeta, ObjectStore, PutMode, Result, StoreError, unquote_etag};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
@@ -132,6 +133,7 @@ pub struct S3Builder {
     options: S3Options,
     write: WriteOptions,
     transport: TransportOptions,
+    lock_table: Option<LockTableOptions>,
 }
 
 impl S3Builder {
@@ -152,8 +154,19 @@ impl S3Builder {
         self
     }
 
+    /// Keep lock items and state digests in this DynamoDB table too
+    /// (Terraform's `dynamodb_table`).
+    pub fn with_lock_table(mut self, table: Option<LockTableOptions>) -> Self {
+        self.lock_table = table;
+        self
+    }
+
     pub fn options(&self) -> &S3Options {
         &self.options
+    }
+
+    pub fn lock_table(&self) -> Option<&LockTableOptions> {
+        self.lock_table.as_ref()
     }
 
     pub fn write_options(&self) -> &WriteOptions {
@@ -166,7 +179,12 @@ impl S3Builder {
 
     /// Make the client (no request is sent).
     pub async fn build(self) -> Result<S3Store> {
-        let store = S3Store::connect(&self.options, &self.transport).await?;
+        let mut store = S3Store::connect(&self.options, &self.transport).await?;
+        if let Some(t) = &self.lock_table {
+            store.lock_table = Some(Arc::new(
+                LockTable::connect(t, &self.options, &self.transport).await?,
+            ));
+        }
         Ok(store
             .with_transport(&self.transport)?
             .with_write_options(self.write))
@@ -186,61 +204,15 @@ pub struct S3Store {
     write: WriteOptions,
     /// Client-side request pacing (`--rate-limit`), shared by clones.
     limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
+    /// The DynamoDB table of Terraform's `dynamodb_table` for this bucket.
+    lock_table: Option<Arc<LockTable>>,
 }
 
 impl S3Store {
     async fn connect(opts: &S3Options, transport: &TransportOptions) -> Result<Self> {
+        let location = format!("s3://{}", opts.bucket);
         let custom = opts.endpoint.is_some();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(transport.max_attempts.max(1))
-                    .with_initial_backoff(Duration::from_millis(100))
-                    .with_max_backoff(Duration::from_secs(5)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .build(),
-            );
-        if let Some(p) = &opts.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(c) = &opts.credentials {
-            loader = loader.credentials_provider(c.clone());
-        } else if custom {
-            // No IMDS, ECS or STS for S3-compatible servers: the environment,
-            // or the profile (which includes SSO and credential_process).
-            let mut profile = ProfileFileCredentialsProvider::builder();
-            if let Some(p) = &opts.profile {
-                profile = profile.profile_name(p);
-            }
-            let chain = match &opts.profile {
-                Some(_) => CredentialsProviderChain::first_try("profile", profile.build()),
-                None => CredentialsProviderChain::first_try(
-                    "environment",
-                    EnvironmentVariableCredentialsProvider::new(),
-                )
-                .or_else("profile", profile.build()),
-            };
-            loader = loader.credentials_provider(chain);
-        }
-        let region = match &opts.region {
-            Some(r) => Some(r.clone()),
-            None => profile_region(opts.profile.as_deref()).await,
-        };
-        match (region, custom) {
-            (Some(r), _) => loader = loader.region(Region::new(r)),
-            (None, true) => loader = loader.region(Region::new("us-east-1")),
-            (None, false) => {} // AWS: the SDK's own region chain
-        }
-        let sdk = loader.load().await;
-        if sdk.region().is_none() {
-            return Err(StoreError::Other {
-                location: format!("s3://{}", opts.bucket),
-                message: "no region: set --region, TFSYNC_REGION or AWS_REGION".into(),
-            });
-        }
+        let sdk = sdk_config(opts, transport, custom, &location).await?;
         let mut conf = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(opts.path_style)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
@@ -257,48 +229,14 @@ impl S3Store {
             saw_versioned_create: Arc::default(),
             write: WriteOptions::default(),
             limiter: None,
+            lock_table: None,
         })
     }
 
-    /// Retry waits, request pacing and extra trusted certificates. Rebuilds
-    /// the client (no request is made).
+    /// Request pacing (`--rate-limit`); the retry waits and the CA bundle
+    /// are in the client already ([`sdk_config`]).
     fn with_transport(mut self, t: &TransportOptions) -> Result<Self> {
-        if let Some(pem) = &t.ca_bundle {
-            use aws_smithy_http_client::{Builder, tls};
-            let context = tls::TlsContext::builder()
-                .with_trust_store(tls::TrustStore::default().with_pem_certificate(pem.clone()))
-                .build()
-                .map_err(|e| StoreError::Other {
-                    location: self.describe(),
-                    message: format!("the CA bundle cannot be used: {e}"),
-                })?;
-            let http = Builder::new()
-                .tls_provider(tls::Provider::Rustls(
-                    tls::rustls_provider::CryptoMode::AwsLc,
-                ))
-                .tls_context(context)
-                .build_https();
-            let conf = self.client.config().to_builder().http_client(http).build();
-            self.client = Client::from_conf(conf);
-        }
-        if t.retry_min_wait.is_some() || t.retry_max_wait.is_some() {
-            let conf = self.client.config();
-            let retry = conf
-                .retry_config()
-                .cloned()
-                .unwrap_or_else(RetryConfig::standard)
-                .with_initial_backoff(t.retry_min_wait.unwrap_or(Duration::from_millis(100)))
-                .with_max_backoff(t.retry_max_wait.unwrap_or(Duration::from_secs(5)));
-            self.client = Client::from_conf(conf.to_builder().retry_config(retry).build());
-        }
-        if let Some((per_second, burst)) = t.rate_limit {
-            let per_second =
-                std::num::NonZeroU32::new(per_second.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
-            let burst =
-                std::num::NonZeroU32::new(burst.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
-            let quota = governor::Quota::per_second(per_second).allow_burst(burst);
-            self.limiter = Some(Arc::new(governor::RateLimiter::direct(quota)));
-        }
+        self.limiter = rate_limiter(t);
         Ok(self)
     }
 
@@ -774,7 +712,7 @@ impl aws_sdk_s3::config::Intercept for OneOfRepeatedSseHeaders {
 
 /// An error and its sources as one line, each level once, without the
 /// debug dumps the SDK appends.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
@@ -785,6 +723,105 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         cur = e.source();
     }
     parts.join(": ")
+}
+
+/// The SDK configuration every client of one store is built from (the S3
+/// client, and the DynamoDB client of its lock table): the credentials
+/// chain, the region, the retry attempts and waits, the connect timeout and
+/// the CA bundle of `transport`. With `custom` (an S3-compatible endpoint,
+/// or a DynamoDB endpoint of its own), credentials come from the
+/// environment or a profile only: never instance metadata (IMDS), ECS or STS
+/// web identity. `location` names the store in errors.
+pub(crate) async fn sdk_config(
+    opts: &S3Options,
+    transport: &TransportOptions,
+    custom: bool,
+    location: &str,
+) -> Result<aws_config::SdkConfig> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(transport.max_attempts.max(1))
+                .with_initial_backoff(
+                    transport
+                        .retry_min_wait
+                        .unwrap_or(Duration::from_millis(100)),
+                )
+                .with_max_backoff(transport.retry_max_wait.unwrap_or(Duration::from_secs(5))),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build(),
+        );
+    if let Some(pem) = &transport.ca_bundle {
+        use aws_smithy_http_client::{Builder, tls};
+        let context = tls::TlsContext::builder()
+            .with_trust_store(tls::TrustStore::default().with_pem_certificate(pem.clone()))
+            .build()
+            .map_err(|e| StoreError::Other {
+                location: location.to_string(),
+                message: format!("the CA bundle cannot be used: {e}"),
+            })?;
+        let http = Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(context)
+            .build_https();
+        loader = loader.http_client(http);
+    }
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(c) = &opts.credentials {
+        loader = loader.credentials_provider(c.clone());
+    } else if custom {
+        // No IMDS, ECS or STS for S3-compatible servers: the environment,
+        // or the profile (which includes SSO and credential_process).
+        let mut profile = ProfileFileCredentialsProvider::builder();
+        if let Some(p) = &opts.profile {
+            profile = profile.profile_name(p);
+        }
+        let chain = match &opts.profile {
+            Some(_) => CredentialsProviderChain::first_try("profile", profile.build()),
+            None => CredentialsProviderChain::first_try(
+                "environment",
+                EnvironmentVariableCredentialsProvider::new(),
+            )
+            .or_else("profile", profile.build()),
+        };
+        loader = loader.credentials_provider(chain);
+    }
+    let region = match &opts.region {
+        Some(r) => Some(r.clone()),
+        None => profile_region(opts.profile.as_deref()).await,
+    };
+    match (region, custom) {
+        (Some(r), _) => loader = loader.region(Region::new(r)),
+        (None, true) => loader = loader.region(Region::new("us-east-1")),
+        (None, false) => {} // AWS: the SDK's own region chain
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        return Err(StoreError::Other {
+            location: location.to_string(),
+            message: "no region: set --region, TFSYNC_REGION or AWS_REGION".into(),
+        });
+    }
+    Ok(sdk)
+}
+
+/// The client-side pacing of `--rate-limit`, one limiter per server.
+pub(crate) fn rate_limiter(
+    t: &TransportOptions,
+) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
+    let (per_second, burst) = t.rate_limit?;
+    let per_second =
+        std::num::NonZeroU32::new(per_second.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+    let burst = std::num::NonZeroU32::new(burst.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+    let quota = governor::Quota::per_second(per_second).allow_burst(burst);
+    Some(Arc::new(governor::RateLimiter::direct(quota)))
 }
 
 async fn profile_region(profile: Option<&str>) -> Option<String> {
@@ -808,6 +845,10 @@ impl ObjectStore for S3Store {
 
     fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    fn lock_table(&self) -> Option<&LockTable> {
+        self.lock_table.as_deref()
     }
 
     async fn get(&self, key: &str) -> Result<GetResult> {

@@ -4,14 +4,16 @@
 //!
 //! A state is guarded by a [`LockSet`]: every lock record that must be held
 //! to write it, taken in order and released in reverse order, each release
-//! checking that the record is still ours. Today that is the `.tflock`
-//! ([`TfLock`]) alone; a second kind (e.g. a DynamoDB item with the same ID
-//! and Info, taken after the `.tflock`) is one more [`LockStore`] pushed in
-//! [`LockSet::new`], and everything here (rollback when a later record is
-//! refused, release on signals, `unlock`, `force-unlock`) covers it.
+//! checking that the record is still ours: the `.tflock` ([`TfLock`]) and,
+//! when the store has a DynamoDB lock table (`dynamodb_table`), the lock
+//! item with the same ID and Info bytes ([`ItemLock`]), taken after the
+//! `.tflock` as Terraform takes them. Everything here (rollback when a
+//! later record is refused, release on signals, `unlock`, `force-unlock`)
+//! covers both.
 //!
 //! Nothing here prints: warnings go to the caller's [`Warn`] callback.
 
+use super::dynamo::ItemLock;
 use super::lock::{Current, LockError, LockInfo, TfLock, check};
 use crate::error::Error;
 use crate::store::ObjectStore;
@@ -64,9 +66,13 @@ impl<'a> LockSet<'a> {
     /// The locks that guard the state at `state_key` of `store`. This is the
     /// one place that decides which records make up a state's lock.
     pub fn new(store: &'a dyn ObjectStore, state_key: &str) -> Self {
+        let mut parts: Vec<Box<dyn LockStore + 'a>> = vec![Box::new(TfLock::new(store, state_key))];
+        if let Some(table) = store.lock_table() {
+            parts.push(Box::new(ItemLock::new(table, store.bucket(), state_key)));
+        }
         LockSet {
             state: store.location(state_key),
-            parts: vec![Box::new(TfLock::new(store, state_key))],
+            parts,
         }
     }
 
@@ -94,28 +100,82 @@ impl<'a> LockSet<'a> {
         })
     }
 
-    /// What the first record says now.
-    pub async fn read(&self) -> Result<Current, LockError> {
-        self.primary().read().await
+    /// What each record says now, with where it is, in the order taken.
+    pub async fn records(&self) -> Result<Vec<(String, Current)>, LockError> {
+        let mut out = Vec::new();
+        for p in &self.parts {
+            out.push((p.location(), p.read().await?));
+        }
+        Ok(out)
+    }
+
+    /// The holder, found in any record (the first one that is not
+    /// unlocked), and where it was found.
+    pub async fn holder(&self) -> Result<(String, Current), LockError> {
+        let mut records = self.records().await?;
+        let at = records
+            .iter()
+            .position(|(_, c)| !matches!(c, Current::Unlocked))
+            .unwrap_or(0);
+        Ok(records.swap_remove(at))
+    }
+
+    /// Before `unlock` / `force-unlock`: is the lock `id` (at least
+    /// `min_age` old) in at least one record, and in no record another
+    /// lock? A record that is absent is fine (a teammate without
+    /// `use_lockfile` holds the item only; one without the table, the
+    /// `.tflock` only). Returns what the first record that has it says.
+    pub async fn inspect(
+        &self,
+        id: &str,
+        min_age: Option<Duration>,
+    ) -> Result<LockInfo, LockError> {
+        let mut found = None;
+        let mut other = None;
+        for (location, current) in self.records().await? {
+            match check(current, &location, id, min_age) {
+                Ok((info, _)) => {
+                    found.get_or_insert(info);
+                }
+                Err(LockError::NotLocked { .. }) => {}
+                Err(e) => {
+                    other.get_or_insert(e);
+                }
+            }
+        }
+        match (other, found) {
+            (Some(e), _) => Err(e),
+            (None, Some(info)) => Ok(info),
+            (None, None) => Err(LockError::NotLocked {
+                lock: self.primary().location(),
+            }),
+        }
     }
 
     /// `unlock` / `force-unlock`: release every record that carries `id`
     /// (and is at least `min_age` old), last taken first, each checked right
-    /// before its delete. Returns what the first record said.
+    /// before its delete; absent records are skipped. A record holding
+    /// another lock (or unreadable) is left in place, and so is every record
+    /// when it is seen before any delete ([`LockSet::inspect`]). Returns
+    /// what the first record released said.
     pub async fn release(
         &self,
         id: &str,
         min_age: Option<Duration>,
     ) -> Result<LockInfo, LockError> {
+        // With several records, none is deleted before all were seen (one
+        // record alone is checked by its own release, as before).
+        if self.parts.len() > 1 {
+            self.inspect(id, min_age).await?;
+        }
         let mut first = None;
         let mut error = None;
-        for (i, p) in self.parts.iter().enumerate().rev() {
+        for p in self.parts.iter().rev() {
             match p.release(id, min_age).await {
-                Ok(info) if i == 0 => first = Some(info),
-                Ok(_) => {}
+                Ok(info) => first = Some(info),
+                Err(LockError::NotLocked { .. }) => {}
                 Err(e) => {
-                    // A record behind a refused one is not released either:
-                    // the lock stays whole.
+                    // A record behind a refused one is not released either.
                     error = Some(e);
                     break;
                 }

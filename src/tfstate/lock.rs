@@ -47,7 +47,7 @@ pub enum LockError {
     NotLocked { lock: String },
 
     #[error(
-        "{lock} exists but is not a readable lock ({reason}).\nInspect it with `tfsync status`; if it is debris, delete that object with your S3 tool."
+        "{lock} exists but is not a readable lock ({reason}).\nInspect it with `tfsync status`; if it is debris, delete it with your S3 tool (a DynamoDB lock item with your DynamoDB tool)."
     )]
     Unreadable { lock: String, reason: String },
 
@@ -214,11 +214,14 @@ fn de_created<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error
         .map_err(|e| serde::de::Error::custom(format!("Created {s:?} is not RFC 3339: {e}")))
 }
 
-/// What is in the lock object now.
+/// What is in a lock record now.
+#[derive(Clone)]
 pub enum Current {
     Unlocked,
     Locked {
         info: LockInfo,
+        /// What a release compares before its delete: the `.tflock`'s
+        /// ETag, or a DynamoDB lock item's exact `Info` text.
         etag: Option<String>,
     },
     Unreadable {
@@ -261,31 +264,75 @@ pub async fn acquire(
     wait: Duration,
 ) -> Result<Option<String>, LockError> {
     let lock_key = keys::lock_key(state_key);
+    let lock = store.location(&lock_key);
+    let lock_key = &lock_key;
+    acquire_with(&lock, wait, move || async move {
+        match store.put(lock_key, info.to_json(), PutMode::Create).await {
+            Ok(etag) => Ok(Attempt::Taken(etag)),
+            Err(StoreError::AlreadyExists { .. }) => {
+                Ok(Attempt::refused(info, read(store, state_key).await?))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+/// One try at creating a lock record.
+pub enum Attempt {
+    /// Ours now, with the tag to release it by.
+    Taken(Option<String>),
+    /// Someone else holds it.
+    Held(Holder),
+    /// Refused, yet gone when read: try again at once.
+    Vanished,
+}
+
+impl Attempt {
+    /// A create refused: what the record read right after says. Our own ID
+    /// means the response to our create was lost and the SDK's retry ran
+    /// into our own record: it is ours.
+    pub fn refused(ours: &LockInfo, now: Current) -> Attempt {
+        match now {
+            Current::Locked { info, etag } if info.id == ours.id => Attempt::Taken(etag),
+            Current::Locked { info, .. } => Attempt::Held(Holder::Lock(Box::new(info))),
+            Current::Unreadable { reason, .. } => Attempt::Held(Holder::Unreadable(reason)),
+            Current::Unlocked => Attempt::Vanished,
+        }
+    }
+}
+
+/// Call `attempt` until the lock at `lock` is taken or, held by someone
+/// else, `wait` has passed (jittered exponential backoff in between).
+pub async fn acquire_with<F, Fut>(
+    lock: &str,
+    wait: Duration,
+    mut attempt: F,
+) -> Result<Option<String>, LockError>
+where
+    F: FnMut() -> Fut + Send,
+    Fut: std::future::Future<Output = Result<Attempt, LockError>> + Send,
+{
     let deadline = crate::duration::deadline_after(wait);
     let mut delay = Duration::from_millis(100);
     let mut vanished = 0;
     loop {
-        let holder = match store.put(&lock_key, info.to_json(), PutMode::Create).await {
-            Ok(etag) => return Ok(etag),
-            Err(StoreError::AlreadyExists { .. }) => match read(store, state_key).await? {
-                Current::Locked { info: held, etag } if held.id == info.id => return Ok(etag),
-                Current::Locked { info: held, .. } => Holder::Lock(Box::new(held)),
-                Current::Unreadable { reason, .. } => Holder::Unreadable(reason),
-                // Released between our PUT and our GET: try again at once.
-                Current::Unlocked if vanished < 5 => {
-                    vanished += 1;
-                    continue;
-                }
-                Current::Unlocked => Holder::Unreadable(
-                    "the server refuses to create the lock object, yet it cannot be read".into(),
-                ),
-            },
-            Err(e) => return Err(e.into()),
+        let holder = match attempt().await? {
+            Attempt::Taken(tag) => return Ok(tag),
+            Attempt::Held(h) => h,
+            // Released between our write and our read: try again at once.
+            Attempt::Vanished if vanished < 5 => {
+                vanished += 1;
+                continue;
+            }
+            Attempt::Vanished => Holder::Unreadable(
+                "the server refuses to create the lock, yet it cannot be read".into(),
+            ),
         };
         let now = tokio::time::Instant::now();
         if now >= deadline {
             return Err(LockError::Held {
-                lock: store.location(&lock_key),
+                lock: lock.to_string(),
                 holder,
                 waited: wait,
             });

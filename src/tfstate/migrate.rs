@@ -384,7 +384,9 @@ impl Migration<'_> {
                         reason: "the source changed after it was copied; it was not deleted. Run the migration again".into(),
                     });
                 }
-                src.delete(&key, etag.as_deref()).await?;
+                // The digest item goes with the state (a digest left behind
+                // makes every later Terraform read of that key fail).
+                super::dynamo::delete_state(src, &key, etag.as_deref()).await?;
                 Ok(())
             })
             .await?;

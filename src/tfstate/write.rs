@@ -13,7 +13,11 @@
 //!    read the object back: if it has the MD5 of the bytes sent, the refusal
 //!    was the SDK's retry of our own write whose response was lost, and the
 //!    write succeeded. Otherwise someone wrote the state without the lock.
-//! 5. Then the [`AfterWrite`] hook, still under the lock.
+//! 5. Then, still under the lock, the digest item when the store has a
+//!    DynamoDB lock table (`LockID = "<bucket>/<key>-md5"`, `Digest = <hex
+//!    MD5 of the bytes written>`, as Terraform stores it after every write:
+//!    no write can leave a digest that Terraform's next read refuses), and
+//!    the caller's [`AfterWrite`] hook.
 
 use super::state::{self, PushRefusal, StateInfo};
 use crate::error::Error;
@@ -225,6 +229,8 @@ pub struct StateWrite<'a> {
     key: &'a str,
     rules: Rules,
     purpose: Purpose,
+    /// The store's lock table, which records the digest of every write.
+    digest: Option<&'a dyn AfterWrite>,
     after: Option<&'a dyn AfterWrite>,
 }
 
@@ -235,6 +241,7 @@ impl<'a> StateWrite<'a> {
             key,
             rules,
             purpose,
+            digest: store.lock_table().map(|t| t as &dyn AfterWrite),
             after: None,
         }
     }
@@ -324,7 +331,7 @@ impl<'a> StateWrite<'a> {
             }
             Err(e) => return Err(e.into()),
         }
-        if let Some(hook) = self.after {
+        for hook in self.digest.iter().chain(self.after.iter()) {
             hook.state_written(self.store, self.key, &plan.bytes, written.etag.as_deref())
                 .await?;
         }

@@ -19,6 +19,7 @@ mod conformance;
 mod doctor;
 mod domain_faults;
 mod durations;
+mod dynamodb;
 mod encryption;
 mod faults;
 mod fs_safety;

@@ -9,6 +9,11 @@
 //!
 //! Scale with TFSYNC_RACE_PROCS, TFSYNC_RACE_CYCLES, TFSYNC_RACE_READERS
 //! (defaults 16, 10, 2; `make bench` runs 32 x 25).
+//!
+//! `race_with_table` (moto) runs the same with a DynamoDB table: every lock
+//! is the `.tflock` and the item, every push stores the digest; at the end
+//! the digest is the final object's MD5 and no item is left. Defaults 8 x 5,
+//! scaled by the same variables.
 
 use crate::support::{Server, run, state};
 use std::io::Write;
@@ -66,13 +71,49 @@ fn check_no_overlap(log: &Path) -> usize {
 }
 
 async fn race(server: Server) {
+    run_race(server, false, 16, 10).await
+}
+
+async fn race_with_table(server: Server) {
+    run_race(server, true, 8, 5).await
+}
+
+async fn run_race(server: Server, with_table: bool, procs: usize, cycles: usize) {
     let (procs, cycles, readers) = (
-        setting("TFSYNC_RACE_PROCS", 16),
-        setting("TFSYNC_RACE_CYCLES", 10),
+        setting("TFSYNC_RACE_PROCS", procs),
+        setting("TFSYNC_RACE_CYCLES", cycles),
         setting("TFSYNC_RACE_READERS", 2),
     );
     let store = server.new_bucket("race").await;
     let bucket = store.bucket().to_string();
+    // With a table: a new one on the server's DynamoDB, named to every
+    // tfsync run through its environment.
+    let mut server = server;
+    let table = if with_table {
+        let endpoint = server
+            .env
+            .get("AWS_ENDPOINT_URL_DYNAMODB")
+            .cloned()
+            .expect("the server's env file names its DynamoDB endpoint");
+        let opts = tfsync::store::dynamo::LockTableOptions {
+            table: crate::support::unique_name("race"),
+            endpoint: Some(endpoint),
+        };
+        let s = server
+            .builder(&bucket)
+            .with_lock_table(Some(opts.clone()))
+            .build()
+            .await
+            .expect("connect");
+        let t = s.lock_table().expect("table").clone();
+        t.create_if_missing().await.expect("create table");
+        server
+            .env
+            .insert("TFSYNC_DYNAMODB_TABLE".into(), opts.table.clone());
+        Some(t)
+    } else {
+        None
+    };
     store
         .put(KEY, state("race-lineage", 0, 1), PutMode::Create)
         .await
@@ -190,6 +231,24 @@ async fn race(server: Server) {
         store.head(&format!("{KEY}.tflock")).await.is_err(),
         "nothing left locked"
     );
+    if let Some(t) = table {
+        let final_bytes = store.get(KEY).await.expect("final").bytes;
+        let digest = t
+            .get(&format!("{bucket}/{KEY}-md5"))
+            .await
+            .expect("digest item")
+            .and_then(|i| i.get("Digest").cloned());
+        assert_eq!(
+            digest,
+            Some(tfsync::store::md5_hex(&final_bytes)),
+            "the digest is the final object's MD5"
+        );
+        assert_eq!(
+            t.get(&format!("{bucket}/{KEY}")).await.expect("lock item"),
+            None,
+            "no lock item left"
+        );
+    }
 }
 
 #[test]
@@ -206,3 +265,4 @@ fn the_checker_catches_overlaps() {
 }
 
 on_each_server!(race);
+on_each_server!([moto] race_with_table);
