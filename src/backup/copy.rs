@@ -4,7 +4,8 @@
 //! Each state is read once (checked against its ETag), written to the
 //! snapshot (or copied server-side) and checked against the ETag the
 //! destination reports; a state whose source ETag and size are those of the
-//! newest complete snapshot is not read again (incremental). The manifest
+//! newest complete snapshot, and whose object is still there (one HEAD), is
+//! not read again (incremental). The manifest
 //! is written last, only when every state was stored, after a flush.
 
 use super::snapshot::{self, Entry, Manifest};
@@ -140,9 +141,20 @@ pub async fn backup(
                 let unchanged = prev.filter(|p| {
                     p.source_etag.is_some() && p.source_etag == meta.etag && p.size == meta.size
                 });
-                match unchanged {
-                    Some(p) => Ok((p.clone(), false)),
-                    None => copier.copy(meta).await.map(|e| (e, true)),
+                // Skipped only while the object it points to is still there
+                // (one HEAD): a deleted object is copied again.
+                let kept = match unchanged {
+                    Some(p) => match copier.dest.head(&join(root, &p.object)).await {
+                        Ok(_) => Ok(Some(p)),
+                        Err(StoreError::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(e),
+                    },
+                    None => Ok(None),
+                };
+                match kept {
+                    Ok(Some(p)) => Ok((p.clone(), false)),
+                    Ok(None) => copier.copy(meta).await.map(|e| (e, true)),
+                    Err(e) => Err(e),
                 }
                 .map_err(|e| (meta.key.clone(), e))
             }
@@ -429,6 +441,39 @@ pub(crate) mod tests {
             .expect("entry");
         assert!(changed.gzip && changed.object.ends_with(".gz"));
         assert_eq!(changed.serial, Some(4));
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_state_whose_object_is_gone_is_copied_again() {
+        let d = dirs().await;
+        let first = run(&d, false, None).await;
+        let m = snapshot::read_manifest(&d.dst, "nightly", &first.snapshot)
+            .await
+            .expect("manifest");
+        let lost = m.states.iter().find(|e| e.key == STATES[0]).expect("entry");
+        d.dst
+            .delete(&join("nightly", &lost.object), None)
+            .await
+            .expect("delete");
+        let second = run(&d, false, None).await;
+        assert_eq!((second.copied, second.skipped), (1, 2), "{second:?}");
+        let m2 = snapshot::read_manifest(&d.dst, "nightly", &second.snapshot)
+            .await
+            .expect("manifest");
+        for e in &m2.states {
+            let got = d
+                .dst
+                .get(&join("nightly", &e.object))
+                .await
+                .expect("every object of the new snapshot exists");
+            assert_eq!(md5_hex(&got.bytes), e.md5);
+        }
+        let again = m2
+            .states
+            .iter()
+            .find(|e| e.key == STATES[0])
+            .expect("entry");
+        assert!(again.object.starts_with(&second.snapshot), "{again:?}");
     }
 
     #[tokio::test]
