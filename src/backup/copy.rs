@@ -59,6 +59,10 @@ pub struct Summary {
     pub seconds: f64,
     pub pruned: Vec<String>,
     pub failures: Vec<Failure>,
+    /// Snapshot IDs at the destination that sort after this run's clock
+    /// (for a warning; not part of the JSON summary).
+    #[serde(skip)]
+    pub future: Vec<String>,
 }
 
 impl Summary {
@@ -199,7 +203,9 @@ pub async fn backup(
         snapshot::write_manifest(dest.store, root, &manifest).await?;
         dest.store.flush().await?;
         if let Some(keep) = opts.keep {
-            summary.pruned = retention::prune(dest.store, root, keep).await?.snapshots;
+            let pruned = retention::prune(dest.store, root, keep, Some(&id), Utc::now()).await?;
+            summary.pruned = pruned.snapshots;
+            summary.future = pruned.future;
         }
     }
     summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
@@ -491,6 +497,35 @@ pub(crate) mod tests {
             .expect("manifest");
         for e in &m.states {
             assert!(e.object.starts_with(&first.snapshot));
+            assert!(d.dst.head(&join("nightly", &e.object)).await.is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn keep_never_prunes_this_runs_snapshot_and_reports_ids_from_the_future() {
+        let d = dirs().await;
+        run(&d, false, None).await;
+        // A snapshot written by a clock far ahead.
+        let future = snapshot::new_id(Utc::now() + chrono::Duration::days(400));
+        let m = Manifest {
+            format: snapshot::FORMAT.into(),
+            id: future.clone(),
+            created: Utc::now(),
+            source: "elsewhere".into(),
+            states: Vec::new(),
+        };
+        snapshot::write_manifest(&d.dst, "nightly", &m)
+            .await
+            .expect("future manifest");
+        let now = run(&d, false, Some(1)).await;
+        let ids = snapshot::list_ids(&d.dst, "nightly").await.expect("ids");
+        assert_eq!(ids, std::slice::from_ref(&now.snapshot), "{now:?}");
+        assert_eq!(now.future, std::slice::from_ref(&future));
+        assert_eq!(now.pruned.len(), 2, "{now:?}");
+        let kept = snapshot::read_manifest(&d.dst, "nightly", &now.snapshot)
+            .await
+            .expect("this run's manifest");
+        for e in &kept.states {
             assert!(d.dst.head(&join("nightly", &e.object)).await.is_ok());
         }
     }
