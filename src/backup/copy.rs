@@ -92,7 +92,22 @@ pub async fn backup(
     progress: &dyn Progress,
 ) -> Result<Summary, Error> {
     let root = dest.root;
-    let same_bucket = src.describe() == dest.store.describe();
+    let same_bucket = match (local_dir(src), local_dir(dest.store)) {
+        // Two directories: the same one however it is spelt (`/S/.`, `/S/`,
+        // a symlink to it); one inside the other is refused.
+        (Some(s), Some(d)) => {
+            let (s, d) = (canonical(&s), canonical(&d));
+            if d != s && d.starts_with(&s) {
+                return Err(Error::Config(format!(
+                    "the backup destination {} is inside the directory it reads ({}): every run would copy the earlier snapshots again. Give a directory outside it",
+                    dest.display,
+                    s.display()
+                )));
+            }
+            d == s
+        }
+        _ => src.describe() == dest.store.describe(),
+    };
     if same_bucket && root.is_empty() {
         return Err(Error::Config(format!(
             "the backup would go into the bucket it reads ({}): give it a prefix (e.g. {}/backups) or another bucket",
@@ -210,6 +225,20 @@ pub async fn backup(
     }
     summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(summary)
+}
+
+/// The directory of a directory store (`file://<dir>`), `None` for a bucket.
+fn local_dir(store: &dyn ObjectStore) -> Option<std::path::PathBuf> {
+    store
+        .describe()
+        .strip_prefix("file://")
+        .map(std::path::PathBuf::from)
+}
+
+/// `dir` with symlinks, `.` and `..` resolved; as given when it cannot be
+/// (it does not exist yet).
+fn canonical(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// Copies one state into the snapshot: one GET from the source, then a PUT
@@ -528,6 +557,60 @@ pub(crate) mod tests {
         for e in &kept.states {
             assert!(d.dst.head(&join("nightly", &e.object)).await.is_ok());
         }
+    }
+
+    #[tokio::test]
+    async fn the_source_directory_is_refused_however_it_is_spelt() {
+        let d = dirs().await;
+        let src = std::path::PathBuf::from(
+            d.src
+                .describe()
+                .strip_prefix("file://")
+                .expect("a directory"),
+        );
+        let opts = Options {
+            prefix: "",
+            pattern: None,
+            gzip: false,
+            concurrency: 1,
+            keep: None,
+        };
+        let mut slash = src.clone().into_os_string();
+        slash.push("/");
+        for (to, inside) in [
+            (src.join("."), false),
+            (std::path::PathBuf::from(slash), false),
+            (src.join("net").join(".."), false),
+            (src.join("backups"), true),
+        ] {
+            let store = FsStore::create(to.clone()).expect("dest");
+            let dest = Destination {
+                store: &store,
+                root: "",
+                display: "file:///given",
+                same_server: false,
+            };
+            let err = backup(&d.src, &dest, &opts, &Silent)
+                .await
+                .expect_err(&format!("backup into {} accepted", to.display()));
+            let msg = err.to_string();
+            assert!(matches!(err, Error::Config(_)), "{to:?}: {msg}");
+            assert!(
+                msg.contains(if inside {
+                    "is inside"
+                } else {
+                    "into the bucket it reads"
+                }),
+                "{to:?}: {msg}"
+            );
+        }
+        assert!(
+            snapshot::list_ids(&d.src, "")
+                .await
+                .expect("ids")
+                .is_empty(),
+            "no snapshot written into the source"
+        );
     }
 
     #[tokio::test]
