@@ -108,6 +108,13 @@ pub async fn backup(
         }
         _ => src.describe() == dest.store.describe(),
     };
+    if same_bucket && root.is_empty() && local_dir(src).is_some() {
+        // A prefix would be a directory inside the source: refused above.
+        return Err(Error::Config(format!(
+            "the backup would go into the directory it reads ({}): give a directory outside it",
+            dest.display
+        )));
+    }
     if same_bucket && root.is_empty() {
         return Err(Error::Config(format!(
             "the backup would go into the bucket it reads ({}): give it a prefix (e.g. {}/backups) or another bucket",
@@ -599,7 +606,7 @@ pub(crate) mod tests {
                 msg.contains(if inside {
                     "is inside"
                 } else {
-                    "into the bucket it reads"
+                    "into the directory it reads"
                 }),
                 "{to:?}: {msg}"
             );
