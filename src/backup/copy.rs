@@ -4,7 +4,8 @@
 //! Each state is read once (checked against its ETag), written to the
 //! snapshot (or copied server-side) and checked against the ETag the
 //! destination reports; a state whose source ETag and size are those of the
-//! newest complete snapshot is not read again (incremental). The manifest
+//! newest complete snapshot, and whose object is still there (one HEAD), is
+//! not read again (incremental). The manifest
 //! is written last, only when every state was stored, after a flush.
 
 use super::snapshot::{self, Entry, Manifest};
@@ -58,6 +59,10 @@ pub struct Summary {
     pub seconds: f64,
     pub pruned: Vec<String>,
     pub failures: Vec<Failure>,
+    /// Snapshot IDs at the destination that sort after this run's clock
+    /// (for a warning; not part of the JSON summary).
+    #[serde(skip)]
+    pub future: Vec<String>,
 }
 
 impl Summary {
@@ -87,7 +92,29 @@ pub async fn backup(
     progress: &dyn Progress,
 ) -> Result<Summary, Error> {
     let root = dest.root;
-    let same_bucket = src.describe() == dest.store.describe();
+    let same_bucket = match (local_dir(src), local_dir(dest.store)) {
+        // Two directories: the same one however it is spelt (`/S/.`, `/S/`,
+        // a symlink to it); one inside the other is refused.
+        (Some(s), Some(d)) => {
+            let (s, d) = (canonical(&s), canonical(&d));
+            if d != s && d.starts_with(&s) {
+                return Err(Error::Config(format!(
+                    "the backup destination {} is inside the directory it reads ({}): every run would copy the earlier snapshots again. Give a directory outside it",
+                    dest.display,
+                    s.display()
+                )));
+            }
+            d == s
+        }
+        _ => src.describe() == dest.store.describe(),
+    };
+    if same_bucket && root.is_empty() && local_dir(src).is_some() {
+        // A prefix would be a directory inside the source: refused above.
+        return Err(Error::Config(format!(
+            "the backup would go into the directory it reads ({}): give a directory outside it",
+            dest.display
+        )));
+    }
     if same_bucket && root.is_empty() {
         return Err(Error::Config(format!(
             "the backup would go into the bucket it reads ({}): give it a prefix (e.g. {}/backups) or another bucket",
@@ -140,9 +167,20 @@ pub async fn backup(
                 let unchanged = prev.filter(|p| {
                     p.source_etag.is_some() && p.source_etag == meta.etag && p.size == meta.size
                 });
-                match unchanged {
-                    Some(p) => Ok((p.clone(), false)),
-                    None => copier.copy(meta).await.map(|e| (e, true)),
+                // Skipped only while the object it points to is still there
+                // (one HEAD): a deleted object is copied again.
+                let kept = match unchanged {
+                    Some(p) => match copier.dest.head(&join(root, &p.object)).await {
+                        Ok(_) => Ok(Some(p)),
+                        Err(StoreError::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(e),
+                    },
+                    None => Ok(None),
+                };
+                match kept {
+                    Ok(Some(p)) => Ok((p.clone(), false)),
+                    Ok(None) => copier.copy(meta).await.map(|e| (e, true)),
+                    Err(e) => Err(e),
                 }
                 .map_err(|e| (meta.key.clone(), e))
             }
@@ -187,11 +225,27 @@ pub async fn backup(
         snapshot::write_manifest(dest.store, root, &manifest).await?;
         dest.store.flush().await?;
         if let Some(keep) = opts.keep {
-            summary.pruned = retention::prune(dest.store, root, keep).await?.snapshots;
+            let pruned = retention::prune(dest.store, root, keep, Some(&id), Utc::now()).await?;
+            summary.pruned = pruned.snapshots;
+            summary.future = pruned.future;
         }
     }
     summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(summary)
+}
+
+/// The directory of a directory store (`file://<dir>`), `None` for a bucket.
+fn local_dir(store: &dyn ObjectStore) -> Option<std::path::PathBuf> {
+    store
+        .describe()
+        .strip_prefix("file://")
+        .map(std::path::PathBuf::from)
+}
+
+/// `dir` with symlinks, `.` and `..` resolved; as given when it cannot be
+/// (it does not exist yet).
+fn canonical(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// Copies one state into the snapshot: one GET from the source, then a PUT
@@ -432,6 +486,39 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn an_unchanged_state_whose_object_is_gone_is_copied_again() {
+        let d = dirs().await;
+        let first = run(&d, false, None).await;
+        let m = snapshot::read_manifest(&d.dst, "nightly", &first.snapshot)
+            .await
+            .expect("manifest");
+        let lost = m.states.iter().find(|e| e.key == STATES[0]).expect("entry");
+        d.dst
+            .delete(&join("nightly", &lost.object), None)
+            .await
+            .expect("delete");
+        let second = run(&d, false, None).await;
+        assert_eq!((second.copied, second.skipped), (1, 2), "{second:?}");
+        let m2 = snapshot::read_manifest(&d.dst, "nightly", &second.snapshot)
+            .await
+            .expect("manifest");
+        for e in &m2.states {
+            let got = d
+                .dst
+                .get(&join("nightly", &e.object))
+                .await
+                .expect("every object of the new snapshot exists");
+            assert_eq!(md5_hex(&got.bytes), e.md5);
+        }
+        let again = m2
+            .states
+            .iter()
+            .find(|e| e.key == STATES[0])
+            .expect("entry");
+        assert!(again.object.starts_with(&second.snapshot), "{again:?}");
+    }
+
+    #[tokio::test]
     async fn keep_prunes_old_snapshots_but_not_the_objects_still_used() {
         let d = dirs().await;
         let first = run(&d, false, None).await;
@@ -448,6 +535,89 @@ pub(crate) mod tests {
             assert!(e.object.starts_with(&first.snapshot));
             assert!(d.dst.head(&join("nightly", &e.object)).await.is_ok());
         }
+    }
+
+    #[tokio::test]
+    async fn keep_never_prunes_this_runs_snapshot_and_reports_ids_from_the_future() {
+        let d = dirs().await;
+        run(&d, false, None).await;
+        // A snapshot written by a clock far ahead.
+        let future = snapshot::new_id(Utc::now() + chrono::Duration::days(400));
+        let m = Manifest {
+            format: snapshot::FORMAT.into(),
+            id: future.clone(),
+            created: Utc::now(),
+            source: "elsewhere".into(),
+            states: Vec::new(),
+        };
+        snapshot::write_manifest(&d.dst, "nightly", &m)
+            .await
+            .expect("future manifest");
+        let now = run(&d, false, Some(1)).await;
+        let ids = snapshot::list_ids(&d.dst, "nightly").await.expect("ids");
+        assert_eq!(ids, std::slice::from_ref(&now.snapshot), "{now:?}");
+        assert_eq!(now.future, std::slice::from_ref(&future));
+        assert_eq!(now.pruned.len(), 2, "{now:?}");
+        let kept = snapshot::read_manifest(&d.dst, "nightly", &now.snapshot)
+            .await
+            .expect("this run's manifest");
+        for e in &kept.states {
+            assert!(d.dst.head(&join("nightly", &e.object)).await.is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_source_directory_is_refused_however_it_is_spelt() {
+        let d = dirs().await;
+        let src = std::path::PathBuf::from(
+            d.src
+                .describe()
+                .strip_prefix("file://")
+                .expect("a directory"),
+        );
+        let opts = Options {
+            prefix: "",
+            pattern: None,
+            gzip: false,
+            concurrency: 1,
+            keep: None,
+        };
+        let mut slash = src.clone().into_os_string();
+        slash.push("/");
+        for (to, inside) in [
+            (src.join("."), false),
+            (std::path::PathBuf::from(slash), false),
+            (src.join("net").join(".."), false),
+            (src.join("backups"), true),
+        ] {
+            let store = FsStore::create(to.clone()).expect("dest");
+            let dest = Destination {
+                store: &store,
+                root: "",
+                display: "file:///given",
+                same_server: false,
+            };
+            let err = backup(&d.src, &dest, &opts, &Silent)
+                .await
+                .expect_err(&format!("backup into {} accepted", to.display()));
+            let msg = err.to_string();
+            assert!(matches!(err, Error::Config(_)), "{to:?}: {msg}");
+            assert!(
+                msg.contains(if inside {
+                    "is inside"
+                } else {
+                    "into the directory it reads"
+                }),
+                "{to:?}: {msg}"
+            );
+        }
+        assert!(
+            snapshot::list_ids(&d.src, "")
+                .await
+                .expect("ids")
+                .is_empty(),
+            "no snapshot written into the source"
+        );
     }
 
     #[tokio::test]

@@ -76,6 +76,7 @@ pub async fn restore(
     let store = from.store;
     let id = snapshot::chosen(store, from.root, from.snapshot, from.display).await?;
     let manifest = snapshot::read_manifest(store, from.root, &id).await?;
+    snapshot::check_entries(store, from.root, &manifest)?;
     let entries: Vec<&Entry> = match select {
         Select::All => manifest.states.iter().collect(),
         Select::Key(key) => {
@@ -242,6 +243,67 @@ mod tests {
             "{err}"
         );
         assert!(d.src.head(STATES[0]).await.is_err(), "nothing written");
+    }
+
+    #[tokio::test]
+    async fn a_manifest_with_unsafe_keys_or_objects_is_refused() {
+        let d = dirs().await;
+        let snap = run(&d, false, None).await;
+        let good = snapshot::read_manifest(&d.dst, "nightly", &snap.snapshot)
+            .await
+            .expect("manifest");
+        let e0 = good.states[0].clone();
+        let warn = |_: String| {};
+        let to = Target {
+            store: &d.src,
+            force: true,
+            lock_timeout: Duration::ZERO,
+            warn: &warn,
+        };
+        let lock = crate::tfstate::keys::lock_key(&e0.key);
+        let cases: Vec<(String, String)> = vec![
+            (lock.clone(), e0.object.clone()),
+            ("a//b".into(), e0.object.clone()),
+            ("../x".into(), e0.object.clone()),
+            ("a\x1b[2Jb".into(), e0.object.clone()),
+            (e0.key.clone(), "manifests/evil.json".into()),
+            (e0.key.clone(), format!("../{}", e0.object)),
+            (e0.key.clone(), format!("{}/{}", snap.snapshot, STATES[1])),
+        ];
+        for (i, (key, object)) in cases.into_iter().enumerate() {
+            let id = format!("9999-evil-{i}");
+            let mut m = good.clone();
+            m.id = id.clone();
+            m.states = vec![good.states[1].clone(), e0.clone()];
+            m.states[1].key = key.clone();
+            m.states[1].object = object.clone();
+            snapshot::write_manifest(&d.dst, "nightly", &m)
+                .await
+                .expect("write");
+            // Every state is gone: a refused restore must write none of them.
+            for k in STATES {
+                let _ = d.src.delete(k, None).await;
+            }
+            let from = Source {
+                store: &d.dst,
+                root: "nightly",
+                snapshot: Some(&id),
+                display: "file:///b/nightly",
+                given: "file:///b/nightly",
+            };
+            let err = restore(&from, Select::All, &to, &|_, _| {})
+                .await
+                .expect_err(&format!("{key:?} -> {object:?} accepted"));
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&id) && msg.contains(&format!("{key:?}")),
+                "names the snapshot and the key: {msg}"
+            );
+            for k in STATES {
+                assert!(d.src.head(k).await.is_err(), "{k} written for {key:?}");
+            }
+            assert!(d.src.head(&lock).await.is_err(), "lock object written");
+        }
     }
 
     #[tokio::test]

@@ -3,9 +3,10 @@
 //! snapshot wrote), so an object goes only when no kept manifest points to
 //! it.
 
-use super::snapshot::{list_ids, manifest_key, read_manifest};
+use super::snapshot::{list_ids, manifest_key, new_id, read_manifest};
 use crate::location::join;
 use crate::store::{ObjectStore, StoreError};
+use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
 /// What `prune` removed.
@@ -13,24 +14,59 @@ use std::collections::HashSet;
 pub struct Pruned {
     pub snapshots: Vec<String>,
     pub objects: usize,
+    /// Snapshot IDs that sort after the time of this run (clock skew, or
+    /// IDs not written by this clock): they count as the newest.
+    pub future: Vec<String>,
 }
 
 /// Keep the `keep` newest complete snapshots; delete the others' manifests
 /// (first, so they stop counting as complete) and then every object of
-/// theirs that no kept manifest references.
-pub async fn prune(store: &dyn ObjectStore, root: &str, keep: usize) -> Result<Pruned, StoreError> {
+/// theirs that no kept manifest references. `current`, the snapshot this
+/// run has just written, is always kept (it is one of the `keep`), whatever
+/// IDs sort after it; IDs that sort after `now` are listed in
+/// [`Pruned::future`] for a warning.
+pub async fn prune(
+    store: &dyn ObjectStore,
+    root: &str,
+    keep: usize,
+    current: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Pruned, StoreError> {
     let ids = list_ids(store, root).await?;
-    if ids.len() <= keep {
-        return Ok(Pruned::default());
+    let now_id = new_id(now);
+    let future: Vec<String> = ids
+        .iter()
+        .filter(|id| id.as_str() > now_id.as_str() && Some(id.as_str()) != current)
+        .cloned()
+        .collect();
+    // The current run first, then the newest others.
+    let mut kept: Vec<&String> = ids
+        .iter()
+        .filter(|id| Some(id.as_str()) == current)
+        .collect();
+    kept.extend(
+        ids.iter()
+            .rev()
+            .filter(|id| Some(id.as_str()) != current)
+            .take(keep.saturating_sub(kept.len())),
+    );
+    let old: Vec<&String> = ids.iter().filter(|id| !kept.contains(id)).collect();
+    if old.is_empty() {
+        return Ok(Pruned {
+            future,
+            ..Pruned::default()
+        });
     }
-    let (old, kept) = ids.split_at(ids.len() - keep);
     let mut referenced = HashSet::new();
     for id in kept {
         for e in read_manifest(store, root, id).await?.states {
             referenced.insert(e.object);
         }
     }
-    let mut out = Pruned::default();
+    let mut out = Pruned {
+        future,
+        ..Pruned::default()
+    };
     for id in old {
         let m = read_manifest(store, root, id).await?;
         store.delete(&manifest_key(root, id), None).await?;
@@ -42,7 +78,7 @@ pub async fn prune(store: &dyn ObjectStore, root: &str, keep: usize) -> Result<P
                 out.objects += 1;
             }
         }
-        out.snapshots.push(id.clone());
+        out.snapshots.push(id.to_string());
     }
     Ok(out)
 }
@@ -52,7 +88,6 @@ mod tests {
     use super::super::snapshot::{Entry, FORMAT, Manifest, write_manifest};
     use super::*;
     use crate::store::PutMode;
-    use chrono::Utc;
 
     #[tokio::test]
     async fn prune_keeps_referenced_objects() {
@@ -91,7 +126,7 @@ mod tests {
             };
             write_manifest(&store, "", &m).await.expect("manifest");
         }
-        let p = prune(&store, "", 1).await.expect("prune");
+        let p = prune(&store, "", 1, None, Utc::now()).await.expect("prune");
         assert_eq!(p.snapshots, ["a", "b"]);
         assert_eq!(list_ids(&store, "").await.expect("ids"), ["c"]);
         assert!(store.head("a/k").await.is_ok(), "still referenced by c");

@@ -138,6 +138,45 @@ pub async fn read_manifest(
     Ok(m)
 }
 
+/// Check every entry of manifest `m` (read from `store` at `root`) before
+/// anything is written from it: each `key` passes the rules of a `--key`
+/// ([`crate::tfstate::keys::validate_key`]), and each `object` is
+/// `<snapshot id>/<key>[.gz]` (the layout [`object_for`] writes, in this
+/// snapshot's directory or an older one's), never under `manifests/` nor
+/// outside the root.
+pub fn check_entries(store: &dyn ObjectStore, root: &str, m: &Manifest) -> Result<(), StoreError> {
+    let refuse = |key: &str, why: String| StoreError::Other {
+        location: store.location(&manifest_key(root, &m.id)),
+        message: format!(
+            "snapshot {} has an unsafe entry for key {key:?}: {why}; nothing was written. The manifest was not written by tfsync or was altered: check it, or restore from another snapshot",
+            m.id
+        ),
+    };
+    for e in &m.states {
+        crate::tfstate::keys::validate_key(&e.key).map_err(|why| refuse(&e.key, why))?;
+        let dir = e.object.split_once('/').map(|(dir, _)| dir);
+        let ok = dir.is_some_and(|dir| {
+            !dir.is_empty()
+                && dir != "."
+                && dir != ".."
+                && dir != MANIFESTS
+                && !dir.chars().any(char::is_control)
+                && e.object == object_for(dir, &e.key, e.gzip)
+        });
+        if !ok {
+            return Err(refuse(
+                &e.key,
+                format!(
+                    "its object {:?} is not <snapshot id>/<key>{}",
+                    e.object,
+                    if e.gzip { ".gz" } else { "" }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Write the manifest: the last step, one atomic write.
 pub async fn write_manifest(
     store: &dyn ObjectStore,

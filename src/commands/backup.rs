@@ -78,6 +78,15 @@ pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
     )
     .await?;
     summary.seconds = seconds_since(started);
+    if !summary.future.is_empty() {
+        ctx.out.warn(format!(
+            "{} has snapshot(s) whose ID sorts after this run's clock ({}): {}. --keep counts them as the newest (this run's snapshot {} is always kept); check the clocks of the machines that write there",
+            summary.destination,
+            crate::backup::snapshot::new_id(chrono::Utc::now()),
+            summary.future.join(", "),
+            summary.snapshot
+        ));
+    }
     report(&ctx.out, &summary);
     match summary.incomplete() {
         Some(e) => Err(e),
