@@ -477,40 +477,15 @@ impl S3Store {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let location = self.location(key);
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        let code = err.code().map(str::to_string);
-        self.log(format_args!(
-            "  -> {} {}",
-            status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "no response".into()),
-            code.as_deref().unwrap_or("")
-        ));
-        match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                let chain = error_chain(&err);
-                let hint = if chain.contains("credentials") {
-                    "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile".to_string()
-                } else if chain.contains("TLS") || chain.contains("certificate") {
-                    format!(
-                        "{chain}. Check the endpoint's certificate, or use http:// if the server does not speak TLS"
-                    )
-                } else {
-                    format!("{chain}. Check the endpoint URL and that the server is up")
-                };
-                return StoreError::Transport {
-                    location,
-                    message: hint,
-                };
-            }
-            SdkError::ConstructionFailure(_) => {
-                return StoreError::Other {
-                    location,
-                    message: error_chain(&err),
-                };
-            }
-            _ => {}
-        }
+        let SdkFailure { status, code } = match sdk_failure(
+            &err,
+            &location,
+            "Check the endpoint URL and that the server is up",
+            |what| self.log(what),
+        ) {
+            Ok(failure) => failure,
+            Err(early) => return early,
+        };
         match (status, code.as_deref(), op) {
             (_, Some("NoSuchBucket"), _) => StoreError::BucketNotFound {
                 bucket: self.bucket.clone(),
@@ -707,6 +682,63 @@ impl aws_sdk_s3::config::Intercept for OneOfRepeatedSseHeaders {
             headers.try_insert(name, value)?;
         }
         Ok(())
+    }
+}
+
+/// What a failed AWS SDK call (S3 or DynamoDB) says before the service's own
+/// error codes are read: the HTTP status and the error code, if a response came.
+pub(crate) struct SdkFailure {
+    pub(crate) status: Option<u16>,
+    pub(crate) code: Option<String>,
+}
+
+/// The part of mapping an SDK error that is the same for every AWS client:
+/// log the answer (`-v`), and turn the failures that never reached the service
+/// (timeouts, connection and TLS failures, missing credentials, a request that
+/// could not be built) into their [`StoreError`], with `check_endpoint` as the
+/// advice when the server did not answer. Otherwise the status and code, for the
+/// caller's service-specific match.
+pub(crate) fn sdk_failure<E>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+    location: &str,
+    check_endpoint: &str,
+    log: impl FnOnce(std::fmt::Arguments<'_>),
+) -> std::result::Result<SdkFailure, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_string);
+    log(format_args!(
+        "  -> {} {}",
+        status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "no response".into()),
+        code.as_deref().unwrap_or("")
+    ));
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            let chain = error_chain(err);
+            let message = if chain.contains("credentials") {
+                "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile"
+                    .to_string()
+            } else if chain.contains("TLS") || chain.contains("certificate") {
+                format!(
+                    "{chain}. Check the endpoint's certificate, or use http:// if the server does not speak TLS"
+                )
+            } else {
+                format!("{chain}. {check_endpoint}")
+            };
+            Err(StoreError::Transport {
+                location: location.to_string(),
+                message,
+            })
+        }
+        SdkError::ConstructionFailure(_) => Err(StoreError::Other {
+            location: location.to_string(),
+            message: error_chain(err),
+        }),
+        _ => Ok(SdkFailure { status, code }),
     }
 }
 
