@@ -891,3 +891,40 @@ fn migrate_delete_source_onto_the_source_itself_is_refused() {
     assert_eq!(fs::read(store.join(KEY)).expect("source"), bytes);
     no_lock_files(tmp.path());
 }
+
+// --------------------------------------------------------------- item 18
+
+/// `migrate` into the directory the state is in, named another way
+/// (`file:///S/`, a link to it): refused before any lock is taken, naming
+/// no lock as the holder (it used to report our own, already released
+/// source lock as held by someone else, exit 3).
+#[test]
+fn migrate_into_the_same_directory_is_refused_naming_no_lock() {
+    let (tmp, store) = new_store();
+    let bytes = state("lin", 3);
+    write_file(&store.join(KEY), &bytes);
+    let linked = tmp.path().join("linked");
+    std::os::unix::fs::symlink(&store, &linked).expect("symlink");
+    let cases = [
+        (format!("file://{}/", store.display()), "default"),
+        (format!("file://{}", linked.display()), "default"),
+        // A workspace without a state: still the same directory.
+        (format!("file://{}/", store.display()), "qa"),
+    ];
+    for (to, workspace) in cases {
+        for extra in [&[][..], &["--delete-source"][..]] {
+            let r = run(tfsync(&store)
+                .args(["--workspace", workspace, "migrate", "--to", &to])
+                .args(extra));
+            assert_eq!(r.code, Some(2), "{to} {workspace} {extra:?}: {r:?}");
+            assert!(
+                r.stderr.contains("same key of the same directory")
+                    && !r.stderr.contains("held by")
+                    && !r.stderr.contains("force-unlock"),
+                "{to} {workspace}: {r:?}"
+            );
+            assert_eq!(fs::read(store.join(KEY)).expect("state"), bytes);
+            assert_eq!(names_in(&store), [KEY], "{to}: nothing written, no lock");
+        }
+    }
+}
