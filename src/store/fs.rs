@@ -36,6 +36,7 @@
 //!   mistyped `--dir` is an error); [`FsStore::create`] makes it, for the
 //!   destination of a backup or a migration only.
 
+use super::ObjectId;
 use super::{GetResult, ObjectMeta, ObjectStore, PutMode, Result, StoreError, md5_hex};
 use crate::localfile::{self, STALE_TEMP_AGE, TMP_PREFIX};
 use crate::output::{escape_bytes_for_terminal, escape_for_terminal};
@@ -517,6 +518,41 @@ impl FsStore {
         }
     }
 
+    /// [`ObjectStore::identities`]: the deepest existing directory on the
+    /// way to `key` and the rest below it, and the file when it exists.
+    fn identities_blocking(&self, key: &str) -> Result<Vec<ObjectId>> {
+        self.check_key(key)?;
+        let (mut dir, mut rest) = (split(key).0, split(key).1.to_string());
+        let fd = loop {
+            match self.open_beneath(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+                Ok(fd) => break fd,
+                Err(Errno::NOENT) if !dir.is_empty() => {
+                    let (up, name) = split(dir);
+                    rest = format!("{name}/{rest}");
+                    dir = up;
+                }
+                Err(e) => return Err(self.dir_fail(key, e)),
+            }
+        };
+        let st = rfs::fstat(&fd).map_err(|e| self.fail(key, e))?;
+        let mut ids = vec![ObjectId::Name {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            rest: rest.clone(),
+        }];
+        if !rest.contains('/') {
+            match rfs::statat(&fd, &rest, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(f) => ids.push(ObjectId::File {
+                    dev: f.st_dev,
+                    ino: f.st_ino,
+                }),
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(self.fail(key, e)),
+            }
+        }
+        Ok(ids)
+    }
+
     /// The directory of `key`, created (each level `O_NOFOLLOW`) if missing.
     fn open_dir_for_write(&self, key: &str) -> Result<OwnedFd> {
         let rel = split(key).0;
@@ -942,6 +978,11 @@ impl ObjectStore for FsStore {
 
     fn set_lock_wait(&self, wait: Duration) {
         *self.wait.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), wait));
+    }
+
+    async fn identities(&self, key: &str) -> Result<Vec<ObjectId>> {
+        let (this, key) = (self.clone(), key.to_string());
+        blocking(self.location(&key), move || this.identities_blocking(&key)).await
     }
 
     async fn get(&self, key: &str) -> Result<GetResult> {

@@ -44,6 +44,26 @@ pub struct GetResult {
     pub bytes: Vec<u8>,
 }
 
+/// One name of the object at a key that no other key of any store shares
+/// unless it is the same object: `migrate` compares them to refuse moving a
+/// state onto itself (with `--delete-source`, the only copy would go).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ObjectId {
+    /// An existing file: device and inode (a hard link to it, or the same
+    /// directory reached by another path, has the same).
+    File { dev: u64, ino: u64 },
+    /// A key in a directory store, existing or not: the deepest existing
+    /// directory on its way (device and inode) and the rest of the key below
+    /// it.
+    Name { dev: u64, ino: u64, rest: String },
+    /// An object on a server: endpoint (`aws` for AWS itself), bucket, key.
+    Remote {
+        endpoint: String,
+        bucket: String,
+        key: String,
+    },
+}
+
 /// Typed store errors. `location` is always `scheme://bucket/key` so that every
 /// message names what it was about.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +117,14 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// (`tfstate::write`).
     fn lock_table(&self) -> Option<&dynamo::LockTable> {
         None
+    }
+
+    /// Every [`ObjectId`] of `key` (no request to a server). Two keys
+    /// sharing one are the same object. Default: none known (the caller
+    /// falls back on comparing [`ObjectStore::describe`] and the keys).
+    async fn identities(&self, key: &str) -> Result<Vec<ObjectId>> {
+        let _ = key;
+        Ok(Vec::new())
     }
 
     /// Read an object and its metadata in one request.

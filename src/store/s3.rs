@@ -12,6 +12,7 @@
 //! - for custom endpoints, credentials come from the environment or a profile
 //!   only: never instance metadata (IMDS), ECS or STS web identity.
 
+use super::ObjectId;
 use super::dynamo::{LockTable, LockTableOptions};
 use super::{GetResult, ObjectMeta, ObjectStore, PutMode, Result, StoreError, unquote_etag};
 use async_trait::async_trait;
@@ -198,6 +199,9 @@ pub struct S3Store {
     verbose: bool,
     /// An S3-compatible server rather than AWS itself.
     custom_endpoint: bool,
+    /// The endpoint as [`ObjectId::Remote`] names it: the URL without a
+    /// trailing `/`, lower case, or `aws`.
+    endpoint_id: String,
     /// A create-only PUT was answered with an object version ID: the bucket
     /// is versioned (a signal that costs no request).
     saw_versioned_create: Arc<AtomicBool>,
@@ -226,6 +230,10 @@ impl S3Store {
             bucket: opts.bucket.clone(),
             verbose: opts.verbose,
             custom_endpoint: custom,
+            endpoint_id: opts.endpoint.as_deref().map_or_else(
+                || "aws".to_string(),
+                |e| e.trim_end_matches('/').to_ascii_lowercase(),
+            ),
             saw_versioned_create: Arc::default(),
             write: WriteOptions::default(),
             limiter: None,
@@ -877,6 +885,14 @@ impl ObjectStore for S3Store {
 
     fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    async fn identities(&self, key: &str) -> Result<Vec<ObjectId>> {
+        Ok(vec![ObjectId::Remote {
+            endpoint: self.endpoint_id.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+        }])
     }
 
     fn lock_table(&self) -> Option<&LockTable> {

@@ -16,7 +16,7 @@ use super::state::{self, StateInfo};
 use super::write::{self, PlanError, Purpose, Rules, StateWrite};
 use super::{keys, read, workspaces};
 use crate::error::Error;
-use crate::store::{GetResult, ObjectStore, StoreError, etag_is_md5, md5_hex};
+use crate::store::{GetResult, ObjectId, ObjectStore, StoreError, etag_is_md5, md5_hex};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::fmt;
@@ -146,7 +146,7 @@ impl Migration<'_> {
             Workspaces::All => self.workspaces().await?,
             Workspaces::One(w) => vec![w.to_string()],
         };
-        Ok(names
+        let items: Vec<Item> = names
             .into_iter()
             .map(|w| {
                 let sk = keys::state_key(self.key, &w, self.workspace_key_prefix);
@@ -166,7 +166,54 @@ impl Migration<'_> {
                     source_etag: None,
                 }
             })
-            .collect())
+            .collect();
+        self.refuse_same_objects(&items).await?;
+        Ok(items)
+    }
+
+    /// Refuse, before any lock is taken or anything written, a destination
+    /// that is a source of this migration under another name: a hard link
+    /// to it, the same directory by another path (`file:///X/`, a linked
+    /// root), or another workspace's key in the same bucket. Moving it
+    /// there would meet our own lock, overwrite a source, and with
+    /// `--delete-source` delete the only copy.
+    async fn refuse_same_objects(&self, items: &[Item]) -> Result<(), Error> {
+        let mut sources = std::collections::HashMap::new();
+        for it in items {
+            for id in self.src.identities(&it.source_key).await? {
+                sources.insert(id, it);
+            }
+        }
+        for it in items {
+            for id in self.dst.identities(&it.dest_key).await? {
+                let Some(src) = sources.get(&id) else {
+                    continue;
+                };
+                let how = match id {
+                    ObjectId::File { .. } => {
+                        "the same file (same device and inode: a hard link, or the same directory by another path)"
+                    }
+                    ObjectId::Name { .. } => {
+                        "the same key of the same directory (reached by another path)"
+                    }
+                    ObjectId::Remote { .. } => "the same object (same endpoint, bucket and key)",
+                };
+                return Err(Error::Config(format!(
+                    "{} (workspace {:?}) is {} as the source {} (workspace {:?}): a state cannot be migrated onto itself{}. Nothing was changed; give another bucket, prefix or directory",
+                    it.destination,
+                    it.workspace,
+                    how,
+                    src.source,
+                    src.workspace,
+                    if self.delete_source {
+                        " (--delete-source would delete it)"
+                    } else {
+                        ""
+                    },
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The workspaces that have a state at the source: `default` if the key
