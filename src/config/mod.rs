@@ -124,7 +124,7 @@ impl Config {
                 (Target::S3(s3), header)
             }
         };
-        let write = write::resolve(&mut r, opts, create_only_header)?;
+        let write = write::resolve(&mut r, opts, create_only_header, &mut warnings)?;
         let transport = transport::resolve(&mut r, opts)?;
         let max_state_size = transport::max_state_size(&mut r, opts)?;
         let lock_table = lock_table::resolve(&mut r, opts, &target, &mut warnings)?;

@@ -211,15 +211,17 @@ pub const ACL: Setting = Setting {
     env: &["TFSYNC_ACL"],
     ..Setting::new("acl")
 };
-/// Backend `encrypt = true`: AES256, or aws:kms with a KMS key; default
-/// aws:kms when a KMS key is set.
+/// Backend `encrypt = true`: aws:kms with a KMS key, SSE-C with a customer
+/// key, else AES256; without it neither key is applied (as in Terraform).
 pub const SSE: Setting = Setting {
     flag: Some("sse"),
     backend: &["encrypt"],
     env: &["TFSYNC_SSE"],
     ..Setting::new("sse")
 };
+/// Applied only with `encrypt` / `--sse` (as in Terraform).
 pub const SSE_CUSTOMER_KEY: Setting = Setting {
+    backend: &["sse_customer_key"],
     env: &["AWS_SSE_CUSTOMER_KEY"],
     secret: true,
     ..Setting::new("sse_customer_key")

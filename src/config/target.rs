@@ -295,7 +295,7 @@ pub(super) fn backend_notes(
         }
         if r.backend_attr("sse_customer_key").is_some() {
             warnings.push(
-                "the backend configuration sets sse_customer_key, which tfsync does not read from files: set AWS_SSE_CUSTOMER_KEY".into(),
+                "the backend configuration sets sse_customer_key: a key kept in a file travels with it (version control, backups, .terraform/); set AWS_SSE_CUSTOMER_KEY instead".into(),
             );
         }
     }

@@ -761,3 +761,139 @@ fn ca_bundles_are_read_as_the_tls_client_reads_them() {
     .to_string();
     assert!(e.contains("number 2"), "{e}");
 }
+
+/// Terraform's encryption rules (write.rs): (encrypt, kms_key_id, customer
+/// key in the block, AWS_SSE_CUSTOMER_KEY) -> what is applied. A key
+/// without `encrypt` is not applied (and warned about); `encrypt` with a
+/// customer key is SSE-C; a KMS key with a customer key is refused.
+#[test]
+fn encryption_follows_terraforms_rules() {
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const OTHER: &str = "OTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTBmZWRjYmE=";
+    // (encrypt, kms_key_id, sse_customer_key, AWS_SSE_CUSTOMER_KEY) ->
+    // (sse, kms key, customer key, warnings about unapplied keys)
+    type Row = (
+        Option<bool>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+    type Want = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        usize,
+    );
+    let rows: &[(Row, Want)] = &[
+        ((None, None, None, None), (None, None, None, 0)),
+        (
+            (Some(true), None, None, None),
+            (Some("AES256"), None, None, 0),
+        ),
+        (
+            (Some(false), Some("alias/k"), None, None),
+            (None, None, None, 1),
+        ),
+        (
+            (Some(true), Some("alias/k"), None, None),
+            (Some("aws:kms"), Some("alias/k"), None, 0),
+        ),
+        ((None, Some("alias/k"), None, None), (None, None, None, 1)),
+        (
+            (Some(true), None, Some(KEY), None),
+            (None, None, Some(KEY), 0),
+        ),
+        (
+            (Some(true), None, None, Some(KEY)),
+            (None, None, Some(KEY), 0),
+        ),
+        // The block's key wins over the environment's, as in Terraform.
+        (
+            (Some(true), None, Some(KEY), Some(OTHER)),
+            (None, None, Some(KEY), 0),
+        ),
+        ((None, None, Some(KEY), None), (None, None, None, 1)),
+        ((None, None, None, Some(KEY)), (None, None, None, 1)),
+        ((Some(false), None, None, Some(KEY)), (None, None, None, 1)),
+    ];
+    for (row @ (encrypt, kms, block_key, env_key), want) in rows {
+        let d = tempfile::tempdir().expect("tmp");
+        let mut tf = String::from(
+            "terraform {\n backend \"s3\" {\n bucket = \"b\"\n key = \"k\"\n use_lockfile = true\n",
+        );
+        if let Some(e) = encrypt {
+            tf.push_str(&format!(" encrypt = {e}\n"));
+        }
+        if let Some(k) = kms {
+            tf.push_str(&format!(" kms_key_id = \"{k}\"\n"));
+        }
+        if let Some(k) = block_key {
+            tf.push_str(&format!(" sse_customer_key = \"{k}\"\n"));
+        }
+        tf.push_str(" }\n}\n");
+        std::fs::write(d.path().join("main.tf"), tf).expect("tf");
+        let env: Vec<(&str, &str)> = env_key
+            .iter()
+            .map(|k| ("AWS_SSE_CUSTOMER_KEY", *k))
+            .collect();
+        let c = resolve(in_dir(d.path()), &env).unwrap_or_else(|e| panic!("{row:?}: {e}"));
+        let got = (
+            c.write.sse.as_deref(),
+            c.write.kms_key_id.as_deref(),
+            c.write.sse_customer_key.as_deref(),
+            c.warnings
+                .iter()
+                .filter(|w| w.contains("is not applied"))
+                .count(),
+        );
+        assert_eq!(got, *want, "{row:?}: {:?}", c.warnings);
+        // A key in the block is warned about as a key kept in a file.
+        assert_eq!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("sets sse_customer_key")),
+            block_key.is_some(),
+            "{row:?}: {:?}",
+            c.warnings
+        );
+    }
+
+    // tfsync's own switch: --sse (or TFSYNC_SSE) is `encrypt`.
+    let mut o = base();
+    o.sse = Some("AES256".into());
+    let c = resolve(o.clone(), &[("AWS_SSE_CUSTOMER_KEY", KEY)]).expect("ssec");
+    assert_eq!(
+        (c.write.sse, c.write.sse_customer_key.as_deref()),
+        (None, Some(KEY))
+    );
+    o.sse = Some("aws:kms".into());
+    assert!(matches!(
+        resolve(o.clone(), &[("AWS_SSE_CUSTOMER_KEY", KEY)]),
+        Err(Error::Config(_))
+    ));
+    o.kms_key_id = Some("alias/k".into());
+    let c = resolve(o.clone(), &[]).expect("kms");
+    assert_eq!(
+        (c.write.sse.as_deref(), c.write.kms_key_id.as_deref()),
+        (Some("aws:kms"), Some("alias/k"))
+    );
+    o.sse = Some("AES256".into());
+    assert!(matches!(resolve(o, &[]), Err(Error::Config(_))));
+    let mut o = base();
+    o.kms_key_id = Some("alias/k".into());
+    let c = resolve(o.clone(), &[("TFSYNC_SSE", "aws:kms")]).expect("kms");
+    assert_eq!(c.write.kms_key_id.as_deref(), Some("alias/k"));
+
+    // Terraform refuses a KMS key with a customer key, encrypt or not.
+    for env in [
+        vec![("AWS_SSE_CUSTOMER_KEY", KEY)],
+        vec![("AWS_SSE_CUSTOMER_KEY", KEY), ("TFSYNC_SSE", "AES256")],
+    ] {
+        let err = resolve(o.clone(), &env).expect_err("kms + customer key");
+        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(!err.to_string().contains(KEY), "{err}");
+    }
+    // A bad customer key is an error wherever it comes from, never shown.
+    let err = resolve(base(), &[("AWS_SSE_CUSTOMER_KEY", "c2hvcnQ=")]).expect_err("short");
+    assert!(!err.to_string().contains("c2hvcnQ="), "{err}");
+}

@@ -229,7 +229,7 @@ impl Migration<'_> {
         }
         for m in store.list(&workspaces::list_prefix(prefix)).await? {
             if let Some(w) = workspaces::workspace_of(&m.key, key, prefix)
-                && keys::validate_workspace(&w).is_ok()
+                && keys::is_listed_workspace(&w)
             {
                 out.push(w);
             }
