@@ -199,7 +199,7 @@ pub struct Manifest {
 pub fn read_manifest(file: &Path) -> Result<Manifest, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read the manifest {}: {e}", file.display()))?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+    let doc: yaml_serde::Value = yaml_serde::from_str(&text)
         .map_err(|e| format!("the manifest {} is not valid YAML: {e}", file.display()))?;
     let mut labels = BTreeMap::new();
     if let Some(m) = doc
@@ -208,7 +208,7 @@ pub fn read_manifest(file: &Path) -> Result<Manifest, String> {
         .and_then(|l| l.as_mapping())
     {
         for (k, v) in m {
-            let (serde_yaml::Value::String(k), Some(v)) = (k, yaml_text(v)) else {
+            let (yaml_serde::Value::String(k), Some(v)) = (k, yaml_text(v)) else {
                 continue;
             };
             if !v.trim().is_empty() {
@@ -222,11 +222,11 @@ pub fn read_manifest(file: &Path) -> Result<Manifest, String> {
     })
 }
 
-fn yaml_text(v: &serde_yaml::Value) -> Option<String> {
+fn yaml_text(v: &yaml_serde::Value) -> Option<String> {
     match v {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        yaml_serde::Value::String(s) => Some(s.clone()),
+        yaml_serde::Value::Bool(b) => Some(b.to_string()),
+        yaml_serde::Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
