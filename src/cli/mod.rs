@@ -120,11 +120,11 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "DIR")]
     pub chdir: Option<PathBuf>,
 
-    /// OpenMCF manifest whose terraform.openmcf.org/backend.* labels give bucket, key, region, endpoint
+    /// OpenMCF manifest whose backend labels give bucket, key, region, endpoint (its openmcf.org/provisioner picks terraform.openmcf.org/* or tofu.openmcf.org/*)
     #[arg(long = "manifest", short = 'f', global = true, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
-    /// Which tool's manifest labels come first (tofu: tofu.openmcf.org/*, then terraform.openmcf.org/*) [env: TFSYNC_ENGINE]
+    /// Whose manifest labels are read, overriding the manifest's openmcf.org/provisioner (tofu: tofu.openmcf.org/*, then terraform.openmcf.org/*) [env: TFSYNC_ENGINE]
     #[arg(long, global = true, value_enum)]
     pub engine: Option<Engine>,
 

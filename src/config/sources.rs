@@ -158,36 +158,114 @@ pub enum Engine {
     Tofu,
 }
 
-/// An OpenMCF manifest's backend labels (`metadata.labels`):
-/// `terraform.openmcf.org/backend.{type,bucket,key,region,endpoint}`, with
-/// `tofu.openmcf.org/...` first for OpenTofu (falling back to the
-/// `terraform.` ones) and the deprecated `backend.object` read as `key`.
-/// Returned with backend setting names (`bucket`, `key`, `region`,
-/// `endpoint`, `type`).
-pub fn openmcf_manifest(file: &Path, engine: Engine) -> Result<Layer, String> {
+/// The label that names the manifest's provisioner (`terraform`, `tofu`,
+/// `pulumi`; case-insensitive, as OpenMCF reads it).
+pub const PROVISIONER_LABEL: &str = "openmcf.org/provisioner";
+
+impl Engine {
+    /// The engine a manifest's `openmcf.org/provisioner` names; `pulumi` and
+    /// anything else are errors (tfsync reads Terraform / OpenTofu state).
+    pub fn from_provisioner(value: &str, file: &Path) -> Result<Engine, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "terraform" => Ok(Engine::Terraform),
+            "tofu" => Ok(Engine::Tofu),
+            other => Err(format!(
+                "the manifest {} says {PROVISIONER_LABEL}: {other:?}; tfsync reads the state of \
+                 terraform and tofu manifests only: pass --engine terraform or --engine tofu \
+                 to read its terraform.openmcf.org/ or tofu.openmcf.org/ backend labels anyway",
+                file.display()
+            )),
+        }
+    }
+
+    /// The label prefixes read, first wins (`tfsync config` shows them).
+    pub fn label_prefixes(self) -> &'static [&'static str] {
+        match self {
+            Engine::Tofu => &["tofu.openmcf.org", "terraform.openmcf.org"],
+            Engine::Terraform => &["terraform.openmcf.org"],
+        }
+    }
+}
+
+/// An OpenMCF manifest's `metadata.labels` (string, boolean and number
+/// values; others are not settings).
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub file: PathBuf,
+    labels: BTreeMap<String, String>,
+}
+
+/// Reads the manifest's labels.
+pub fn read_manifest(file: &Path) -> Result<Manifest, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read the manifest {}: {e}", file.display()))?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+    let doc: yaml_serde::Value = yaml_serde::from_str(&text)
         .map_err(|e| format!("the manifest {} is not valid YAML: {e}", file.display()))?;
-    let labels = doc
+    let mut labels = BTreeMap::new();
+    if let Some(m) = doc
         .get("metadata")
         .and_then(|m| m.get("labels"))
-        .and_then(|l| l.as_mapping());
-    let label = |name: &str| -> Option<String> {
-        labels?
-            .get(serde_yaml::Value::String(name.to_string()))
-            .and_then(|v| match v {
-                serde_yaml::Value::String(s) => Some(s.clone()),
-                serde_yaml::Value::Bool(b) => Some(b.to_string()),
-                serde_yaml::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .filter(|s| !s.trim().is_empty())
-    };
-    let domains: &[&str] = match engine {
-        Engine::Tofu => &["tofu.openmcf.org", "terraform.openmcf.org"],
-        Engine::Terraform => &["terraform.openmcf.org"],
-    };
+        .and_then(|l| l.as_mapping())
+    {
+        for (k, v) in m {
+            let (yaml_serde::Value::String(k), Some(v)) = (k, yaml_text(v)) else {
+                continue;
+            };
+            if !v.trim().is_empty() {
+                labels.insert(k.clone(), v);
+            }
+        }
+    }
+    Ok(Manifest {
+        file: file.to_path_buf(),
+        labels,
+    })
+}
+
+fn yaml_text(v: &yaml_serde::Value) -> Option<String> {
+    match v {
+        yaml_serde::Value::String(s) => Some(s.clone()),
+        yaml_serde::Value::Bool(b) => Some(b.to_string()),
+        yaml_serde::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Manifest {
+    /// The `openmcf.org/provisioner` label, as a layer of its own (setting
+    /// `provisioner`) for the engine's lookup.
+    pub fn provisioner_layer(&self) -> Layer {
+        let mut values = BTreeMap::new();
+        if let Some(v) = self.labels.get(PROVISIONER_LABEL) {
+            values.insert("provisioner".to_string(), v.clone());
+            values.insert(
+                "label:provisioner".to_string(),
+                PROVISIONER_LABEL.to_string(),
+            );
+        }
+        Layer {
+            file: self.file.clone(),
+            values,
+        }
+    }
+
+    /// The backend labels (`metadata.labels`) for `engine`:
+    /// `terraform.openmcf.org/backend.{type,bucket,key,region,endpoint}`,
+    /// with `tofu.openmcf.org/...` first for OpenTofu (falling back to the
+    /// `terraform.` ones) and the deprecated `backend.object` read as `key`.
+    /// Returned with backend setting names (`bucket`, `key`, `region`,
+    /// `endpoint`, `type`).
+    pub fn backend(&self, engine: Engine) -> Result<Layer, String> {
+        backend_labels(&self.file, engine, &|name| self.labels.get(name).cloned())
+    }
+}
+
+fn backend_labels(
+    file: &Path,
+    engine: Engine,
+    label: &dyn Fn(&str) -> Option<String>,
+) -> Result<Layer, String> {
+    let domains = engine.label_prefixes();
     let mut values = BTreeMap::new();
     for setting in ["type", "bucket", "key", "region", "endpoint"] {
         let mut names = vec![setting];

@@ -270,12 +270,17 @@ pub const MAX_STATE_SIZE: Setting = Setting {
     env: &["TFSYNC_MAX_STATE_SIZE"],
     ..Setting::new("max_state_size")
 };
-/// Read only with a manifest (it says whose labels come first).
+/// Read only with a manifest (it says whose labels come first): the flag,
+/// the manifest's `openmcf.org/provisioner` label, the environment.
 pub const ENGINE: Setting = Setting {
     flag: Some("engine"),
+    label: Some("provisioner"),
     env: &["TFSYNC_ENGINE"],
     ..Setting::new("engine")
 };
+/// The manifest label prefixes read, from the engine (shown with the
+/// engine's source).
+pub const MANIFEST_LABELS: Setting = Setting::new("manifest_labels");
 
 /// Every setting of the table (the backend attributes shown as information
 /// are in [`BACKEND_INFO`]).
@@ -306,6 +311,7 @@ pub const ALL: &[&Setting] = &[
     &DYNAMODB_ENDPOINT,
     &MAX_STATE_SIZE,
     &ENGINE,
+    &MANIFEST_LABELS,
 ];
 
 /// The process environment (or a test's).

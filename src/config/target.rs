@@ -50,13 +50,25 @@ pub(super) fn sources<'a>(
     let mut r = Resolver::new(env, prompt);
     let manifest = match &opts.manifest {
         Some(file) => {
-            let engine = r
+            // The manifest's provisioner label picks whose labels are read
+            // (`--engine` / TFSYNC_ENGINE override it, as in the table).
+            let m = sources::read_manifest(file).map_err(Error::Config)?;
+            r.read_files(None, None, Some(m.provisioner_layer()));
+            let (engine, why) = r
                 .typed(&table::ENGINE, &engine_value, &|e| name_of(*e))
                 .flag(opts.engine)
                 .default(Some(Engine::Terraform), Source::Default("tfsync's"))
-                .get()?
-                .unwrap_or(Engine::Terraform);
-            Some(sources::openmcf_manifest(file, engine).map_err(Error::Config)?)
+                .get_sourced()?
+                .unwrap_or((Engine::Terraform, Source::Default("tfsync's")));
+            let prefixes: Vec<String> = engine
+                .label_prefixes()
+                .iter()
+                .map(|p| format!("{p}/backend.*"))
+                .collect();
+            r.text(&table::MANIFEST_LABELS)
+                .default(Some(prefixes.join(", then ")), why)
+                .get()?;
+            Some(m.backend(engine).map_err(Error::Config)?)
         }
         None => None,
     };
@@ -68,8 +80,12 @@ pub(super) fn sources<'a>(
     Ok((dir, r))
 }
 
-/// `TFSYNC_ENGINE`: `tofu`, anything else is Terraform.
-fn engine_value(v: &str, _: &Source) -> Result<Engine, Error> {
+/// `TFSYNC_ENGINE`: `tofu`, anything else is Terraform. The manifest's
+/// `openmcf.org/provisioner`: `terraform` or `tofu` (any case), else an error.
+fn engine_value(v: &str, source: &Source) -> Result<Engine, Error> {
+    if let Source::Manifest(file, _) = source {
+        return Engine::from_provisioner(v, file).map_err(Error::Config);
+    }
     Ok(if v.trim() == "tofu" {
         Engine::Tofu
     } else {

@@ -896,4 +896,122 @@ fn encryption_follows_terraforms_rules() {
     // A bad customer key is an error wherever it comes from, never shown.
     let err = resolve(base(), &[("AWS_SSE_CUSTOMER_KEY", "c2hvcnQ=")]).expect_err("short");
     assert!(!err.to_string().contains("c2hvcnQ="), "{err}");
+/// The manifest's `openmcf.org/provisioner` picks whose backend labels are
+/// read; tofu falls back to the terraform.* labels; `--engine` overrides.
+#[test]
+fn provisioner_label_picks_the_label_prefix() {
+    let d = tempfile::tempdir().expect("tmp");
+    let write = |name: &str, labels: &str| -> PathBuf {
+        let f = d.path().join(name);
+        std::fs::write(
+            &f,
+            format!("apiVersion: aws.openmcf.org/v1\nkind: AwsVpc\nmetadata:\n  name: x\n  labels:\n{labels}spec: {{}}\n"),
+        )
+        .expect("manifest");
+        f
+    };
+    let with = |f: &PathBuf| {
+        let mut o = in_dir(d.path());
+        o.manifest = Some(f.clone());
+        o
+    };
+    let row = |c: &Config, name: &str| -> (String, String) {
+        let r = c
+            .sources
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} not shown: {:?}", c.sources));
+        (r.value.clone(), r.source.to_string())
+    };
+
+    // The bug: a tofu manifest with only tofu labels was ignored.
+    let tofu_only = write(
+        "tofu.yaml",
+        "    openmcf.org/provisioner: tofu\n    tofu.openmcf.org/backend.type: s3\n    tofu.openmcf.org/backend.bucket: tofu-bucket\n    tofu.openmcf.org/backend.key: tofu/terraform.tfstate\n    tofu.openmcf.org/backend.endpoint: http://127.0.0.1:9100\n",
+    );
+    let c = resolve(with(&tofu_only), &[]).expect("the tofu labels are read");
+    assert_eq!(s3(&c).bucket, "tofu-bucket");
+    assert_eq!(c.key, "tofu/terraform.tfstate");
+    assert_eq!(s3(&c).endpoint.as_deref(), Some("http://127.0.0.1:9100"));
+    assert!(
+        matches!(source_of(&c, "bucket"), Source::Manifest(_, l) if l == "tofu.openmcf.org/backend.bucket")
+    );
+    assert!(
+        matches!(source_of(&c, "engine"), Source::Manifest(_, l) if l == "openmcf.org/provisioner")
+    );
+    let (v, why) = row(&c, "manifest_labels");
+    assert_eq!(
+        v,
+        "tofu.openmcf.org/backend.*, then terraform.openmcf.org/backend.*"
+    );
+    assert!(why.contains("label openmcf.org/provisioner"), "{why}");
+    // --engine overrides the label: the terraform.* labels, which it has not.
+    let mut o = with(&tofu_only);
+    o.engine = Some(Engine::Terraform);
+    let err = resolve(o, &[]).expect_err("no terraform.* labels");
+    assert!(matches!(err, Error::MissingSettings(_)), "{err}");
+
+    // A terraform manifest with both prefixes: the terraform.* labels (any case).
+    let both = write(
+        "tf.yaml",
+        "    openmcf.org/provisioner: Terraform\n    terraform.openmcf.org/backend.bucket: tf-bucket\n    terraform.openmcf.org/backend.key: tf/terraform.tfstate\n    tofu.openmcf.org/backend.bucket: tofu-bucket\n    tofu.openmcf.org/backend.key: tofu/terraform.tfstate\n",
+    );
+    let c = resolve(with(&both), &[]).expect("ok");
+    assert_eq!(
+        (s3(&c).bucket.as_str(), c.key.as_str()),
+        ("tf-bucket", "tf/terraform.tfstate")
+    );
+    assert_eq!(
+        row(&c, "manifest_labels").0,
+        "terraform.openmcf.org/backend.*"
+    );
+    // The label beats TFSYNC_ENGINE (manifest before environment, as every setting)...
+    let c = resolve(with(&both), &[("TFSYNC_ENGINE", "tofu")]).expect("ok");
+    assert_eq!(s3(&c).bucket, "tf-bucket");
+    // ...and --engine beats the label.
+    let mut o = with(&both);
+    o.engine = Some(Engine::Tofu);
+    let c = resolve(o, &[]).expect("ok");
+    assert_eq!(s3(&c).bucket, "tofu-bucket");
+    assert_eq!(*source_of(&c, "engine"), Source::Flag("engine"));
+    assert_eq!(row(&c, "manifest_labels").1, "flag --engine");
+
+    // tofu without tofu labels: the terraform.* ones, as OpenMCF documents.
+    let fallback = write(
+        "fallback.yaml",
+        "    openmcf.org/provisioner: tofu\n    terraform.openmcf.org/backend.bucket: tf-bucket\n    terraform.openmcf.org/backend.key: tf/terraform.tfstate\n    tofu.openmcf.org/backend.region: eu-west-3\n",
+    );
+    let c = resolve(with(&fallback), &[]).expect("ok");
+    assert_eq!(s3(&c).bucket, "tf-bucket");
+    assert!(
+        matches!(source_of(&c, "bucket"), Source::Manifest(_, l) if l == "terraform.openmcf.org/backend.bucket")
+    );
+    assert_eq!(s3(&c).region.as_deref(), Some("eu-west-3"));
+
+    // No label: Terraform's, unless TFSYNC_ENGINE says otherwise.
+    let none = write(
+        "none.yaml",
+        "    terraform.openmcf.org/backend.bucket: tf-bucket\n    terraform.openmcf.org/backend.key: tf/terraform.tfstate\n    tofu.openmcf.org/backend.bucket: tofu-bucket\n",
+    );
+    let c = resolve(with(&none), &[]).expect("ok");
+    assert_eq!(s3(&c).bucket, "tf-bucket");
+    assert!(matches!(source_of(&c, "engine"), Source::Default(_)));
+    let c = resolve(with(&none), &[("TFSYNC_ENGINE", "tofu")]).expect("ok");
+    assert_eq!(s3(&c).bucket, "tofu-bucket");
+
+    // A pulumi manifest: an error that says what to do, unless --engine.
+    let pulumi = write(
+        "pulumi.yaml",
+        "    openmcf.org/provisioner: pulumi\n    terraform.openmcf.org/backend.bucket: tf-bucket\n    terraform.openmcf.org/backend.key: tf/terraform.tfstate\n",
+    );
+    let err = resolve(with(&pulumi), &[]).expect_err("pulumi");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("pulumi") && msg.contains("pulumi.yaml") && msg.contains("--engine"),
+        "{msg}"
+    );
+    assert_eq!(crate::exit::code(&err), crate::exit::USAGE);
+    let mut o = with(&pulumi);
+    o.engine = Some(Engine::Terraform);
+    assert_eq!(s3(&resolve(o, &[]).expect("ok")).bucket, "tf-bucket");
 }

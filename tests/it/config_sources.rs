@@ -95,6 +95,67 @@ async fn from_manifest(server: Server) {
         .expect("lock taken where the manifest says");
     assert!(String::from_utf8_lossy(&lock.bytes).contains("from-manifest"));
 
+    // A tofu manifest with only tofu.openmcf.org labels: its provisioner
+    // label picks them (no --engine needed).
+    let t = d.path().join("tofu.yaml");
+    std::fs::write(
+        &t,
+        format!(
+            "apiVersion: aws.openmcf.org/v1\nkind: AwsS3Bucket\nmetadata:\n  name: x\n  labels:\n    openmcf.org/provisioner: tofu\n    tofu.openmcf.org/backend.type: s3\n    tofu.openmcf.org/backend.bucket: {}\n    tofu.openmcf.org/backend.key: tofu/terraform.tfstate\n    tofu.openmcf.org/backend.endpoint: {}\n",
+            store.bucket(),
+            server.endpoint()
+        ),
+    )
+    .expect("m");
+    let r = run(bare(&server)
+        .current_dir(empty.path())
+        .arg("-f")
+        .arg(&t)
+        .args(["lock", "--operation", "from-tofu-manifest"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let lock = store
+        .get("tofu/terraform.tfstate.tflock")
+        .await
+        .expect("lock taken where the tofu labels say");
+    assert!(String::from_utf8_lossy(&lock.bytes).contains("from-tofu-manifest"));
+    let r = run(bare(&server)
+        .current_dir(empty.path())
+        .arg("-f")
+        .arg(&t)
+        .args(["config", "--output", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let row = |name: &str| {
+        v["settings"]
+            .as_array()
+            .and_then(|s| s.iter().find(|x| x["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not shown: {v:#}"))
+    };
+    assert_eq!(row("engine")["value"], "tofu", "{v:#}");
+    assert_eq!(
+        row("manifest_labels")["value"],
+        "tofu.openmcf.org/backend.*, then terraform.openmcf.org/backend.*"
+    );
+    let why = row("manifest_labels")["source"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(why.contains("label openmcf.org/provisioner"), "{why}");
+    assert!(
+        row("bucket")["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("tofu.openmcf.org/backend.bucket")),
+        "{v:#}"
+    );
+    // --engine terraform overrides the label: no terraform.* labels there.
+    let r = run(bare(&server)
+        .current_dir(empty.path())
+        .arg("-f")
+        .arg(&t)
+        .args(["--engine", "terraform", "status"]));
+    assert_eq!(r.code, 2, "{r:?}");
+
     // Nothing anywhere and no terminal: one error naming every source.
     let r = run(bare(&server).current_dir(empty.path()).arg("status"));
     assert_eq!(r.code, 2, "{r:?}");
