@@ -83,7 +83,7 @@ async fn by_version(ctx: &Ctx, version_id: &str, args: &RestoreArgs) -> Result<(
     );
     let work = async {
         let old = store.get_version(&key, version_id).await?;
-        write.write(&old.bytes).await
+        write.write_bytes(old.bytes.into()).await
     };
     let written = ctx
         .under_lock(&key, VERSION_OPERATION, args.lock_timeout, work)

@@ -896,6 +896,8 @@ fn encryption_follows_terraforms_rules() {
     // A bad customer key is an error wherever it comes from, never shown.
     let err = resolve(base(), &[("AWS_SSE_CUSTOMER_KEY", "c2hvcnQ=")]).expect_err("short");
     assert!(!err.to_string().contains("c2hvcnQ="), "{err}");
+}
+
 /// The manifest's `openmcf.org/provisioner` picks whose backend labels are
 /// read; tofu falls back to the terraform.* labels; `--engine` overrides.
 #[test]

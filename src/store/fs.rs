@@ -1008,7 +1008,56 @@ impl ObjectStore for FsStore {
         .await
     }
 
+    async fn get_to(
+        &self,
+        key: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<(ObjectMeta, String)> {
+        // Streamed in blocks (memory stays flat), bounded as `get` is.
+        use md5::{Digest, Md5};
+        use tokio::io::AsyncWriteExt;
+        self.check_key(key)?;
+        let (this, k) = (self.clone(), key.to_string());
+        let (file, st) = blocking(self.location(key), move || this.open_object(&k)).await?;
+        let size = st.st_size as u64;
+        if size > self.max_object_size {
+            return Err(self.too_big(key, Some(size)));
+        }
+        let mut file = tokio::fs::File::from_std(file);
+        let mut h = Md5::new();
+        let mut buf = vec![0u8; 256 << 10];
+        let mut read = 0u64;
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut file, &mut buf)
+                .await
+                .map_err(|e| self.io_fail(key, e))?;
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+            if read > self.max_object_size {
+                return Err(self.too_big(key, None));
+            }
+            h.update(&buf[..n]);
+            sink.write_all(&buf[..n])
+                .await
+                .map_err(super::local_write_error)?;
+        }
+        sink.flush().await.map_err(super::local_write_error)?;
+        let md5 = hex::encode(h.finalize());
+        Ok((self.meta(key, &st, read, md5.clone()), md5))
+    }
+
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>> {
+        self.put_bytes(key, body.into(), mode).await
+    }
+
+    async fn put_bytes(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        mode: PutMode,
+    ) -> Result<Option<String>> {
         self.check_key(key)?;
         let etag = md5_hex(&body);
         let (this, k) = (self.clone(), key.to_string());

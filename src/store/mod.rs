@@ -138,6 +138,18 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// stale or missing ETag fails with `Precondition`.
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>>;
 
+    /// [`ObjectStore::put`] of shared bytes: a store that can send them
+    /// without a copy does (a large state is then held once). The default
+    /// copies them into a `put`.
+    async fn put_bytes(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        mode: PutMode,
+    ) -> Result<Option<String>> {
+        self.put(key, body.to_vec(), mode).await
+    }
+
     /// Delete an object. `if_match` is sent when given, but callers must not
     /// rely on it being honoured (Ceph RGW ignores it). Deleting a missing key
     /// succeeds.

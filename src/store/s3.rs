@@ -431,15 +431,18 @@ impl S3Store {
     ) -> Result<GetResult> {
         let etag = out.e_tag().map(unquote_etag);
         let last_modified = to_utc(out.last_modified());
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::BodyInterrupted {
+        // Chunks appended to one buffer of the announced size: the body is
+        // held once (collecting it first, then copying, held it twice).
+        let mut out = out;
+        let hint = out.content_length().unwrap_or(0).clamp(0, 1 << 30) as usize;
+        let mut bytes = Vec::with_capacity(hint);
+        while let Some(chunk) = out.body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::BodyInterrupted {
                 location: self.location(key),
                 message: format!("{}", DisplayErrorContext(&e)),
-            })?
-            .to_vec();
+            })?;
+            bytes.extend_from_slice(&chunk);
+        }
         Ok(GetResult {
             meta: ObjectMeta {
                 key: key.to_string(),
@@ -541,7 +544,7 @@ impl S3Store {
     async fn put_once(
         &self,
         key: &str,
-        body: &[u8],
+        body: &bytes::Bytes,
         mode: &PutMode,
         etag_form: EtagForm,
     ) -> Result<Option<String>> {
@@ -552,7 +555,7 @@ impl S3Store {
             .key(key)
             .content_type("application/json")
             .content_md5(content_md5(body))
-            .body(body.to_vec().into());
+            .body(body.clone().into());
         if let Some(sse) = &self.write.sse {
             req = req.server_side_encryption(sse.as_str().into());
         }
@@ -958,6 +961,15 @@ impl ObjectStore for S3Store {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>> {
+        self.put_bytes(key, body.into(), mode).await
+    }
+
+    async fn put_bytes(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        mode: PutMode,
+    ) -> Result<Option<String>> {
         match self.put_once(key, &body, &mode, EtagForm::Quoted).await {
             Err(StoreError::Precondition { location }) => {
                 // Ceph RGW compares If-Match against the unquoted ETag: if the
