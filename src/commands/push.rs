@@ -36,6 +36,8 @@ pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
             ctx.lock_set().check(id, None).await?;
             write.write(&bytes).await?
         }
+        // `--lock=false`, as `terraform state push -lock=false`.
+        None if !args.lock => write.write(&bytes).await?,
         None => {
             ctx.under_lock(&key, "state-push", args.lock_timeout, write.write(&bytes))
                 .await?
