@@ -125,7 +125,6 @@ pub fn apply(
             region: Some("auto".into()),
             path_style: Some(true),
             create_only_header: Some(("x-goog-if-generation-match".into(), "0".into())),
-            ..Default::default()
         },
         // Alibaba Cloud OSS: virtual-hosted addressing only; its own
         // create-only header. Workspaces keep Terraform's prefix `env:`
