@@ -40,6 +40,8 @@ pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
             ctx.lock_set().check(id, None).await?;
             write.write_bytes(bytes.clone()).await?
         }
+        // `--lock=false`, as `terraform state push -lock=false`.
+        None if !args.lock => write.write(&bytes).await?,
         None => {
             ctx.under_lock(
                 &key,

@@ -140,6 +140,7 @@ pub const PROVIDER: Setting = Setting {
 };
 pub const WORKSPACE_KEY_PREFIX: Setting = Setting {
     flag: Some("workspace-key-prefix"),
+    // An oss block's `prefix` is read under this name (sources.rs).
     backend: &["workspace_key_prefix"],
     env: &["TFSYNC_WORKSPACE_KEY_PREFIX"],
     empty_ok: true,
@@ -198,6 +199,9 @@ pub const BACKEND_INFO: &[Setting] = &[
     info!("skip_requesting_account_id"),
     info!("skip_metadata_api_check"),
     info!("skip_s3_checksum"),
+    // backend "oss": its lock table (tfsync cannot take that lock).
+    info!("tablestore_endpoint"),
+    info!("tablestore_table"),
 ];
 pub const KMS_KEY_ID: Setting = Setting {
     flag: Some("kms-key-id"),

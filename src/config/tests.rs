@@ -511,6 +511,8 @@ fn every_setting_of_the_table_is_shown() {
     skip_requesting_account_id = true
     skip_metadata_api_check = true
     skip_s3_checksum = true
+    tablestore_endpoint = "https://t.ots.aliyuncs.com"
+    tablestore_table = "oss-locks"
   }
 }
 "#,
@@ -1016,4 +1018,99 @@ fn provisioner_label_picks_the_label_prefix() {
     let mut o = with(&pulumi);
     o.engine = Some(Engine::Terraform);
     assert_eq!(s3(&resolve(o, &[]).expect("ok")).bucket, "tf-bucket");
+}
+
+/// A `backend "oss"` block selects the oss layout (default workspace at
+/// `<prefix>/<key>`), with Terraform's defaults (prefix `env:`, key
+/// `terraform.tfstate`), the oss preset, and its TableStore settings shown.
+#[test]
+fn an_oss_backend_block() {
+    let d = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        d.path().join("main.tf"),
+        r#"terraform {
+  backend "oss" {
+    bucket              = "ob"
+    prefix              = "/states/"
+    region              = "cn-hangzhou"
+    endpoint            = "oss-cn-hangzhou.aliyuncs.com"
+    tablestore_endpoint = "https://tf.cn-hangzhou.ots.aliyuncs.com"
+    tablestore_table    = "locks"
+  }
+}
+"#,
+    )
+    .expect("tf");
+    let c = resolve(in_dir(d.path()), &[]).expect("oss");
+    assert_eq!(c.layout, keys::Layout::Oss);
+    assert_eq!(c.key, "terraform.tfstate");
+    assert_eq!(c.workspace_key_prefix, "states");
+    assert_eq!(c.state_key(), "states/terraform.tfstate");
+    assert_eq!(c.state_key_of("dev"), "states/dev/terraform.tfstate");
+    let s = s3(&c);
+    assert_eq!(s.bucket, "ob");
+    assert_eq!(
+        s.endpoint.as_deref(),
+        Some("https://oss-cn-hangzhou.aliyuncs.com")
+    );
+    assert!(!s.path_style, "OSS is virtual-hosted");
+    assert_eq!(
+        source_of(&c, "provider").to_string(),
+        "default (backend \"oss\")"
+    );
+    for name in ["tablestore_endpoint", "tablestore_table"] {
+        assert!(c.sources.iter().any(|r| r.name == name), "{name}");
+    }
+    assert!(
+        c.warnings.iter().any(|w| w.contains("Alibaba TableStore")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("use_lockfile")),
+        "{:?}",
+        c.warnings
+    );
+    // No prefix: `env:`; a key and credentials from the environment.
+    std::fs::write(
+        d.path().join("main.tf"),
+        "terraform {\n backend \"oss\" {\n bucket = \"ob\"\n key = \"net/t.tfstate\"\n region = \"cn-hangzhou\"\n }\n}\n",
+    )
+    .expect("tf");
+    let env = [("ALICLOUD_ACCESS_KEY", "ak"), ("ALICLOUD_SECRET_KEY", "sk")];
+    let c = resolve(in_dir(d.path()), &env).expect("oss");
+    assert_eq!(c.state_key(), "env:/net/t.tfstate");
+    assert!(s3(&c).credentials.is_some());
+    // What `terraform init` recorded for an oss backend counts too.
+    std::fs::remove_file(d.path().join("main.tf")).expect("rm");
+    std::fs::create_dir(d.path().join(".terraform")).expect("mkdir");
+    std::fs::write(
+        d.path().join(".terraform/terraform.tfstate"),
+        r#"{"backend":{"type":"oss","config":{"bucket":"ib","prefix":"p","region":"cn-beijing"}}}"#,
+    )
+    .expect("init");
+    let c = resolve(in_dir(d.path()), &[]).expect("init oss");
+    assert_eq!(
+        (c.layout, c.state_key()),
+        (keys::Layout::Oss, "p/terraform.tfstate".to_string())
+    );
+}
+
+/// `--provider oss` on an s3 backend keeps the s3 layout, and Terraform's
+/// workspace prefix `env:` (it was `workspaces`).
+#[test]
+fn provider_oss_keeps_the_s3_layout_and_env_prefix() {
+    let mut o = base();
+    o.provider = Some(Provider::Oss);
+    o.region = Some("cn-hangzhou".into());
+    o.workspace = Some("dev".into());
+    let c = resolve(o.clone(), &[]).expect("oss preset");
+    assert_eq!(c.layout, keys::Layout::S3);
+    assert_eq!(c.workspace_key_prefix, "env:");
+    assert_eq!(c.state_key(), "env:/dev/k.tfstate");
+    o.workspace = None;
+    assert_eq!(
+        resolve(o, &[]).expect("oss preset").state_key(),
+        "k.tfstate"
+    );
 }

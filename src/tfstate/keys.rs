@@ -19,6 +19,29 @@ pub fn state_key(key: &str, workspace: &str, workspace_key_prefix: &str) -> Stri
     }
 }
 
+/// Where a backend keeps its workspaces' states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// Terraform's `backend "s3"`: the default workspace at `<key>`.
+    #[default]
+    S3,
+    /// Terraform's `backend "oss"` (`internal/backend/remote-state/oss/
+    /// backend_state.go`, `stateFile`: `path.Join(prefix, key)`, and
+    /// `path.Join(prefix, W, key)`): the default workspace under the prefix
+    /// too. Its lock lives in Alibaba TableStore, never in a `.tflock`.
+    Oss,
+}
+
+/// The key of the state of `workspace` in `layout`.
+pub fn state_key_in(layout: Layout, key: &str, workspace: &str, prefix: &str) -> String {
+    match layout {
+        Layout::Oss if workspace == DEFAULT_WORKSPACE && !prefix.is_empty() => {
+            format!("{prefix}/{key}")
+        }
+        _ => state_key(key, workspace, prefix),
+    }
+}
+
 /// The key of the lock object that guards `state_key`.
 pub fn lock_key(state_key: &str) -> String {
     format!("{state_key}{LOCK_SUFFIX}")
@@ -142,6 +165,28 @@ mod tests {
         );
         assert_eq!(state_key("b.tfstate", "dev", ""), "dev/b.tfstate");
         assert_eq!(lock_key("env:/dev/b.tfstate"), "env:/dev/b.tfstate.tflock");
+    }
+
+    /// Terraform's oss backend: `path.Join(prefix, key)` for the default
+    /// workspace, `path.Join(prefix, W, key)` for the others.
+    #[test]
+    fn oss_layout() {
+        let oss = |k: &str, w: &str, p: &str| state_key_in(Layout::Oss, k, w, p);
+        assert_eq!(
+            oss("terraform.tfstate", "default", "env:"),
+            "env:/terraform.tfstate"
+        );
+        assert_eq!(
+            oss("terraform.tfstate", "dev", "env:"),
+            "env:/dev/terraform.tfstate"
+        );
+        assert_eq!(oss("net/t.tfstate", "default", "a/b"), "a/b/net/t.tfstate");
+        assert_eq!(oss("net/t.tfstate", "dev", "a/b"), "a/b/dev/net/t.tfstate");
+        assert_eq!(oss("t.tfstate", "default", ""), "t.tfstate");
+        assert_eq!(oss("t.tfstate", "dev", ""), "dev/t.tfstate");
+        // The s3 layout is unchanged.
+        assert_eq!(state_key_in(Layout::S3, "t", "default", "env:"), "t");
+        assert_eq!(state_key_in(Layout::S3, "t", "dev", "env:"), "env:/dev/t");
     }
 
     #[test]
