@@ -809,15 +809,16 @@ impl FsStore {
         }
     }
 
-    fn delete_blocking(&self, key: &str, if_match: Option<&str>) -> Result<()> {
+    /// `Ok(false)`: nothing was there to delete.
+    fn delete_blocking(&self, key: &str, if_match: Option<&str>) -> Result<bool> {
         let (rel, name) = split(key);
         let dir = match self.open_beneath(rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
             Ok(d) => d,
-            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(false),
             Err(e) => return Err(self.dir_fail(key, e)),
         };
         match rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => return Ok(()),
+            Err(Errno::NOENT) => return Ok(false),
             Err(e) => return Err(self.fail(key, e)),
             Ok(st) if file_type(&st) != FileType::RegularFile => {
                 return Err(self.not_regular(key, file_type(&st)));
@@ -826,7 +827,7 @@ impl FsStore {
         }
         if let Some(expected) = if_match {
             let Some(f) = self.open_in(key, &dir, name)? else {
-                return Ok(());
+                return Ok(false);
             };
             if self.md5_of(key, f)? != expected {
                 return Err(StoreError::Precondition {
@@ -834,12 +835,13 @@ impl FsStore {
                 });
             }
         }
-        match rfs::unlinkat(&dir, name, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => {}
+        let deleted = match rfs::unlinkat(&dir, name, AtFlags::empty()) {
+            Ok(()) => true,
+            Err(Errno::NOENT) => false,
             Err(e) => return Err(self.fail(key, e)),
-        }
+        };
         let _ = rfs::fsync(&dir);
-        Ok(())
+        Ok(deleted)
     }
 
     fn list_refusal(&self, key: &str, ft: FileType) -> StoreError {
@@ -1036,7 +1038,18 @@ impl ObjectStore for FsStore {
         let (this, key, m) = (self.clone(), key.to_string(), if_match.map(str::to_string));
         blocking(self.location(&key), move || {
             let _guard = guard;
-            this.delete_blocking(&key, m.as_deref())
+            this.delete_blocking(&key, m.as_deref()).map(|_| ())
+        })
+        .await
+    }
+
+    async fn delete_if(&self, key: &str, etag: &str) -> Result<bool> {
+        self.check_key(key)?;
+        let guard = self.exclusive().await?;
+        let (this, key, etag) = (self.clone(), key.to_string(), etag.to_string());
+        blocking(self.location(&key), move || {
+            let _guard = guard;
+            this.delete_blocking(&key, Some(&etag))
         })
         .await
     }

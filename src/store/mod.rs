@@ -143,6 +143,19 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// succeeds.
     async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()>;
 
+    /// Delete `key` only if its ETag is `etag`, saying whether there was
+    /// one: `Ok(false)` when it was gone already (what a release must not
+    /// report as its own), `Precondition` when another object is there. A
+    /// server that ignores `If-Match` on DELETE (Ceph RGW) cannot tell and
+    /// says `Ok(true)`. The default looks first (HEAD), then deletes.
+    async fn delete_if(&self, key: &str, etag: &str) -> Result<bool> {
+        match self.head(key).await {
+            Ok(_) => self.delete(key, Some(etag)).await.map(|()| true),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every object whose key starts with `prefix`, sorted by key, all pages.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
 
