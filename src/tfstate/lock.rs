@@ -380,7 +380,7 @@ async fn release_checked(
     // as released by them (NotLocked), never as ours; one re-taken since
     // (another ETag) is left alone.
     let deleted = match etag.as_deref() {
-        Some(etag) => store.delete(&lock_key, Some(etag)).await.map(|()| true), //OLD
+        Some(etag) => store.delete_if(&lock_key, etag).await,
         None => store.delete(&lock_key, None).await.map(|()| true),
     };
     match deleted {
