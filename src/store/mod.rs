@@ -156,6 +156,16 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         }
     }
 
+    /// Remove every empty directory beneath `prefix` (never `prefix`
+    /// itself), and the temporary files of killed runs in them once older
+    /// than an hour; returns how many entries went. Only for a backup root
+    /// after its retention. Default (object stores have no directories):
+    /// nothing to do.
+    async fn remove_empty_dirs(&self, prefix: &str) -> Result<usize> {
+        let _ = prefix;
+        Ok(0)
+    }
+
     /// Every object whose key starts with `prefix`, sorted by key, all pages.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
 
