@@ -553,6 +553,81 @@ impl FsStore {
         Ok(ids)
     }
 
+    /// [`ObjectStore::remove_empty_dirs`].
+    fn remove_empty_dirs_blocking(&self, prefix: &str) -> Result<usize> {
+        let rel = prefix.trim_end_matches('/');
+        let dir = match self.open_beneath(rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+            Ok(d) => d,
+            Err(Errno::NOENT) => return Ok(0),
+            Err(e) => return Err(self.dir_fail(prefix, e)),
+        };
+        let mut removed = 0;
+        self.clean_dir(prefix, &dir, &mut removed)?;
+        Ok(removed)
+    }
+
+    /// Empty the subdirectories of `dir` that hold nothing but directories
+    /// and stale temporary files, removing them bottom-up (never following
+    /// a link); is `dir` empty afterwards? A directory that fills up
+    /// meanwhile is left (`rmdir` refuses it).
+    fn clean_dir(&self, key: &str, dir: &OwnedFd, removed: &mut usize) -> Result<bool> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut empty = true;
+        let mut subdirs = Vec::new();
+        for entry in rfs::Dir::read_from(dir).map_err(|e| self.fail(key, e))? {
+            let entry = entry.map_err(|e| self.fail(key, e))?;
+            let name = entry.file_name().to_owned();
+            if name.as_bytes() == b"." || name.as_bytes() == b".." {
+                continue;
+            }
+            let st = match rfs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(self.fail(key, e)),
+            };
+            match file_type(&st) {
+                FileType::Directory => subdirs.push(name),
+                FileType::RegularFile
+                    if name.as_bytes().starts_with(TMP_PREFIX.as_bytes())
+                        && now - mtime(&st) > STALE_TEMP_AGE.as_secs() as i64 =>
+                {
+                    match rfs::unlinkat(dir, name.as_c_str(), AtFlags::empty()) {
+                        Ok(()) => *removed += 1,
+                        Err(Errno::NOENT) => {}
+                        Err(e) => return Err(self.fail(key, e)),
+                    }
+                }
+                _ => empty = false,
+            }
+        }
+        for name in subdirs {
+            let sub = match rfs::openat(
+                dir,
+                name.as_c_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(self.fail(key, e)),
+            };
+            let sub_key = format!("{}/{}", key.trim_end_matches('/'), name.to_string_lossy());
+            if !self.clean_dir(&sub_key, &sub, removed)? {
+                empty = false;
+                continue;
+            }
+            match rfs::unlinkat(dir, name.as_c_str(), AtFlags::REMOVEDIR) {
+                Ok(()) => *removed += 1,
+                Err(Errno::NOENT) => {}
+                Err(Errno::NOTEMPTY | Errno::EXIST) => empty = false,
+                Err(e) => return Err(self.fail(&sub_key, e)),
+            }
+        }
+        Ok(empty)
+    }
+
     /// The directory of `key`, created (each level `O_NOFOLLOW`) if missing.
     fn open_dir_for_write(&self, key: &str) -> Result<OwnedFd> {
         let rel = split(key).0;
@@ -809,15 +884,16 @@ impl FsStore {
         }
     }
 
-    fn delete_blocking(&self, key: &str, if_match: Option<&str>) -> Result<()> {
+    /// `Ok(false)`: nothing was there to delete.
+    fn delete_blocking(&self, key: &str, if_match: Option<&str>) -> Result<bool> {
         let (rel, name) = split(key);
         let dir = match self.open_beneath(rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
             Ok(d) => d,
-            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(false),
             Err(e) => return Err(self.dir_fail(key, e)),
         };
         match rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => return Ok(()),
+            Err(Errno::NOENT) => return Ok(false),
             Err(e) => return Err(self.fail(key, e)),
             Ok(st) if file_type(&st) != FileType::RegularFile => {
                 return Err(self.not_regular(key, file_type(&st)));
@@ -826,7 +902,7 @@ impl FsStore {
         }
         if let Some(expected) = if_match {
             let Some(f) = self.open_in(key, &dir, name)? else {
-                return Ok(());
+                return Ok(false);
             };
             if self.md5_of(key, f)? != expected {
                 return Err(StoreError::Precondition {
@@ -834,12 +910,13 @@ impl FsStore {
                 });
             }
         }
-        match rfs::unlinkat(&dir, name, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => {}
+        let deleted = match rfs::unlinkat(&dir, name, AtFlags::empty()) {
+            Ok(()) => true,
+            Err(Errno::NOENT) => false,
             Err(e) => return Err(self.fail(key, e)),
-        }
+        };
         let _ = rfs::fsync(&dir);
-        Ok(())
+        Ok(deleted)
     }
 
     fn list_refusal(&self, key: &str, ft: FileType) -> StoreError {
@@ -1085,7 +1162,26 @@ impl ObjectStore for FsStore {
         let (this, key, m) = (self.clone(), key.to_string(), if_match.map(str::to_string));
         blocking(self.location(&key), move || {
             let _guard = guard;
-            this.delete_blocking(&key, m.as_deref())
+            this.delete_blocking(&key, m.as_deref()).map(|_| ())
+        })
+        .await
+    }
+
+    async fn delete_if(&self, key: &str, etag: &str) -> Result<bool> {
+        self.check_key(key)?;
+        let guard = self.exclusive().await?;
+        let (this, key, etag) = (self.clone(), key.to_string(), etag.to_string());
+        blocking(self.location(&key), move || {
+            let _guard = guard;
+            this.delete_blocking(&key, Some(&etag))
+        })
+        .await
+    }
+
+    async fn remove_empty_dirs(&self, prefix: &str) -> Result<usize> {
+        let (this, prefix) = (self.clone(), prefix.to_string());
+        blocking(self.location(&prefix), move || {
+            this.remove_empty_dirs_blocking(&prefix)
         })
         .await
     }

@@ -155,6 +155,29 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// succeeds.
     async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()>;
 
+    /// Delete `key` only if its ETag is `etag`, saying whether there was
+    /// one: `Ok(false)` when it was gone already (what a release must not
+    /// report as its own), `Precondition` when another object is there. A
+    /// server that ignores `If-Match` on DELETE (Ceph RGW) cannot tell and
+    /// says `Ok(true)`. The default looks first (HEAD), then deletes.
+    async fn delete_if(&self, key: &str, etag: &str) -> Result<bool> {
+        match self.head(key).await {
+            Ok(_) => self.delete(key, Some(etag)).await.map(|()| true),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remove every empty directory beneath `prefix` (never `prefix`
+    /// itself), and the temporary files of killed runs in them once older
+    /// than an hour; returns how many entries went. Only for a backup root
+    /// after its retention. Default (object stores have no directories):
+    /// nothing to do.
+    async fn remove_empty_dirs(&self, prefix: &str) -> Result<usize> {
+        let _ = prefix;
+        Ok(0)
+    }
+
     /// Every object whose key starts with `prefix`, sorted by key, all pages.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
 

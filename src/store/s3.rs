@@ -472,6 +472,46 @@ impl S3Store {
             .map_err(|e| self.map_err(key, e, Op::Other))
     }
 
+    /// DELETE, `If-Match` when given; `Ok(false)` when the key was gone
+    /// already (404, or a 412 on a key a HEAD then finds missing).
+    async fn delete_tagged(&self, key: &str, if_match: Option<&str>) -> Result<bool> {
+        self.log(format_args!(
+            "DELETE {}{}",
+            self.location(key),
+            if if_match.is_some() {
+                " (If-Match)"
+            } else {
+                ""
+            }
+        ));
+        self.pace().await;
+        let mut req = self.client.delete_object().bucket(&self.bucket).key(key);
+        if let Some(e) = if_match {
+            req = req.if_match(format!("\"{e}\""));
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match self.map_err(
+                key,
+                e,
+                if if_match.is_some() {
+                    Op::IfMatch
+                } else {
+                    Op::Other
+                },
+            ) {
+                // Deleting a missing key is not an error.
+                StoreError::NotFound { .. } => Ok(false),
+                // A conditional delete of a missing key: already gone.
+                StoreError::Precondition { location } => match self.head(key).await {
+                    Err(StoreError::NotFound { .. }) => Ok(false),
+                    _ => Err(StoreError::Precondition { location }),
+                },
+                other => Err(other),
+            },
+        }
+    }
+
     fn log(&self, what: std::fmt::Arguments<'_>) {
         if self.verbose {
             eprintln!("tfsync: {what}");
@@ -989,41 +1029,11 @@ impl ObjectStore for S3Store {
     }
 
     async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()> {
-        self.log(format_args!(
-            "DELETE {}{}",
-            self.location(key),
-            if if_match.is_some() {
-                " (If-Match)"
-            } else {
-                ""
-            }
-        ));
-        self.pace().await;
-        let mut req = self.client.delete_object().bucket(&self.bucket).key(key);
-        if let Some(e) = if_match {
-            req = req.if_match(format!("\"{e}\""));
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match self.map_err(
-                key,
-                e,
-                if if_match.is_some() {
-                    Op::IfMatch
-                } else {
-                    Op::Other
-                },
-            ) {
-                // Deleting a missing key is not an error.
-                StoreError::NotFound { .. } => Ok(()),
-                // A conditional delete of a missing key: already gone.
-                StoreError::Precondition { location } => match self.head(key).await {
-                    Err(StoreError::NotFound { .. }) => Ok(()),
-                    _ => Err(StoreError::Precondition { location }),
-                },
-                other => Err(other),
-            },
-        }
+        self.delete_tagged(key, if_match).await.map(|_| ())
+    }
+
+    async fn delete_if(&self, key: &str, etag: &str) -> Result<bool> {
+        self.delete_tagged(key, Some(etag)).await
     }
 
     /// On a non-AWS endpoint, when a create-only PUT (the lock) came back
