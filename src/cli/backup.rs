@@ -115,7 +115,7 @@ pub struct BackupArgs {
 pub enum BackupAction {
     /// Re-read every object of the snapshots and check size and MD5 against the manifests
     #[command(
-        after_help = "Examples:\n  tfsync backup verify --from file:///var/backups/tf\n  tfsync backup verify --from s3://tf-backups/nightly/2026-11-22T03-00-00.000Z --output json"
+        after_long_help = "Examples:\n  tfsync backup verify --from file:///var/backups/tf\n  tfsync backup verify --from s3://tf-backups/nightly/2026-11-22T03-00-00.000Z --output json"
     )]
     Verify(VerifyArgs),
 }

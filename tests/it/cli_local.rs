@@ -44,6 +44,75 @@ fn help_documents_examples_and_exit_codes() {
     }
 }
 
+/// `migrate --help`: the command's own options first, every global option
+/// under a global heading after them; `-h` is the short version.
+#[test]
+fn help_puts_the_commands_options_first() {
+    let long = run(tfsync().args(["migrate", "--help"]));
+    assert_eq!(long.code, 0, "{long:?}");
+    let lines: Vec<&str> = long.stdout.lines().collect();
+    let heading_at = |name: &str| {
+        lines
+            .iter()
+            .position(|l| *l == format!("{name}:"))
+            .unwrap_or_else(|| panic!("no {name:?} heading: {}", long.stdout))
+    };
+    let global = heading_at(tfsync::cli::GLOBAL);
+    let global_headings = [
+        tfsync::cli::GLOBAL,
+        tfsync::cli::CONNECTION,
+        tfsync::cli::ENCRYPTION,
+    ]
+    .map(|h| format!("{h}:"));
+    let flag_at = |flag: &str| {
+        lines
+            .iter()
+            .position(|l| {
+                let l = l.trim_start();
+                l.starts_with(&format!("{flag} ")) || l == flag || l.contains(&format!(", {flag}"))
+            })
+            .unwrap_or_else(|| panic!("{flag} not in migrate --help: {}", long.stdout))
+    };
+    for own in [
+        "--to",
+        "--to-key",
+        "--all-workspaces",
+        "--dry-run",
+        "--to-endpoint",
+    ] {
+        assert!(flag_at(own) < global, "{own} after the global heading");
+    }
+    let cmd = tfsync::cli::command();
+    let globals: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    assert!(globals.len() > 20, "{globals:?}");
+    for g in &globals {
+        let at = flag_at(g);
+        assert!(at > global, "{g} before the global heading");
+        let heading = lines[..at]
+            .iter()
+            .rev()
+            .find(|l| !l.starts_with(' ') && l.ends_with(':'))
+            .copied()
+            .unwrap_or("");
+        assert!(
+            global_headings.iter().any(|h| h == heading),
+            "{g} under {heading:?}"
+        );
+    }
+    let short = run(tfsync().args(["migrate", "-h"]));
+    assert_eq!(short.code, 0, "{short:?}");
+    assert!(short.stdout.len() < long.stdout.len());
+    assert!(
+        short.stdout.contains("--to-key") && short.stdout.contains("tfsync migrate --help"),
+        "{short:?}"
+    );
+    assert!(!short.stdout.contains("Examples:") && long.stdout.contains("Examples:"));
+}
+
 #[test]
 fn bad_arguments_are_usage_errors() {
     for args in [
