@@ -327,6 +327,50 @@ pub enum Command {
     /// Remove the noncurrent versions of `.tflock` objects in a versioned bucket
     #[command(after_long_help = bucket::PRUNE_LOCKS_HELP)]
     PruneLocks(PruneLocksArgs),
+
+    /// Print a shell completion script on stdout (bash, zsh, fish, powershell, elvish)
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff) on stdout, or write one page per command into --dir
+    #[command(after_long_help = MAN_HELP)]
+    Man(ManArgs),
+}
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  # bash (bash-completion 2 loads it on demand)
+  tfsync completions bash > ~/.local/share/bash-completion/completions/tfsync
+
+  # zsh: a directory on $fpath, then restart the shell (compinit)
+  tfsync completions zsh > ~/.zfunc/_tfsync     # with fpath=(~/.zfunc $fpath) in ~/.zshrc
+
+  # fish
+  tfsync completions fish > ~/.config/fish/completions/tfsync.fish
+
+  # PowerShell: add to $PROFILE
+  tfsync completions powershell | Out-String | Invoke-Expression";
+
+const MAN_HELP: &str = "\
+Examples:
+  tfsync man | man -l -                               # read it now
+  tfsync man > ~/.local/share/man/man1/tfsync.1       # man tfsync
+  sudo tfsync man --dir /usr/local/share/man/man1     # tfsync.1, tfsync-migrate.1, ...";
+
+/// `tfsync completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate the script for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `tfsync man [--dir DIR]`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write tfsync.1 and one page per command (tfsync-migrate.1...) into DIR instead
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[cfg(test)]
