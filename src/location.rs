@@ -56,6 +56,8 @@ pub struct Remote {
     /// Path-style addressing (always on for a custom endpoint).
     #[serde(default)]
     pub path_style: bool,
+    /// The workspace key prefix of states there (`migrate --to-key`).
+    pub workspace_key_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -278,6 +280,7 @@ mod tests {
             region: None,
             profile: Some("rp".into()),
             path_style: false,
+            workspace_key_prefix: None,
         };
         let other = s3_options("b", Some(&remote), &SideSettings::default(), &src, false);
         assert_eq!(other.endpoint.as_deref(), Some("https://x"));

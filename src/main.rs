@@ -1,8 +1,7 @@
-use clap::Parser;
-use tfsync::{cli::Opts, commands, exit};
+use tfsync::{cli, commands, exit};
 
 fn main() {
-    let opts = Opts::parse();
+    let opts = cli::parse();
     let json = opts.global.output == tfsync::cli::OutputFormat::Json;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

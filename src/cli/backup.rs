@@ -115,7 +115,7 @@ pub struct BackupArgs {
 pub enum BackupAction {
     /// Re-read every object of the snapshots and check size and MD5 against the manifests
     #[command(
-        after_help = "Examples:\n  tfsync backup verify --from file:///var/backups/tf\n  tfsync backup verify --from s3://tf-backups/nightly/2026-11-22T03-00-00.000Z --output json"
+        after_long_help = "Examples:\n  tfsync backup verify --from file:///var/backups/tf\n  tfsync backup verify --from s3://tf-backups/nightly/2026-11-22T03-00-00.000Z --output json"
     )]
     Verify(VerifyArgs),
 }
@@ -179,8 +179,16 @@ Examples:
   tfsync --bucket old-states --key net/terraform.tfstate migrate --all-workspaces --delete-source \\
       --to s3://tf-states/platform --to-endpoint https://fra1.digitaloceanspaces.com --to-profile spaces
 
+  # Rename the state (and its workspaces) within the bucket, as `terraform init -migrate-state`
+  # does when `key` changes; the plan shows each source key -> destination key
+  tfsync --bucket tf-states --key old/terraform.tfstate migrate --all-workspaces \
+      --to s3://tf-states --to-key new/terraform.tfstate --dry-run
+
 The destination key is the location's prefix joined with the state key (workspace `W` at
-<workspace_key_prefix>/W/<that key>, as Terraform lays it out). Each workspace is moved under
+<workspace_key_prefix>/W/<that key>, as Terraform lays it out). --to-key KEY gives the whole
+destination key instead (the location then names no prefix); its workspaces go to
+<PREFIX>/W/KEY, PREFIX being --to-workspace-key-prefix, else the remote's
+`workspace_key_prefix` (config.toml), else `env:`. Each workspace is moved under
 two locks (Operations `migration source state` and `migration destination state`), written
 compare-and-swap, and read back and checked by MD5. A destination that holds a non-empty state
 with another lineage or a higher serial is refused (exit 4) unless --force. The sources are
@@ -192,6 +200,14 @@ pub struct MigrateArgs {
     /// Destination: s3://bucket/prefix, file:///dir or REMOTE:bucket/prefix
     #[arg(long, value_name = "LOCATION")]
     pub to: String,
+
+    /// The state key at the destination (a rename); workspace W goes to <PREFIX>/W/KEY as Terraform lays it out [default: the location's prefix joined with the state key]
+    #[arg(long, value_name = "KEY")]
+    pub to_key: Option<String>,
+
+    /// Workspace key prefix at the destination [default: with --to-key, the remote's workspace_key_prefix, else env:; without it, the source's]
+    #[arg(long, value_name = "PREFIX")]
+    pub to_workspace_key_prefix: Option<String>,
 
     /// Every workspace of the state (the default one and all under the workspace key prefix)
     #[arg(long)]

@@ -4,6 +4,7 @@
 //! the versioned bucket) is here; tables are in `table.rs`.
 
 mod backup;
+mod completions;
 mod config_cmd;
 mod digest;
 mod doctor;
@@ -12,6 +13,7 @@ mod history;
 mod list;
 mod lock;
 mod locks;
+mod man;
 mod migrate;
 mod outputs;
 mod prune_locks;
@@ -52,6 +54,12 @@ impl Ctx {
 }
 
 pub async fn run(opts: Opts) -> Result<(), Error> {
+    // These read no setting: a broken backend block must not stop them.
+    match &opts.command {
+        Command::Completions(a) => return completions::run(a),
+        Command::Man(a) => return man::run(a),
+        _ => {}
+    }
     let needs = match &opts.command {
         Command::Locks(_) | Command::Doctor(_) | Command::Config => Needs::Bucket,
         Command::ForceUnlock(a) if a.all => Needs::Bucket,
@@ -108,6 +116,8 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Migrate(a) => migrate::run(&ctx, a).await,
         Command::History(a) => history::run(&ctx, a).await,
         Command::PruneLocks(a) => prune_locks::run(&ctx, a).await,
+        Command::Completions(a) => completions::run(&a),
+        Command::Man(a) => man::run(&a),
     }
 }
 

@@ -124,6 +124,9 @@ pub struct Migration<'a> {
     /// The state key at the destination (of the default workspace).
     pub dest_key: &'a str,
     pub workspace_key_prefix: &'a str,
+    /// The workspace key prefix at the destination (`--to-key` may change
+    /// it; otherwise the source's).
+    pub dest_workspace_key_prefix: &'a str,
     /// The destination as the user wrote it, for messages.
     pub to: &'a str,
     /// Overwrite whatever the push rules say.
@@ -152,7 +155,7 @@ impl Migration<'_> {
             .into_iter()
             .map(|w| {
                 let sk = keys::state_key(self.key, &w, self.workspace_key_prefix);
-                let dk = keys::state_key(self.dest_key, &w, self.workspace_key_prefix);
+                let dk = keys::state_key(self.dest_key, &w, self.dest_workspace_key_prefix);
                 Item {
                     workspace: w,
                     source: self.src.location(&sk),
@@ -573,6 +576,7 @@ mod tests {
             key: KEY,
             dest_key: "moved/net/terraform.tfstate",
             workspace_key_prefix: "env:",
+            dest_workspace_key_prefix: "env:",
             to: "file:///elsewhere/moved",
             force,
             concurrency: 2,

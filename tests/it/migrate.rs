@@ -255,6 +255,139 @@ async fn onto_another_workspace_is_refused(server: Server) {
     );
 }
 
+/// `--to-key`: a rename on another server; workspaces under the
+/// destination's workspace key prefix; the dry run shows the mapping.
+async fn to_key(from: Server, to_server: Server) {
+    let src = from.new_bucket("mg-key-src").await;
+    seed(&src).await;
+    let dst = to_server.new_bucket("mg-key-dst").await;
+    let to = format!("s3://{}", dst.bucket());
+    let migrate = |extra: &[&str]| {
+        let mut cmd = from.tfsync(src.bucket(), KEY);
+        cmd.args(["migrate", "--all-workspaces", "--to", &to]);
+        cmd.args(["--to-endpoint", &to_server.endpoint()]);
+        cmd.args(["--to-key", "platform/core.tfstate"]);
+        run(cmd.args(extra))
+    };
+    let expected = [
+        ("default", "net/terraform.tfstate", "platform/core.tfstate"),
+        (
+            "staging",
+            "env:/staging/net/terraform.tfstate",
+            "ws/staging/platform/core.tfstate",
+        ),
+        (
+            "prod",
+            "env:/prod/net/terraform.tfstate",
+            "ws/prod/platform/core.tfstate",
+        ),
+    ];
+
+    // Default prefix at the destination: env: (not the location's, none here).
+    let r = migrate(&["--dry-run", "--output", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(doc["destination_key"], "platform/core.tfstate", "{doc:#}");
+    assert_eq!(doc["destination_workspace_key_prefix"], "env:", "{doc:#}");
+    let staging = doc["mapping"]
+        .as_array()
+        .and_then(|m| m.iter().find(|x| x["workspace"] == "staging"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        staging["destination_key"], "env:/staging/platform/core.tfstate",
+        "{doc:#}"
+    );
+
+    // The plan with --to-workspace-key-prefix: text and JSON, nothing changed.
+    let r = migrate(&["--dry-run", "--to-workspace-key-prefix", "ws"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "destination key platform/core.tfstate, workspaces at ws/<W>/platform/core.tfstate"
+        ),
+        "{r:?}"
+    );
+    for (w, s, d) in expected {
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(w) && l.contains(" -> "))
+            .unwrap_or_else(|| panic!("{w} in the plan: {r:?}"));
+        assert!(
+            line.contains(&format!("/{s} -> ")) && line.contains(&format!("/{d} ")),
+            "{w}: {line}"
+        );
+    }
+    let r = migrate(&[
+        "--dry-run",
+        "--to-workspace-key-prefix",
+        "ws",
+        "--output",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let mapping: Vec<(String, String, String)> = doc["mapping"]
+        .as_array()
+        .expect("mapping")
+        .iter()
+        .map(|x| {
+            let f = |n: &str| x[n].as_str().unwrap_or("").to_string();
+            (f("workspace"), f("source_key"), f("destination_key"))
+        })
+        .collect();
+    let mut want: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    let mut got = mapping.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{doc:#}");
+    assert!(dst.list("").await.expect("list").is_empty(), "dry run");
+    assert_eq!(src.list("").await.expect("list").len(), 3, "no lock taken");
+
+    // The move: bytes exactly, both locks released, sources kept.
+    let r = migrate(&["--to-workspace-key-prefix", "ws"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for (i, (_, s, d)) in expected.iter().enumerate() {
+        let bytes = state(&format!("lin-{i}"), 5, 2);
+        assert_eq!(get(&dst, d).await, Some(bytes.clone()), "{d}");
+        assert_eq!(get(&src, s).await, Some(bytes), "{s} kept");
+    }
+    assert_eq!(
+        dst.list("").await.expect("list").len(),
+        3,
+        "only the states"
+    );
+    no_locks(&src).await;
+    no_locks(&dst).await;
+    // Again: unchanged.
+    let r = migrate(&["--to-workspace-key-prefix", "ws", "--output", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.matches("\"unchanged\"").count() == 3, "{r:?}");
+
+    // A prefix in --to and --to-key: which one wins would be a guess.
+    let mut cmd = from.tfsync(src.bucket(), KEY);
+    cmd.args(["migrate", "--to", &format!("s3://{}/x", dst.bucket())]);
+    cmd.args([
+        "--to-endpoint",
+        &to_server.endpoint(),
+        "--to-key",
+        "a.tfstate",
+    ]);
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--to-key x/a.tfstate"), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn to_key_seaweedfs_to_ceph() {
+    if let (Some(a), Some(b)) = (support::server("seaweedfs"), support::server("ceph")) {
+        to_key(a, b).await;
+    }
+}
+
 on_each_server!(between_buckets);
 on_each_server!([seaweedfs] onto_another_workspace_is_refused);
 on_each_server!([seaweedfs] lineage_refused);
