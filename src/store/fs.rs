@@ -929,7 +929,8 @@ impl FsStore {
         }
     }
 
-    fn list_blocking(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+    /// Every object under `prefix`; with `etags`, each read for its MD5.
+    fn list_blocking(&self, prefix: &str, etags: bool) -> Result<Vec<ObjectMeta>> {
         let mut out = Vec::new();
         // Directories to read, by key; each opened from the root when its
         // turn comes (never many descriptors at once).
@@ -1000,8 +1001,14 @@ impl FsStore {
                             continue; // deleted while listing
                         };
                         let st = rfs::fstat(&f).map_err(|e| self.fail(&key, e))?;
-                        let etag = self.md5_of(&key, f)?;
-                        out.push(self.meta(&key, &st, st.st_size as u64, etag));
+                        if etags {
+                            let etag = self.md5_of(&key, f)?;
+                            out.push(self.meta(&key, &st, st.st_size as u64, etag));
+                        } else {
+                            let mut m = self.meta(&key, &st, st.st_size as u64, String::new());
+                            m.etag = None;
+                            out.push(m);
+                        }
                     }
                     FileType::RegularFile => {}
                     ft => return Err(self.list_refusal(&key, ft)),
@@ -1188,7 +1195,18 @@ impl ObjectStore for FsStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         let (this, prefix) = (self.clone(), prefix.to_string());
-        blocking(self.location(&prefix), move || this.list_blocking(&prefix)).await
+        blocking(self.location(&prefix), move || {
+            this.list_blocking(&prefix, true)
+        })
+        .await
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let (this, prefix) = (self.clone(), prefix.to_string());
+        blocking(self.location(&prefix), move || {
+            this.list_blocking(&prefix, false)
+        })
+        .await
     }
 
     async fn flush(&self) -> Result<()> {

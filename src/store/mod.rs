@@ -205,6 +205,43 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         Ok((got.meta, md5))
     }
 
+    /// The keys under `prefix` with their sizes, as [`ObjectStore::list`],
+    /// but ETags may be missing when they cost more than the listing (the
+    /// directory store reads each file for its MD5): for existence checks.
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        self.list(prefix).await
+    }
+
+    /// The first `len` bytes of an object (all of it when it is shorter),
+    /// only while its ETag is `etag`: `Precondition` otherwise. The default
+    /// reads the whole object and compares.
+    async fn get_head(&self, key: &str, len: u64, etag: &str) -> Result<GetResult> {
+        let mut got = self.get(key).await?;
+        if got.meta.etag.as_deref() != Some(etag) {
+            return Err(StoreError::Precondition {
+                location: self.location(key),
+            });
+        }
+        got.bytes
+            .truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(got)
+    }
+
+    /// [`ObjectStore::copy_from`], of the source only while its ETag is
+    /// `if_match` (`x-amz-copy-source-if-match`) where the store can say
+    /// so; callers still compare the new object's ETag. The default ignores
+    /// `if_match`.
+    async fn copy_from_if(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<Option<String>> {
+        let _ = if_match;
+        self.copy_from(src_bucket, src_key, key).await
+    }
+
     /// How long the command is prepared to wait for locks (`--lock-timeout`,
     /// `--wait`), from now: a store with an internal lock of its own (the
     /// directory store) waits for it up to then. Default: nothing to do.

@@ -129,6 +129,29 @@ pub fn header(bytes: &[u8]) -> Option<(u64, String)> {
     }
 }
 
+/// Serial and lineage from the first bytes of a plain state (format 3 or
+/// 4): Terraform and OpenTofu write `version`, `terraform_version`,
+/// `serial` and `lineage` first, in a few hundred bytes. `None` when any of
+/// them is not complete in `head`, when the head is not the start of a
+/// JSON object, when it has a byte-order mark or shows an encrypted state:
+/// the caller then reads the whole document ([`header`]). For what is only
+/// recorded (a backup's manifest); the push rules parse the whole document.
+pub fn head_header(head: &[u8]) -> Option<(u64, String)> {
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        return None;
+    }
+    let t = stream::head(head)?;
+    if t.encrypted_data || !matches!(t.version.as_u64(), Some(3 | 4)) {
+        return None;
+    }
+    let lineage = match t.lineage {
+        Scalar::Null => String::new(),
+        Scalar::Str(s) => s,
+        _ => return None,
+    };
+    Some((t.serial.as_u64()?, lineage))
+}
+
 /// A state's bytes, wherever they are (in memory, or spooled to a file):
 /// what the push rules ask of the current state.
 pub trait StateBody {
@@ -466,6 +489,37 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn the_head_header_is_the_header_or_nothing() {
+        let doc = st("L", 7, 3);
+        let full = header(&doc);
+        assert!(full.is_some());
+        for cut in 0..=doc.len() {
+            let h = head_header(&doc[..cut]);
+            assert!(h.is_none() || h == full, "{cut}: {h:?}");
+        }
+        assert_eq!(
+            head_header(&doc[..100]),
+            full,
+            "Terraform's order: in the head"
+        );
+        assert_eq!(
+            head_header(
+                br#"{"meta":{},"encrypted_data":"x","version":4,"serial":1,"lineage":"x","#
+            ),
+            None
+        );
+        assert_eq!(
+            head_header(br#"{"version":5,"serial":1,"lineage":"x","#),
+            None
+        );
+        assert_eq!(
+            head_header(br#"{"version":4,"serial":1,"#),
+            None,
+            "no lineage yet"
+        );
     }
 
     #[test]

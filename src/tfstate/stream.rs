@@ -162,6 +162,87 @@ pub fn digest_with(bytes: &[u8], serial: Option<u64>) -> Result<[u8; 32], String
     Ok(h.finalize().into())
 }
 
+/// The top-level fields found in the first bytes of a document (`head`,
+/// cut anywhere): those whose value ended before the cut. `None` when the
+/// head is not the start of a JSON object (a syntax error before the cut,
+/// or another value). Counts are not collected.
+pub fn head(head: &[u8]) -> Option<Top> {
+    match head_pass(head)? {
+        (t, true) => Some(t),
+        // Cut: a number right at the cut may be cut too (`12` of `123`), so
+        // only what ends at the last comma counts.
+        (first, false) => {
+            let end = head.iter().rposition(|&b| b == b',');
+            let mut t = match end {
+                Some(end) => head_pass(&head[..=end])?.0,
+                None => Top::default(),
+            };
+            // An `encrypted_data` key seen anywhere in the head counts.
+            t.encrypted_data |= first.encrypted_data;
+            Some(t)
+        }
+    }
+}
+
+/// The fields of a head, and whether it was the whole document.
+fn head_pass(head: &[u8]) -> Option<(Top, bool)> {
+    let mut seen = Head::default();
+    let mut de = serde_json::Deserializer::from_slice(head);
+    let whole = match HeadSeed(&mut seen).deserialize(&mut de) {
+        Ok(()) => {
+            de.end().ok()?;
+            true
+        }
+        Err(e) if e.is_eof() => false,
+        Err(_) => return None,
+    };
+    seen.object.then_some((seen.top, whole))
+}
+
+#[derive(Default)]
+struct Head {
+    /// The document is an object (its `{` was read).
+    object: bool,
+    top: Top,
+}
+
+struct HeadSeed<'a>(&'a mut Head);
+
+impl<'de> DeserializeSeed<'de> for HeadSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeadSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.object = true;
+        let t = &mut self.0.top;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "version" => t.version = map.next_value_seed(ScalarSeed)?,
+                "serial" => t.serial = map.next_value_seed(ScalarSeed)?,
+                "lineage" => t.lineage = map.next_value_seed(ScalarSeed)?,
+                "terraform_version" => t.terraform_version = map.next_value_seed(ScalarSeed)?,
+                "encrypted_data" => {
+                    // Seen, whether or not its value ends before the cut.
+                    t.encrypted_data = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 // ---- top-level fields ----
 
 struct TopSeed {
@@ -647,6 +728,42 @@ mod tests {
             );
         }
         assert!(digest_with(b"[1]", Some(1)).is_err());
+    }
+
+    #[test]
+    fn the_head_gives_the_fields_that_end_before_the_cut() {
+        let doc = br#"{"version":4,"terraform_version":"1.11.0","serial":7,"lineage":"abc","outputs":{}}"#;
+        for cut in 0..doc.len() {
+            let got = head(&doc[..cut]);
+            let text = String::from_utf8_lossy(&doc[..cut]);
+            if cut == 0 {
+                assert_eq!(got, None);
+                continue;
+            }
+            let t = got.unwrap_or_else(|| panic!("{text}"));
+            // A field counts once a comma follows its value (a number at the
+            // cut may itself be cut).
+            let has = |f: &str| text.contains(f);
+            assert_eq!(t.version.is_missing(), !has(r#""version":4,"#), "{text}");
+            assert_eq!(t.serial.is_missing(), !has(r#""serial":7,"#), "{text}");
+            assert_eq!(
+                t.lineage.is_missing(),
+                !has(r#""lineage":"abc","#),
+                "{text}"
+            );
+        }
+        assert_eq!(head(br#"[{"version":4"#), None);
+        assert_eq!(head(br#"{"version":4,,"#), None, "a syntax error");
+        assert_eq!(head(br#"{"version":4} x"#), None, "trailing bytes");
+        assert!(head(br#"{"encrypted_data":"AAA"#).is_some_and(|t| t.encrypted_data));
+        assert!(
+            head(br#"{"version":4,"serial":123"#).is_some_and(|t| t.serial.is_missing()),
+            "a number at the cut is not read"
+        );
+        assert!(
+            head(doc).is_some_and(|t| t.serial == Scalar::U64(7)),
+            "whole"
+        );
     }
 
     #[test]
