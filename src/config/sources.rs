@@ -23,7 +23,51 @@ impl Layer {
     }
 }
 
-/// The `backend "s3"` block of the `*.tf` files in `dir`, if one has it.
+/// The backends tfsync reads a block of (the type is recorded as `type`
+/// for all but s3, the one it always read).
+pub const BACKENDS: &[&str] = &["s3", "local"];
+
+/// Does `dir` use Terraform's default backend, `local`: a `terraform.tfstate`
+/// or `terraform.tfstate.d` there, or `*.tf` files with no backend block at
+/// all (and no `terraform init` record of another backend)?
+pub fn default_local(dir: &Path) -> bool {
+    if dir.join(".terraform").join("terraform.tfstate").exists() {
+        return false;
+    }
+    if dir.join("terraform.tfstate").is_file() || dir.join("terraform.tfstate.d").is_dir() {
+        return true;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut any = false;
+    for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+        if !(p.extension().is_some_and(|x| x == "tf") && p.is_file()) {
+            continue;
+        }
+        any = true;
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            return false;
+        };
+        let Ok(body) = hcl::from_str::<hcl::Body>(&text) else {
+            return false;
+        };
+        let has_backend = body
+            .blocks()
+            .filter(|b| b.identifier() == "terraform")
+            .any(|t| {
+                t.body()
+                    .blocks()
+                    .any(|b| b.identifier() == "backend" || b.identifier() == "cloud")
+            });
+        if has_backend {
+            return false;
+        }
+    }
+    any
+}
+
+/// The `backend "s3"` (or `"local"`) block of the `*.tf` files in `dir`, if one has it.
 /// Files are read in name order, as Terraform does; a second backend block
 /// is an error there too.
 pub fn tf_backend_block(dir: &Path) -> Result<Option<Layer>, String> {
@@ -48,17 +92,26 @@ pub fn tf_backend_block(dir: &Path) -> Result<Option<Layer>, String> {
                 .filter(|b| b.identifier() == "backend")
             {
                 let kind = backend.labels().first().map(|l| l.as_str()).unwrap_or("");
-                if kind != "s3" {
+                if !BACKENDS.contains(&kind) {
                     continue;
                 }
                 if let Some(prev) = &found {
+                    let prev_kind = prev.get("type").unwrap_or("s3");
+                    let kinds = if prev_kind == kind {
+                        format!("two backend \"{kind}\" blocks")
+                    } else {
+                        format!("two backend blocks (\"{prev_kind}\" and \"{kind}\")")
+                    };
                     return Err(format!(
-                        "two backend \"s3\" blocks: in {} and {}; Terraform allows one",
+                        "{kinds}: in {} and {}; Terraform allows one",
                         prev.file.display(),
                         file.display()
                     ));
                 }
                 let mut values = BTreeMap::new();
+                if kind != "s3" {
+                    values.insert("type".to_string(), kind.to_string());
+                }
                 for attr in backend.body().attributes() {
                     flatten_hcl(attr.key(), attr.expr(), &mut values);
                 }
@@ -109,10 +162,14 @@ pub fn tf_init_state(dir: &Path) -> Result<Option<Layer>, String> {
     };
     let v: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{} is not valid JSON: {e}", file.display()))?;
-    if v["backend"]["type"] != "s3" {
+    let kind = v["backend"]["type"].as_str().unwrap_or("");
+    if !BACKENDS.contains(&kind) {
         return Ok(None);
     }
     let mut values = BTreeMap::new();
+    if kind != "s3" {
+        values.insert("type".to_string(), kind.to_string());
+    }
     if let Some(config) = v["backend"]["config"].as_object() {
         for (k, val) in config {
             flatten_json(k, val, &mut values);
@@ -207,10 +264,10 @@ pub fn openmcf_manifest(file: &Path, engine: Engine) -> Result<Layer, String> {
         }
     }
     if let Some(t) = values.get("type")
-        && t != "s3"
+        && !BACKENDS.contains(&t.as_str())
     {
         return Err(format!(
-            "the manifest {} names backend type {t:?}; tfsync reads s3 backends only",
+            "the manifest {} names backend type {t:?}; tfsync reads s3 and local backends only",
             file.display()
         ));
     }

@@ -7,6 +7,7 @@
 
 pub mod dynamo;
 pub mod fs;
+pub mod local;
 pub mod open;
 pub mod probe;
 pub mod s3;
@@ -96,6 +97,12 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// (`tfstate::guard`), and every state write records its digest
     /// (`tfstate::write`).
     fn lock_table(&self) -> Option<&dynamo::LockTable> {
+        None
+    }
+
+    /// Terraform's local backend (the state lock is an OS lock on the state
+    /// file, `tfstate::local_lock`), or `None`.
+    fn as_local(&self) -> Option<&local::LocalStore> {
         None
     }
 

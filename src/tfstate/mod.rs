@@ -5,6 +5,7 @@
 pub mod dynamo;
 pub mod guard;
 pub mod keys;
+pub mod local_lock;
 pub mod lock;
 pub mod migrate;
 pub mod outputs;
