@@ -509,3 +509,84 @@ fn racing_processes_on_a_local_state() {
         won.len()
     );
 }
+
+#[test]
+fn an_openmcf_manifest_of_type_local_drives_status() {
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    std::fs::write(dir.join("terraform.tfstate"), state("mcf-local", 7, 1)).expect("seed");
+    std::fs::write(
+        dir.join("manifest.yaml"),
+        "apiVersion: aws.openmcf.org/v1\nkind: AwsVpc\nmetadata:\n  name: net\n  labels:\n    terraform.openmcf.org/backend.type: local\n",
+    )
+    .expect("manifest");
+    let r = run(tfsync(dir).args(["-f", "manifest.yaml", "--output", "json", "status"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = json(&r);
+    assert_eq!(v["state"]["serial"], 7, "{v}");
+    assert!(
+        v["location"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("file://")),
+        "{v}"
+    );
+    // Another type is refused, naming it.
+    std::fs::write(
+        dir.join("other.yaml"),
+        "metadata:\n  labels:\n    terraform.openmcf.org/backend.type: consul\n",
+    )
+    .expect("manifest");
+    let r = run(tfsync(dir).args(["-f", "other.yaml", "status"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("consul"), "{r:?}");
+}
+
+/// `migrate` from a local state to a bucket on SeaweedFS: the bytes, and
+/// both locks released (the local OS lock and its info file, the .tflock).
+#[tokio::test]
+async fn migrate_from_local_to_s3() {
+    let Some(server) = crate::support::server("seaweedfs") else {
+        return;
+    };
+    let bucket = server.new_bucket("fromlocal").await;
+    let d = workdir();
+    let dir = d.path();
+    let v1 = state("to-s3", 9, 3);
+    std::fs::write(dir.join("terraform.tfstate"), &v1).expect("seed");
+    let to = format!("s3://{}/moved", bucket.bucket());
+    let cmd = |args: &[&str]| {
+        let mut c = tfsync(dir);
+        for (k, v) in &server.env {
+            c.env(k, v);
+        }
+        c.args(args);
+        run(&mut c)
+    };
+    let r = cmd(&["migrate", "--to", &to, "--to-endpoint", &server.endpoint()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let got = bucket
+        .get("moved/terraform.tfstate")
+        .await
+        .expect("migrated");
+    assert_eq!(got.bytes, v1, "byte for byte");
+    assert!(
+        bucket
+            .head("moved/terraform.tfstate.tflock")
+            .await
+            .is_err_and(|e| e.is_not_found()),
+        "the destination's .tflock released"
+    );
+    assert!(!dir.join(".terraform.tfstate.lock.info").exists());
+    assert!(terraform_can_lock(dir, "terraform.tfstate"));
+    // Workspaces of a local backend do not move yet: said, nothing done.
+    let r = cmd(&[
+        "migrate",
+        "--all-workspaces",
+        "--to",
+        &to,
+        "--to-endpoint",
+        &server.endpoint(),
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("not supported yet"), "{r:?}");
+}
