@@ -177,10 +177,15 @@ impl<'a> LockSet<'a> {
         }
         let mut first = None;
         let mut error = None;
+        let mut not_locked = None;
         for p in self.parts.iter().rev() {
             match p.release(id, min_age).await {
                 Ok(info) => first = Some(info),
-                Err(LockError::NotLocked { .. }) => {}
+                Err(e @ LockError::NotLocked { .. }) => {
+                    // The first record's own words (the local lock's are
+                    // about its OS lock, not a missing object).
+                    not_locked = Some(e);
+                }
                 Err(e) => {
                     // A record behind a refused one is not released either.
                     error = Some(e);
@@ -191,9 +196,9 @@ impl<'a> LockSet<'a> {
         match (error, first) {
             (Some(e), _) => Err(e),
             (None, Some(info)) => Ok(info),
-            (None, None) => Err(LockError::NotLocked {
+            (None, None) => Err(not_locked.unwrap_or_else(|| LockError::NotLocked {
                 lock: self.primary().location(),
-            }),
+            })),
         }
     }
 }

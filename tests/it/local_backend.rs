@@ -288,6 +288,20 @@ fn a_terraform_lock_blocks_tfsync_and_is_shown_with_its_holder() {
     let v = json(&r);
     assert_eq!(v["lock"]["ID"], TF_LOCK_ID, "{v}");
 
+    // `locks` finds it (the local lock is no object), with its holder.
+    let r = run(tfsync(dir).args(["locks"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(TF_LOCK_ID) || r.stdout.contains("alice@build-7"),
+        "{r:?}"
+    );
+    let r = run(tfsync(dir).args(["--output", "json", "locks"]));
+    assert!(r.stdout.contains(TF_LOCK_ID), "{r:?}");
+    // `force-unlock --all` never breaks it (it cannot): exit 3, kept.
+    let r = run(tfsync(dir).args(["force-unlock", "--all", "--older-than", "1s", "--yes"]));
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(dir.join(".terraform.tfstate.lock.info").exists());
+
     // A lock a running process holds cannot be broken: said with its pid.
     let r = run(tfsync(dir).args(["force-unlock", "--yes", TF_LOCK_ID]));
     assert_eq!(r.code, 3, "{r:?}");
