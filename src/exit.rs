@@ -39,6 +39,7 @@ pub fn code(err: &Error) -> i32 {
         Error::Lock(LockError::Store(e)) => store_code(e),
         Error::Lock(
             LockError::Held { .. }
+            | LockError::OsLocked { .. }
             | LockError::IdMismatch { .. }
             | LockError::Changed { .. }
             | LockError::TooYoung { .. }

@@ -28,8 +28,10 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
     if !cfg.key.is_empty() {
         ctx.out.data(format!("\nstate: {}", ctx.state_location()));
     }
-    ctx.out.data(
-        "credentials: from the environment or the profile (never shown); see README, Configuration",
-    );
+    if !matches!(cfg.target, crate::config::Target::Local(_)) {
+        ctx.out.data(
+            "credentials: from the environment or the profile (never shown); see README, Configuration",
+        );
+    }
     Ok(())
 }

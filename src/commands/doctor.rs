@@ -11,6 +11,12 @@ use serde_json::json;
 
 pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
     let Some(store) = ctx.store.as_s3() else {
+        if ctx.store.as_local().is_some() {
+            return Err(Error::Config(format!(
+                "doctor probes an S3 bucket; {} is Terraform's local backend, which needs no probe: it locks with an fcntl lock on the state file, as Terraform does (README, Backends)",
+                ctx.store.describe()
+            )));
+        }
         return Err(Error::Config(
             "doctor probes an S3 bucket; a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
         ));

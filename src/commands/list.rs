@@ -25,7 +25,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
     let present: HashSet<&str> = listed.iter().map(|m| m.key.as_str()).collect();
     let names = workspaces::names(
         listed.iter().map(|m| m.key.as_str()),
-        &cfg.key,
+        cfg.workspace_state_name(),
         &cfg.workspace_key_prefix,
     );
 
@@ -34,8 +34,9 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
         let state_key = cfg.state_key_of(&name);
         let lock_key = keys::lock_key(&state_key);
         // The listing already says whether a non-default workspace has a
-        // .tflock; with a DynamoDB table its lock item may hold it alone.
-        let lock = if store.lock_table().is_some() {
+        // .tflock; with a DynamoDB table its lock item may hold it alone
+        // (and the local backend's lock is no object at all).
+        let lock = if store.lock_table().is_some() || store.as_local().is_some() {
             LockSet::new(store, &state_key).holder().await?.1
         } else if name == keys::DEFAULT_WORKSPACE || present.contains(lock_key.as_str()) {
             tflock::read(store, &state_key).await?

@@ -10,6 +10,17 @@ use crate::tfstate::migrate::{Item, Migration, Workspaces};
 
 pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     let cfg = &ctx.config;
+    // The engine lays out both sides with one workspace prefix; the local
+    // backend's workspaces (`<workspace_dir>/W/terraform.tfstate`) have
+    // another shape: only its default workspace moves for now.
+    if ctx.store.as_local().is_some()
+        && (args.all_workspaces || cfg.workspace != crate::tfstate::keys::DEFAULT_WORKSPACE)
+    {
+        return Err(Error::Config(format!(
+            "migrating the workspaces of a local backend is not supported yet: only its default workspace ({}) can be migrated; for workspace W, `tfsync -w W pull -o W.tfstate`, then push it at the destination",
+            ctx.state_location()
+        )));
+    }
     let (dest_key, dest_prefix) = destination_keys(&args, &cfg.workspace_key_prefix)?;
     let dest = open_destination(&ctx.config, &args.to, &args.side, false).await?;
     let dest_key = dest_key.unwrap_or_else(|| join(&dest.prefix, &cfg.key));

@@ -31,15 +31,82 @@ pub use sources::Engine;
 use crate::cli::{GlobalOpts, OutputFormat};
 use crate::error::Error;
 use crate::store::dynamo::LockTableOptions;
+use crate::store::local::{LocalLayout, WORKSPACE_STATE_NAME};
 use crate::store::s3::{S3Options, TransportOptions, WriteOptions};
 use crate::tfstate::keys;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where the states live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     S3(S3Options),
     Dir(PathBuf),
+    /// Terraform's local backend (`store::local`).
+    Local(LocalTarget),
+}
+
+/// Terraform's local backend: a root directory and, beneath it, the
+/// layout's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTarget {
+    /// The deepest directory holding both the state and the workspace
+    /// directory (the working directory, unless `path` or `workspace_dir`
+    /// leave it).
+    pub root: PathBuf,
+    pub layout: LocalLayout,
+}
+
+impl LocalTarget {
+    /// `path` and `workspace_dir` as Terraform reads them: relative to the
+    /// working directory `workdir`, or absolute.
+    pub fn new(workdir: &Path, path: &str, workspace_dir: &str) -> Result<Self, String> {
+        let base = std::path::absolute(workdir)
+            .map_err(|e| format!("cannot resolve the working directory: {e}"))?;
+        let abs = |p: &str| -> Result<Vec<String>, String> {
+            let mut out: Vec<String> = Vec::new();
+            for c in base.join(p).components() {
+                use std::path::Component as C;
+                match c {
+                    C::RootDir | C::Prefix(_) => out.clear(),
+                    C::CurDir => {}
+                    C::ParentDir => {
+                        out.pop();
+                    }
+                    C::Normal(n) => out.push(
+                        n.to_str()
+                            .ok_or_else(|| format!("{p:?} is not valid UTF-8"))?
+                            .to_string(),
+                    ),
+                }
+            }
+            Ok(out)
+        };
+        let state = abs(path)?;
+        let wsdir = abs(workspace_dir)?;
+        if state.is_empty() || wsdir.is_empty() {
+            return Err(format!(
+                "the local backend's path {path:?} / workspace_dir {workspace_dir:?} name the root directory"
+            ));
+        }
+        let common = state[..state.len() - 1]
+            .iter()
+            .zip(&wsdir)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let root: PathBuf = std::iter::once("/".to_string())
+            .chain(state[..common].iter().cloned())
+            .collect();
+        let layout = LocalLayout {
+            path: state[common..].join("/"),
+            workspace_dir: wsdir[common..].join("/"),
+        };
+        if layout.workspace_dir.is_empty() {
+            return Err(format!(
+                "the local backend's workspace_dir {workspace_dir:?} contains its state path {path:?}: Terraform keeps them apart"
+            ));
+        }
+        Ok(LocalTarget { root, layout })
+    }
 }
 
 /// What a command needs configured.
@@ -116,13 +183,17 @@ impl Config {
         target::refuse_empty_flags(opts)?;
         let (dir, mut r) = target::sources(opts, env, prompt)?;
         let layout = target::layout(&r);
-        let (store, key) = target::store_and_key(&mut r, opts, needs, layout)?;
+        let (store, key) = target::store_and_key(&mut r, opts, needs, layout, &dir)?;
         let workspace = target::workspace(&mut r, opts, &dir)?;
+        if let target::Store::Local(local) = store {
+            return Self::local(opts, r, local, key, workspace);
+        }
         let provider = target::provider(&mut r, opts, layout)?;
         let workspace_key_prefix = target::workspace_key_prefix(&mut r, opts)?;
         let mut warnings = Vec::new();
         let (target, create_only_header) = match store {
             target::Store::Dir(d) => (Target::Dir(d), None),
+            target::Store::Local(_) => unreachable!("returned above"),
             target::Store::Bucket(bucket) => {
                 let (s3, header) = target::s3(&mut r, opts, bucket, provider, &mut warnings)?;
                 (Target::S3(s3), header)
@@ -156,6 +227,62 @@ impl Config {
         })
     }
 
+    /// The local backend's config: no S3, write or transport settings (a
+    /// flag of those given anyway is only not used).
+    fn local(
+        opts: &GlobalOpts,
+        mut r: table::Resolver<'_>,
+        local: LocalTarget,
+        key: String,
+        workspace: String,
+    ) -> Result<Config, Error> {
+        let workspace_key_prefix = local.layout.workspace_dir.clone();
+        let max_state_size = transport::max_state_size(&mut r, opts)?;
+        Ok(Config {
+            target: Target::Local(local),
+            key,
+            workspace,
+            workspace_key_prefix,
+            layout: keys::Layout::S3,
+            output: opts.output,
+            quiet: opts.quiet,
+            verbose: opts.verbose,
+            warnings: Vec::new(),
+            sources: r.into_resolved(),
+            write: WriteOptions::default(),
+            transport: TransportOptions::default(),
+            lock_table: None,
+            max_state_size,
+        })
+    }
+
+    /// The file name of a non-default workspace's state: the backend key
+    /// for s3 (`<prefix>/W/<key>`), always `terraform.tfstate` for the
+    /// local backend (`<workspace_dir>/W/terraform.tfstate`).
+    pub fn workspace_state_name(&self) -> &str {
+        match &self.target {
+            Target::Local(_) => WORKSPACE_STATE_NAME,
+            _ => &self.key,
+        }
+    }
+
+    /// The key of the state of `workspace`, in the backend's layout (the
+    /// local backend's workspaces are `<workspace_dir>/W/terraform.tfstate`).
+    pub fn state_key_of(&self, workspace: &str) -> String {
+        if let Target::Local(_) = &self.target {
+            if workspace == keys::DEFAULT_WORKSPACE {
+                return self.key.clone();
+            }
+            return keys::state_key(WORKSPACE_STATE_NAME, workspace, &self.workspace_key_prefix);
+        }
+        keys::state_key_in(
+            self.layout,
+            &self.key,
+            workspace,
+            &self.workspace_key_prefix,
+        )
+    }
+
     /// Attempts per request (`--max-attempts`), on every side of a command.
     pub fn max_attempts(&self) -> u32 {
         self.transport.max_attempts.max(1)
@@ -164,16 +291,6 @@ impl Config {
     /// The key of the state of the configured workspace.
     pub fn state_key(&self) -> String {
         self.state_key_of(&self.workspace)
-    }
-
-    /// The key of the state of `workspace`, in the backend's layout.
-    pub fn state_key_of(&self, workspace: &str) -> String {
-        keys::state_key_in(
-            self.layout,
-            &self.key,
-            workspace,
-            &self.workspace_key_prefix,
-        )
     }
 }
 

@@ -10,6 +10,8 @@ pub enum Source {
     Flag(&'static str),
     /// A `backend "s3"` block in this `.tf` file.
     BackendBlock(PathBuf),
+    /// A `backend "local"` block in this `.tf` file.
+    LocalBlock(PathBuf),
     /// What `terraform init` recorded in `.terraform/`.
     TerraformInit(PathBuf),
     /// An OpenMCF manifest's label.
@@ -24,6 +26,7 @@ impl fmt::Display for Source {
         match self {
             Source::Flag(flag) => write!(f, "flag --{flag}"),
             Source::BackendBlock(p) => write!(f, "backend \"s3\" block in {}", p.display()),
+            Source::LocalBlock(p) => write!(f, "backend \"local\" block in {}", p.display()),
             Source::TerraformInit(p) => write!(f, "terraform init: {}", p.display()),
             Source::Manifest(p, label) => write!(f, "manifest {}: label {label}", p.display()),
             Source::Env(v) => write!(f, "environment {v}"),

@@ -23,8 +23,52 @@ impl Layer {
     }
 }
 
-/// The `backend "s3"` (or `"oss"`) block of the `*.tf` files in `dir`, if
-/// one has it.
+/// The backends tfsync reads a block of: `s3`, `oss` (Alibaba Cloud OSS, read
+/// through its S3-compatible API; see `keys::Layout::Oss`) and `local` (the
+/// type is recorded as `type` for all but s3, the one it always read).
+pub const BACKENDS: &[&str] = &["s3", "oss", "local"];
+
+/// Does `dir` use Terraform's default backend, `local`: a `terraform.tfstate`
+/// or `terraform.tfstate.d` there, or `*.tf` files with no backend block at
+/// all (and no `terraform init` record of another backend)?
+pub fn default_local(dir: &Path) -> bool {
+    if dir.join(".terraform").join("terraform.tfstate").exists() {
+        return false;
+    }
+    if dir.join("terraform.tfstate").is_file() || dir.join("terraform.tfstate.d").is_dir() {
+        return true;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut any = false;
+    for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+        if !(p.extension().is_some_and(|x| x == "tf") && p.is_file()) {
+            continue;
+        }
+        any = true;
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            return false;
+        };
+        let Ok(body) = hcl::from_str::<hcl::Body>(&text) else {
+            return false;
+        };
+        let has_backend = body
+            .blocks()
+            .filter(|b| b.identifier() == "terraform")
+            .any(|t| {
+                t.body()
+                    .blocks()
+                    .any(|b| b.identifier() == "backend" || b.identifier() == "cloud")
+            });
+        if has_backend {
+            return false;
+        }
+    }
+    any
+}
+
+/// The `backend "s3"` (or `"oss"`, `"local"`) block of the `*.tf` files in `dir`, if one has it.
 /// Files are read in name order, as Terraform does; a second backend block
 /// is an error there too.
 pub fn tf_backend_block(dir: &Path) -> Result<Option<Layer>, String> {
@@ -49,17 +93,26 @@ pub fn tf_backend_block(dir: &Path) -> Result<Option<Layer>, String> {
                 .filter(|b| b.identifier() == "backend")
             {
                 let kind = backend.labels().first().map(|l| l.as_str()).unwrap_or("");
-                if !BACKEND_TYPES.contains(&kind) {
+                if !BACKENDS.contains(&kind) {
                     continue;
                 }
                 if let Some(prev) = &found {
+                    let prev_kind = prev.get("type").unwrap_or("s3");
+                    let kinds = if prev_kind == kind {
+                        format!("two backend \"{kind}\" blocks")
+                    } else {
+                        format!("two backend blocks (\"{prev_kind}\" and \"{kind}\")")
+                    };
                     return Err(format!(
-                        "two backend blocks: in {} and {}; Terraform allows one",
+                        "{kinds}: in {} and {}; Terraform allows one",
                         prev.file.display(),
                         file.display()
                     ));
                 }
                 let mut values = BTreeMap::new();
+                if kind != "s3" {
+                    values.insert("type".to_string(), kind.to_string());
+                }
                 for attr in backend.body().attributes() {
                     flatten_hcl(attr.key(), attr.expr(), &mut values);
                 }
@@ -73,10 +126,6 @@ pub fn tf_backend_block(dir: &Path) -> Result<Option<Layer>, String> {
     }
     Ok(found)
 }
-
-/// The backends whose blocks tfsync reads: `s3`, and `oss` (Alibaba Cloud
-/// OSS, read through its S3-compatible API; see `keys::Layout::Oss`).
-const BACKEND_TYPES: [&str; 2] = ["s3", "oss"];
 
 /// An `oss` block's settings under the names of the s3 backend's (its
 /// `prefix` is the workspace key prefix), and `type = "oss"` (an s3 block
@@ -131,13 +180,14 @@ pub fn tf_init_state(dir: &Path) -> Result<Option<Layer>, String> {
     };
     let v: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{} is not valid JSON: {e}", file.display()))?;
-    let Some(kind) = v["backend"]["type"]
-        .as_str()
-        .filter(|t| BACKEND_TYPES.contains(t))
-    else {
+    let kind = v["backend"]["type"].as_str().unwrap_or("");
+    if !BACKENDS.contains(&kind) {
         return Ok(None);
     };
     let mut values = BTreeMap::new();
+    if kind != "s3" {
+        values.insert("type".to_string(), kind.to_string());
+    }
     if let Some(config) = v["backend"]["config"].as_object() {
         for (k, val) in config {
             flatten_json(k, val, &mut values);
@@ -311,10 +361,10 @@ fn backend_labels(
         }
     }
     if let Some(t) = values.get("type")
-        && t != "s3"
+        && !BACKENDS.contains(&t.as_str())
     {
         return Err(format!(
-            "the manifest {} names backend type {t:?}; tfsync reads s3 backends only",
+            "the manifest {} names backend type {t:?}; tfsync reads s3 and local backends only",
             file.display()
         ));
     }

@@ -318,6 +318,24 @@ pub const ALL: &[&Setting] = &[
     &MANIFEST_LABELS,
 ];
 
+/// The backend type, when a block, `terraform init` or a manifest names one
+/// other than s3 (resolved only then, so an s3 configuration shows no row).
+pub const BACKEND: Setting = Setting {
+    backend: &["type"],
+    label: Some("type"),
+    ..Setting::new("backend")
+};
+/// `backend "local"`: the default workspace's state.
+pub const LOCAL_PATH: Setting = Setting {
+    backend: &["path"],
+    ..Setting::new("path")
+};
+/// `backend "local"`: the directory of the other workspaces' states.
+pub const LOCAL_WORKSPACE_DIR: Setting = Setting {
+    backend: &["workspace_dir"],
+    ..Setting::new("workspace_dir")
+};
+
 /// The process environment (or a test's).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -398,6 +416,21 @@ impl<'a> Resolver<'a> {
             value: value.to_string(),
             source: Source::Default("--provider preset"),
         });
+    }
+
+    /// The backend type the files name, first that has one: the block,
+    /// `terraform init`'s record, the manifest (`None`: s3, or none named).
+    pub fn backend_type(&self) -> Option<&str> {
+        [&self.block, &self.init, &self.manifest]
+            .into_iter()
+            .flatten()
+            .find_map(|l| l.get("type"))
+            .filter(|t| *t != "s3")
+    }
+
+    /// Was an OpenMCF manifest given (`-f`)?
+    pub fn has_manifest(&self) -> bool {
+        self.manifest.is_some()
     }
 
     /// Is there a backend configuration (a block or `terraform init`'s)?
@@ -528,7 +561,17 @@ impl<'r, T> Lookup<'r, '_, T> {
             Level::BackendBlock | Level::TerraformInit => {
                 let (layer, wrap): (_, fn(std::path::PathBuf) -> Source) =
                     if level == Level::BackendBlock {
-                        (&self.r.block, Source::BackendBlock)
+                        let local = self
+                            .r
+                            .block
+                            .as_ref()
+                            .is_some_and(|l| l.get("type") == Some("local"));
+                        let wrap: fn(std::path::PathBuf) -> Source = if local {
+                            Source::LocalBlock
+                        } else {
+                            Source::BackendBlock
+                        };
+                        (&self.r.block, wrap)
                     } else {
                         (&self.r.init, Source::TerraformInit)
                     };

@@ -104,6 +104,69 @@ fn name_of(v: impl ValueEnum) -> String {
 pub(super) enum Store {
     Dir(PathBuf),
     Bucket(String),
+    Local(super::LocalTarget),
+}
+
+/// Terraform's local backend, when the configuration says so: a `backend
+/// "local"` block (or `terraform init`'s record of one), an OpenMCF
+/// manifest's `backend.type: local`, or a working directory with no backend
+/// at all (`sources::default_local`), no manifest, and no bucket or
+/// directory from the environment. A `--bucket` or `--dir` flag always wins.
+fn local_target(
+    r: &mut Resolver<'_>,
+    opts: &GlobalOpts,
+    dir: &Path,
+) -> Result<Option<super::LocalTarget>, Error> {
+    if opts.bucket.is_some() || opts.dir.is_some() {
+        return Ok(None);
+    }
+    let explicit = r.backend_type() == Some("local");
+    let implicit = r.backend_type().is_none()
+        && !r.has_backend()
+        && !r.has_manifest()
+        && (r.env)("TFSYNC_BUCKET").is_none()
+        && (r.env)("TFSYNC_DIR").is_none()
+        && sources::default_local(dir);
+    if !(explicit || implicit) {
+        if let Some(t) = r.backend_type()
+            && !sources::BACKENDS.contains(&t)
+        {
+            return Err(Error::Config(format!(
+                "backend type {t:?} is not supported by tfsync ({} are)",
+                sources::BACKENDS.join(", ")
+            )));
+        }
+        return Ok(None);
+    }
+    if explicit {
+        r.text(&table::BACKEND).get()?;
+    } else {
+        r.text(&table::BACKEND)
+            .default(
+                Some("local".into()),
+                Source::Default("Terraform's: no backend block"),
+            )
+            .get()?;
+    }
+    let path = r
+        .text(&table::LOCAL_PATH)
+        .default(
+            Some(crate::store::local::WORKSPACE_STATE_NAME.into()),
+            Source::Default("Terraform's"),
+        )
+        .get()?
+        .unwrap_or_default();
+    let workspace_dir = r
+        .text(&table::LOCAL_WORKSPACE_DIR)
+        .default(
+            Some(crate::store::local::DEFAULT_WORKSPACE_DIR.into()),
+            Source::Default("Terraform's"),
+        )
+        .get()?
+        .unwrap_or_default();
+    super::LocalTarget::new(dir, &path, &workspace_dir)
+        .map(Some)
+        .map_err(Error::Config)
 }
 
 /// The oss layout when the backend configuration is a `backend "oss"`
@@ -122,7 +185,12 @@ pub(super) fn store_and_key(
     opts: &GlobalOpts,
     needs: Needs,
     layout: keys::Layout,
+    workdir: &Path,
 ) -> Result<(Store, String), Error> {
+    if let Some(local) = local_target(r, opts, workdir)? {
+        let key = local.layout.path.clone();
+        return Ok((Store::Local(local), key));
+    }
     let oss = layout == keys::Layout::Oss;
     let dir = r
         .text(&table::DIR)

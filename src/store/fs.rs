@@ -1020,6 +1020,107 @@ impl FsStore {
     }
 }
 
+/// What the Terraform local backend (`store::local`) needs beneath the
+/// root: it writes states in place and locks them as Terraform does, so it
+/// opens the state file itself (never following a link, regular files only).
+impl FsStore {
+    /// `key` opened (read-write when `write`), or `None` when it is absent
+    /// (or a directory).
+    pub(crate) fn open_existing(
+        &self,
+        key: &str,
+        write: bool,
+    ) -> Result<Option<(std::fs::File, rfs::Stat)>> {
+        self.check_key(key)?;
+        let mode = if write { OFlags::RDWR } else { OFlags::RDONLY };
+        let fd = match self.open_beneath(key, mode | OFlags::NONBLOCK, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::ISDIR) => return Ok(None),
+            Err(e) => return Err(self.fail(key, e)),
+        };
+        let st = rfs::fstat(&fd).map_err(|e| self.fail(key, e))?;
+        match self.check_regular(key, &st) {
+            Ok(()) => Ok(Some((fd.into(), st))),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `key` opened read-write, created (mode 0666 less the umask, and its
+    /// directories) when missing, as Terraform opens a state file it locks.
+    /// `true` when this call created it.
+    pub(crate) fn open_or_create(&self, key: &str) -> Result<(std::fs::File, bool)> {
+        self.check_key(key)?;
+        for _ in 0..8 {
+            if let Some((f, _)) = self.open_existing(key, true)? {
+                return Ok((f, false));
+            }
+            let dir = self.open_dir_for_write(key)?;
+            match rfs::openat(
+                &dir,
+                split(key).1,
+                OFlags::RDWR
+                    | OFlags::CREATE
+                    | OFlags::EXCL
+                    | OFlags::NOFOLLOW
+                    | OFlags::NOCTTY
+                    | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o666),
+            ) {
+                Ok(fd) => return Ok((fd.into(), true)),
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(self.dir_fail(key, e)),
+            }
+        }
+        Err(StoreError::Other {
+            location: self.location(key),
+            message: "the file keeps appearing and disappearing; retry".into(),
+        })
+    }
+
+    /// Remove `key` if it is an empty regular file (a state file a lock
+    /// created and nothing filled).
+    pub(crate) fn remove_empty(&self, key: &str) -> Result<()> {
+        self.check_key(key)?;
+        let (rel, name) = split(key);
+        let dir = match self.open_beneath(rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+            Ok(d) => d,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
+            Err(e) => return Err(self.dir_fail(key, e)),
+        };
+        match rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if file_type(&st) == FileType::RegularFile && st.st_size == 0 => {
+                match rfs::unlinkat(&dir, name, AtFlags::empty()) {
+                    Ok(()) | Err(Errno::NOENT) => Ok(()),
+                    Err(e) => Err(self.fail(key, e)),
+                }
+            }
+            Ok(_) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(self.fail(key, e)),
+        }
+    }
+
+    /// The largest object `get` reads.
+    pub(crate) fn max_object_size(&self) -> u64 {
+        self.max_object_size
+    }
+
+    /// An I/O error on `key`, typed as the store types it.
+    pub(crate) fn io_error(&self, key: &str, e: io::Error) -> StoreError {
+        self.io_fail(key, e)
+    }
+
+    /// What `head` says of `key`, from its `fstat` and its MD5.
+    pub(crate) fn object_meta(&self, key: &str, st: &rfs::Stat, etag: String) -> ObjectMeta {
+        self.meta(key, st, st.st_size as u64, etag)
+    }
+
+    /// The object larger than the maximum, refused.
+    pub(crate) fn too_big_error(&self, key: &str, size: u64) -> StoreError {
+        self.too_big(key, Some(size))
+    }
+}
+
 /// A temporary file in an open directory: removed when dropped unless it
 /// was renamed into place.
 struct Temp {

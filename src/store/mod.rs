@@ -7,6 +7,7 @@
 
 pub mod dynamo;
 pub mod fs;
+pub mod local;
 pub mod open;
 pub mod probe;
 pub mod s3;
@@ -125,6 +126,12 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn identities(&self, key: &str) -> Result<Vec<ObjectId>> {
         let _ = key;
         Ok(Vec::new())
+    }
+
+    /// Terraform's local backend (the state lock is an OS lock on the state
+    /// file, `tfstate::local_lock`), or `None`.
+    fn as_local(&self) -> Option<&local::LocalStore> {
+        None
     }
 
     /// Read an object and its metadata in one request.

@@ -45,6 +45,7 @@
 
 use super::ObjectStore;
 use super::fs::FsStore;
+use super::local::{LocalLayout, LocalStore};
 use super::s3::{S3Builder, S3Store, WriteOptions};
 use crate::config::{Config, Target};
 use crate::error::Error;
@@ -57,6 +58,8 @@ use std::path::PathBuf;
 pub enum Store {
     S3(S3Store),
     Dir(FsStore),
+    /// Terraform's local backend.
+    Local(LocalStore),
 }
 
 impl Store {
@@ -66,6 +69,7 @@ impl Store {
         match self {
             Store::S3(s) => s,
             Store::Dir(d) => d,
+            Store::Local(l) => l,
         }
     }
 
@@ -73,7 +77,7 @@ impl Store {
     pub fn as_s3(&self) -> Option<&S3Store> {
         match self {
             Store::S3(s) => Some(s),
-            Store::Dir(_) => None,
+            Store::Dir(_) | Store::Local(_) => None,
         }
     }
 }
@@ -103,6 +107,12 @@ pub enum StoreBuilder {
         /// The largest object read (`--max-state-size`).
         max_object_size: u64,
     },
+    /// Terraform's local backend: `root` must exist.
+    Local {
+        root: PathBuf,
+        layout: LocalLayout,
+        max_object_size: u64,
+    },
 }
 
 impl StoreBuilder {
@@ -118,6 +128,11 @@ impl StoreBuilder {
             Target::Dir(d) => StoreBuilder::Dir {
                 root: d.clone(),
                 batched: false,
+                max_object_size: config.max_state_size,
+            },
+            Target::Local(l) => StoreBuilder::Local {
+                root: l.root.clone(),
+                layout: l.layout.clone(),
                 max_object_size: config.max_state_size,
             },
         }
@@ -137,6 +152,14 @@ impl StoreBuilder {
                 let store = FsStore::open(root)?.with_max_object_size(max_object_size);
                 Store::Dir(if batched { store.batched() } else { store })
             }
+            StoreBuilder::Local {
+                root,
+                layout,
+                max_object_size,
+            } => Store::Local(LocalStore::new(
+                FsStore::open(root)?.with_max_object_size(max_object_size),
+                layout,
+            )),
         })
     }
 }
@@ -198,7 +221,7 @@ pub fn location_builder(
                         && s.region == opts.region
                         && s.profile == opts.profile
                 }
-                Target::Dir(_) => false,
+                Target::Dir(_) | Target::Local(_) => false,
             };
             let (write, lock_table) = if same_server {
                 (source.write.clone(), source.lock_table.clone())
@@ -295,7 +318,7 @@ mod tests {
     fn built(b: &StoreBuilder) -> &S3Builder {
         match b {
             StoreBuilder::S3(s) => s,
-            StoreBuilder::Dir { .. } => panic!("expected S3"),
+            StoreBuilder::Dir { .. } | StoreBuilder::Local { .. } => panic!("expected S3"),
         }
     }
 

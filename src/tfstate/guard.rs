@@ -14,6 +14,7 @@
 //! Nothing here prints: warnings go to the caller's [`Warn`] callback.
 
 use super::dynamo::ItemLock;
+use super::local_lock::LocalLock;
 use super::lock::{Current, LockError, LockInfo, TfLock, check};
 use crate::error::Error;
 use crate::store::ObjectStore;
@@ -66,7 +67,13 @@ impl<'a> LockSet<'a> {
     /// The locks that guard the state at `state_key` of `store`. This is the
     /// one place that decides which records make up a state's lock.
     pub fn new(store: &'a dyn ObjectStore, state_key: &str) -> Self {
-        let mut parts: Vec<Box<dyn LockStore + 'a>> = vec![Box::new(TfLock::new(store, state_key))];
+        // Terraform's local backend: the OS lock on the state file and its
+        // lock info file; everywhere else the `.tflock`.
+        let primary: Box<dyn LockStore + 'a> = match store.as_local() {
+            Some(local) => Box::new(LocalLock::new(local, state_key)),
+            None => Box::new(TfLock::new(store, state_key)),
+        };
+        let mut parts: Vec<Box<dyn LockStore + 'a>> = vec![primary];
         if let Some(table) = store.lock_table() {
             parts.push(Box::new(ItemLock::new(table, store.bucket(), state_key)));
         }
@@ -170,10 +177,15 @@ impl<'a> LockSet<'a> {
         }
         let mut first = None;
         let mut error = None;
+        let mut not_locked = None;
         for p in self.parts.iter().rev() {
             match p.release(id, min_age).await {
                 Ok(info) => first = Some(info),
-                Err(LockError::NotLocked { .. }) => {}
+                Err(e @ LockError::NotLocked { .. }) => {
+                    // The first record's own words (the local lock's are
+                    // about its OS lock, not a missing object).
+                    not_locked = Some(e);
+                }
                 Err(e) => {
                     // A record behind a refused one is not released either.
                     error = Some(e);
@@ -184,9 +196,9 @@ impl<'a> LockSet<'a> {
         match (error, first) {
             (Some(e), _) => Err(e),
             (None, Some(info)) => Ok(info),
-            (None, None) => Err(LockError::NotLocked {
+            (None, None) => Err(not_locked.unwrap_or_else(|| LockError::NotLocked {
                 lock: self.primary().location(),
-            }),
+            })),
         }
     }
 }
@@ -383,6 +395,12 @@ pub async fn under_lock<T>(
 /// may land as the signal comes) is released by its ID, so no lock is left
 /// that nobody knows the ID of.
 pub async fn take(spec: &LockSpec<'_>, wait: Duration, warn: Warn<'_>) -> Result<LockInfo, Error> {
+    if spec.store.as_local().is_some() {
+        return Err(Error::Config(format!(
+            "{} is a state of Terraform's local backend: its lock is an OS lock on the state file that lives only as long as the process holding it, so `tfsync lock` cannot keep it after it exits. `tfsync push`, `restore` and `migrate` lock the state themselves while they write",
+            spec.store.location(&spec.state_key)
+        )));
+    }
     let sets = [LockSet::new(spec.store, &spec.state_key)];
     take_set(&sets, [spec.lock_info()], wait, warn).await
 }

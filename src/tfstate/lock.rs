@@ -43,6 +43,19 @@ pub enum LockError {
         held: String,
     },
 
+    /// Terraform's local backend: the OS lock on the state file is held by
+    /// a running process, and only that process can let it go.
+    #[error(
+        "{state} is locked by {}: Terraform's local backend holds an OS lock on the state file for as long as the process runs, and no other process can break it (its lock info is {lock}).\nLock Info:\n{holder}\nWait for it to finish, or stop that process: the lock goes with it.",
+        pid.map(|p| format!("the running process {p}")).unwrap_or_else(|| "another running process".into())
+    )]
+    OsLocked {
+        lock: String,
+        state: String,
+        pid: Option<i32>,
+        holder: Holder,
+    },
+
     #[error("{lock} does not exist: the state is not locked, nothing to release")]
     NotLocked { lock: String },
 

@@ -6,6 +6,7 @@ pub mod current;
 pub mod dynamo;
 pub mod guard;
 pub mod keys;
+pub mod local_lock;
 pub mod lock;
 pub mod migrate;
 pub mod outputs;

@@ -98,6 +98,9 @@ impl FoundLock {
 /// (one Scan, all pages), matched to its `.tflock` by state key. Locks
 /// released between the listing and the read are dropped.
 pub async fn locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLock>, Error> {
+    if store.as_local().is_some() {
+        return local_locks(store, prefix).await;
+    }
     let mut items: BTreeMap<String, dynamo::FoundItem> = match store.lock_table() {
         Some(t) => dynamo::scan(t, store.bucket(), prefix)
             .await?
@@ -153,6 +156,37 @@ pub async fn locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLoc
             current: i.current.clone(),
             has_tflock: false,
             item: Some(i.current),
+        });
+    }
+    out.sort_by(|a, b| a.lock_key.cmp(&b.lock_key));
+    Ok(out)
+}
+
+/// The local backend's locks: every state of its layout under `prefix`
+/// whose file a process holds locked (`tfstate::local_lock`), with the
+/// holder from its lock info file.
+async fn local_locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLock>, Error> {
+    let mut out = Vec::new();
+    for state in store.list(prefix).await? {
+        let (_, current) = super::guard::LockSet::new(store, &state.key)
+            .holder()
+            .await?;
+        if matches!(current, Current::Unlocked) {
+            continue;
+        }
+        let lock_key = super::local_lock::info_key(&state.key);
+        out.push(FoundLock {
+            meta: ObjectMeta {
+                key: lock_key.clone(),
+                size: 0,
+                etag: None,
+                last_modified: None,
+            },
+            lock_key,
+            state_key: state.key,
+            current,
+            has_tflock: true,
+            item: None,
         });
     }
     out.sort_by(|a, b| a.lock_key.cmp(&b.lock_key));

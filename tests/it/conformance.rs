@@ -304,6 +304,25 @@ impl Subject {
         })
     }
 
+    /// Terraform's local backend on a new temporary directory.
+    pub async fn local() -> Option<Subject> {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("work");
+        let fs = FsStore::create(&root).expect("fs store");
+        let layout = tfsync::store::local::LocalLayout {
+            path: "terraform.tfstate".into(),
+            workspace_dir: "terraform.tfstate.d".into(),
+        };
+        Some(Subject {
+            store: Arc::new(tfsync::store::local::LocalStore::new(fs, layout)),
+            kind: Kind::Dir {
+                tmp,
+                root,
+                batched: None,
+            },
+        })
+    }
+
     /// A new bucket on the running server `name` (`None`: not running).
     pub async fn server(name: &str) -> Option<Subject> {
         let server = support::server(name)?;
@@ -400,4 +419,23 @@ conformance! {
         racing_creators,
     ],
     pair_rules: [server_side_copy],
+}
+
+// Terraform's local backend: an empty file is no state (so an empty body
+// reads as missing) and it lists only the states of its layout, so the
+// rules with an empty object and the free-form listing do not apply
+// (`local_backend::listing_sees_the_layout_only` covers its listing).
+conformance! {
+    stores: {
+        local => Subject::local(),
+    },
+    rules: [
+        missing_keys,
+        create_only,
+        compare_and_swap,
+        conditional_delete,
+        odd_keys,
+        racing_creators,
+    ],
+    pair_rules: [],
 }
