@@ -272,7 +272,7 @@ mod tests {
         put("notes/readme".into(), true).await;
 
         let pruned = prune(&store, "", 2, Some(&d), now).await.expect("prune");
-        assert_eq!(pruned.snapshots, [b.clone()]);
+        assert_eq!(pruned.snapshots, std::slice::from_ref(&b));
         assert_eq!(
             list_ids(&store, "").await.expect("ids"),
             [c.clone(), d.clone()]

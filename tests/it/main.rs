@@ -24,6 +24,7 @@ mod encryption;
 mod faults;
 mod fs_safety;
 mod history;
+mod kill;
 mod migrate;
 mod props;
 mod provider_headers;
