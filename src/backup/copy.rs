@@ -139,14 +139,17 @@ pub async fn backup(
         .collect();
 
     // The newest complete snapshot, for the incremental skip.
-    let previous: HashMap<String, Entry> = match snapshot::list_ids(dest.store, root).await?.last()
-    {
-        Some(id) => snapshot::read_manifest(dest.store, root, id)
-            .await?
-            .states
-            .into_iter()
-            .map(|e| (e.key.clone(), e))
-            .collect(),
+    // (Not one from a clock ahead of ours; not one whose entries fail the
+    // checks of a restore: then everything is copied again.)
+    let ids = snapshot::list_ids(dest.store, root).await?;
+    let previous: HashMap<String, Entry> = match snapshot::newest_not_after(&ids, Utc::now()) {
+        Some(id) => {
+            let m = snapshot::read_manifest(dest.store, root, id).await?;
+            match snapshot::check_entries(dest.store, root, &m) {
+                Ok(()) => m.states.into_iter().map(|e| (e.key.clone(), e)).collect(),
+                Err(_) => HashMap::new(),
+            }
+        }
         None => HashMap::new(),
     };
 
@@ -691,6 +694,31 @@ pub(crate) mod tests {
         for e in &kept.states {
             assert!(d.dst.head(&join("nightly", &e.object)).await.is_ok());
         }
+    }
+
+    /// After a snapshot from a clock ahead of ours, the incremental base is
+    /// still the newest snapshot not after now (issue 9).
+    #[tokio::test]
+    async fn the_incremental_base_is_not_a_snapshot_from_the_future() {
+        let d = dirs().await;
+        let first = run(&d, false, None).await;
+        let m = Manifest {
+            format: snapshot::FORMAT.into(),
+            id: snapshot::new_id(Utc::now() + chrono::Duration::days(400)),
+            created: Utc::now(),
+            source: "elsewhere".into(),
+            states: Vec::new(),
+        };
+        snapshot::write_manifest(&d.dst, "nightly", &m)
+            .await
+            .expect("future manifest");
+        let second = run(&d, false, None).await;
+        assert_eq!(
+            (second.copied, second.skipped),
+            (0, first.seen),
+            "compared with {} (the newest not after now): {second:?}",
+            first.snapshot
+        );
     }
 
     #[tokio::test]

@@ -26,6 +26,8 @@ pub struct Source<'a> {
     pub display: &'a str,
     /// The location as the user wrote it (for the `backup verify` hint).
     pub given: &'a str,
+    /// `--max-state-size`: the most a gzipped object may decompress to.
+    pub max_size: u64,
 }
 
 /// Which states of the snapshot.
@@ -132,9 +134,9 @@ async fn read_entry(from: &Source<'_>, e: &Entry) -> Result<Vec<u8>, Error> {
     let object = join(from.root, &e.object);
     let got = store.get(&object).await?;
     let bytes = if e.gzip {
-        snapshot::gunzip(&got.bytes).map_err(|err| StoreError::Other {
+        snapshot::gunzip(&got.bytes, from.max_size).map_err(|message| StoreError::Other {
             location: store.location(&object),
-            message: format!("not valid gzip: {err}"),
+            message,
         })?
     } else {
         got.bytes
@@ -171,6 +173,7 @@ mod tests {
             snapshot: None,
             display: "file:///b/nightly",
             given: "file:///b/nightly",
+            max_size: crate::store::fs::DEFAULT_MAX_OBJECT_SIZE,
         };
         // The states move on, then are lost.
         d.src
@@ -295,6 +298,7 @@ mod tests {
                 snapshot: Some(&id),
                 display: "file:///b/nightly",
                 given: "file:///b/nightly",
+                max_size: crate::store::fs::DEFAULT_MAX_OBJECT_SIZE,
             };
             let err = restore(&from, Select::All, &to, &|_, _| {})
                 .await
@@ -321,6 +325,7 @@ mod tests {
             snapshot: None,
             display: "d",
             given: "d",
+            max_size: crate::store::fs::DEFAULT_MAX_OBJECT_SIZE,
         };
         d.src
             .put(STATES[2], st("lin-2", 8), PutMode::Overwrite)

@@ -217,11 +217,29 @@ pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     enc.finish()
 }
 
-pub fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+/// Gunzip `bytes`, never holding more than `max` bytes of output
+/// (`--max-state-size`): a larger state, or a gzip bomb, is refused when
+/// its `max + 1`-th byte comes out. The error is the whole message.
+pub fn gunzip(bytes: &[u8], max: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
+    flate2::read::GzDecoder::new(bytes)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("not valid gzip: {e}"))?;
+    if out.len() as u64 > max {
+        return Err(format!(
+            "it decompresses to more than --max-state-size ({max} bytes): refused. Raise --max-state-size (or TFSYNC_MAX_STATE_SIZE) if it really is a state"
+        ));
+    }
     Ok(out)
+}
+
+/// The newest of `ids` (sorted, oldest first) that is not after `now`: a
+/// snapshot from a clock ahead of ours is no base for an incremental run.
+pub fn newest_not_after(ids: &[String], now: DateTime<Utc>) -> Option<&String> {
+    let now = new_id(now);
+    ids.iter().rev().find(|id| id.as_str() <= now.as_str())
 }
 
 #[cfg(test)]
@@ -247,6 +265,27 @@ mod tests {
     #[test]
     fn gzip_round_trip() {
         let b = b"{\"version\":4}".repeat(100);
-        assert_eq!(gunzip(&gzip(&b).expect("gz")).expect("gunzip"), b);
+        assert_eq!(gunzip(&gzip(&b).expect("gz"), 1300).expect("gunzip"), b);
+        // One byte over the bound: refused, whatever the compression ratio.
+        let bomb = gzip(&vec![0u8; 4 << 20]).expect("gz");
+        assert!(bomb.len() < 8192);
+        let e = gunzip(&bomb, (4 << 20) - 1).expect_err("bounded");
+        assert!(e.contains("--max-state-size"), "{e}");
+        assert!(
+            gunzip(b"not gzip", 100)
+                .expect_err("bad")
+                .contains("not valid gzip")
+        );
+    }
+
+    #[test]
+    fn the_incremental_base_is_never_from_the_future() {
+        let now = Utc::now();
+        let ids: Vec<String> = [-2, -1, 400]
+            .iter()
+            .map(|d| new_id(now + chrono::Duration::days(*d)))
+            .collect();
+        assert_eq!(newest_not_after(&ids, now), Some(&ids[1]));
+        assert_eq!(newest_not_after(&ids[2..], now), None);
     }
 }

@@ -47,6 +47,7 @@ pub async fn verify(
     id: Option<&str>,
     display: &str,
     concurrency: usize,
+    max_size: u64,
     progress: &dyn Progress,
 ) -> Result<Summary, Error> {
     let ids = match id {
@@ -57,26 +58,44 @@ pub async fn verify(
         return Err(snapshot::no_snapshot(display).into());
     }
     // One check per object, even when several manifests point to it.
+    // A manifest whose entries fail the checks of a restore (keys, object
+    // layout) is a failure of its own, and none of its objects is read.
     let mut objects: HashMap<String, Entry> = HashMap::new();
+    let mut unsafe_manifests = Vec::new();
     for id in &ids {
-        for e in snapshot::read_manifest(store, root, id).await?.states {
+        let m = snapshot::read_manifest(store, root, id).await?;
+        if let Err(e) = snapshot::check_entries(store, root, &m) {
+            unsafe_manifests.push(Failure {
+                key: store.location(&snapshot::manifest_key(root, id)),
+                error: match e {
+                    crate::store::StoreError::Other { message, .. } => message,
+                    e => e.to_string(),
+                },
+            });
+            continue;
+        }
+        for e in m.states {
             objects.entry(e.object.clone()).or_insert(e);
         }
     }
     let mut summary = Summary {
         location: display.to_string(),
         snapshots: ids,
-        objects: objects.len(),
+        objects: objects.len() + unsafe_manifests.len(),
+        failed: unsafe_manifests.len(),
+        failures: unsafe_manifests,
         ..Default::default()
     };
     progress.start(objects.len() as u64);
     let mut results = futures_util::stream::iter(objects.values())
         .map(|e| async move {
             let key = join(root, &e.object);
-            check(store, &key, e).await.map_err(|err| Failure {
-                key: store.location(&key),
-                error: err,
-            })
+            check(store, &key, e, max_size)
+                .await
+                .map_err(|err| Failure {
+                    key: store.location(&key),
+                    error: err,
+                })
         })
         .buffer_unordered(concurrency.max(1));
     while let Some(r) = results.next().await {
@@ -96,10 +115,10 @@ pub async fn verify(
 }
 
 /// Is the object at `key` what `e` says it is?
-async fn check(store: &dyn ObjectStore, key: &str, e: &Entry) -> Result<(), String> {
+async fn check(store: &dyn ObjectStore, key: &str, e: &Entry, max_size: u64) -> Result<(), String> {
     let got = store.get(key).await.map_err(|e| e.to_string())?;
     let bytes = if e.gzip {
-        snapshot::gunzip(&got.bytes).map_err(|err| format!("not valid gzip: {err}"))?
+        snapshot::gunzip(&got.bytes, max_size)?
     } else {
         got.bytes
     };
@@ -122,12 +141,14 @@ mod tests {
     use crate::backup::copy::tests::{dirs, run};
     use crate::store::PutMode;
 
+    const MAX: u64 = crate::store::fs::DEFAULT_MAX_OBJECT_SIZE;
+
     #[tokio::test]
     async fn verify_finds_a_damaged_object_and_a_missing_one() {
         let d = dirs().await;
         let first = run(&d, false, None).await;
         run(&d, true, None).await;
-        let all = verify(&d.dst, "nightly", None, "file:///b", 2, &Silent)
+        let all = verify(&d.dst, "nightly", None, "file:///b", 2, MAX, &Silent)
             .await
             .expect("verify");
         assert_eq!(
@@ -152,6 +173,7 @@ mod tests {
             Some(&first.snapshot),
             "file:///b",
             2,
+            MAX,
             &Silent,
         )
         .await
@@ -164,8 +186,63 @@ mod tests {
         );
 
         assert!(matches!(
-            verify(&d.dst, "empty", None, "file:///b/empty", 1, &Silent).await,
+            verify(&d.dst, "empty", None, "file:///b/empty", 1, MAX, &Silent).await,
             Err(Error::Store(crate::store::StoreError::NotFound { .. }))
         ));
+    }
+
+    /// Issue 9: gunzip is bounded by --max-state-size, and a manifest whose
+    /// entries fail the checks of a restore is a failure of its own.
+    #[tokio::test]
+    async fn verify_bounds_gunzip_and_checks_manifest_entries() {
+        // A gzipped object that decompresses beyond --max-state-size.
+        let d = dirs().await;
+        let gz = run(&d, true, None).await;
+        let bounded = verify(
+            &d.dst,
+            "nightly",
+            Some(&gz.snapshot),
+            "file:///b",
+            2,
+            10,
+            &Silent,
+        )
+        .await
+        .expect("verify");
+        assert_eq!(bounded.failed, bounded.objects, "{bounded:?}");
+        assert!(
+            bounded.failures[0].error.contains("--max-state-size"),
+            "{bounded:?}"
+        );
+
+        // A manifest entry that fails the checks of a restore: a failure,
+        // its objects not read.
+        let mut evil = snapshot::read_manifest(&d.dst, "nightly", &gz.snapshot)
+            .await
+            .expect("manifest");
+        evil.id = snapshot::new_id(chrono::Utc::now() + chrono::Duration::seconds(1));
+        evil.states[0].key = format!("{}.tflock", evil.states[0].key);
+        snapshot::write_manifest(&d.dst, "nightly", &evil)
+            .await
+            .expect("evil");
+        let checked = verify(
+            &d.dst,
+            "nightly",
+            Some(&evil.id),
+            "file:///b",
+            2,
+            MAX,
+            &Silent,
+        )
+        .await
+        .expect("verify");
+        assert_eq!((checked.objects, checked.failed), (1, 1), "{checked:?}");
+        assert!(
+            checked.failures[0]
+                .key
+                .ends_with(&format!("manifests/{}.json", evil.id))
+                && checked.failures[0].error.contains("unsafe entry"),
+            "{checked:?}"
+        );
     }
 }

@@ -132,6 +132,7 @@ pub async fn verify(config: &Config, out: Printer, args: &VerifyArgs) -> Result<
         b.snapshot.as_deref(),
         &b.opened.display,
         args.concurrency as usize,
+        config.max_state_size,
         &Bar::new(&out, "verify"),
     )
     .await?;

@@ -31,6 +31,7 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
         snapshot: b.snapshot.as_deref(),
         display: &b.opened.display,
         given: &from,
+        max_size: ctx.config.max_state_size,
     };
     let key = ctx.config.state_key();
     let select = if args.all {

@@ -928,3 +928,81 @@ fn migrate_into_the_same_directory_is_refused_naming_no_lock() {
         }
     }
 }
+
+// ------------------------------------- backup verify, restore: what they read
+
+/// A state of about `n` KiB that gzip shrinks to almost nothing.
+fn big_state(lineage: &str, serial: u64, n: usize) -> Vec<u8> {
+    let pad = "0123456789abcdef".repeat(64 * n);
+    format!(
+        "{{\"version\":4,\"serial\":{serial},\"lineage\":\"{lineage}\",\"outputs\":{{\"pad\":{{\"value\":\"{pad}\",\"type\":\"string\"}}}},\"resources\":[]}}\n"
+    )
+    .into_bytes()
+}
+
+/// `backup verify` and `restore` gunzip at most --max-state-size bytes; a
+/// manifest entry that fails the checks of a restore fails `backup verify`.
+#[test]
+fn verify_and_restore_bound_gunzip_and_check_manifest_entries() {
+    let (tmp, store) = new_store();
+    let bytes = big_state("lin", 3, 64);
+    write_file(&store.join(KEY), &bytes);
+    let backups = tmp.path().join("backups");
+    let to = format!("file://{}", backups.display());
+    let r = run(tfsync(&store).args(["backup", "--gzip", "--to", &to]));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let max = (bytes.len() - 1).to_string();
+    let gz = walk(&backups)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".gz"))
+        .expect("gz object");
+    assert!(fs::metadata(&gz).expect("gz").len() < 4096);
+
+    let r = run(tfsync(&store).args(["--max-state-size", &max, "backup", "verify", "--from", &to]));
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.out().contains("1 failed") && r.stderr.contains("--max-state-size"),
+        "{r:?}"
+    );
+
+    write_file(&store.join(KEY), &state("lin", 2));
+    let r = run(tfsync(&store).args([
+        "--max-state-size",
+        &max,
+        "restore",
+        "--force",
+        "--from",
+        &to,
+    ]));
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("--max-state-size"), "{r:?}");
+    assert_eq!(
+        fs::read(store.join(KEY)).expect("state"),
+        state("lin", 2),
+        "not restored"
+    );
+
+    // A manifest whose key is a lock object (its object there too): verify
+    // refuses it instead of reading it.
+    let manifests = backups.join("manifests");
+    let first = names_in(&manifests).remove(0);
+    let id = first.trim_end_matches(".json").to_string();
+    let last = if id.ends_with("9Z") { "8Z" } else { "9Z" };
+    let evil_id = format!("{}{last}", &id[..id.len() - 2]);
+    let text = fs::read_to_string(manifests.join(&first)).expect("manifest");
+    let mut m: serde_json::Value = serde_json::from_str(&text).expect("json");
+    m["id"] = evil_id.clone().into();
+    m["states"][0]["key"] = format!("{KEY}.tflock").into();
+    m["states"][0]["object"] = format!("{evil_id}/{KEY}.tflock.gz").into();
+    write_file(
+        &backups.join(&evil_id).join(format!("{KEY}.tflock.gz")),
+        &fs::read(&gz).expect("gz"),
+    );
+    write_file(
+        &manifests.join(format!("{evil_id}.json")),
+        &serde_json::to_vec(&m).expect("json"),
+    );
+    let r = run(tfsync(&store).args(["backup", "verify", "--from", &format!("{to}/{evil_id}")]));
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("unsafe entry"), "{r:?}");
+}

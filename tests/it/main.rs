@@ -24,6 +24,7 @@ mod encryption;
 mod faults;
 mod fs_safety;
 mod history;
+mod kill;
 mod local_backend;
 mod migrate;
 mod oss_layout;
