@@ -16,6 +16,18 @@ impl Printer {
         self.format == OutputFormat::Json
     }
 
+    /// Prometheus text format (`locks`, `backup`).
+    pub fn prometheus(&self) -> bool {
+        self.format == OutputFormat::Prometheus
+    }
+
+    /// Text exactly as given on stdout (no newline added).
+    pub fn raw(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
     /// A progress or result message for people (stderr); not in JSON mode,
     /// not with `--quiet`.
     pub fn note(&self, msg: impl AsRef<str>) {

@@ -60,6 +60,16 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Man(a) => return man::run(a),
         _ => {}
     }
+    let prometheus_ok = match &opts.command {
+        Command::Locks(_) => true,
+        Command::Backup(a) => a.action.is_none(),
+        _ => false,
+    };
+    if opts.global.output == crate::cli::OutputFormat::Prometheus && !prometheus_ok {
+        return Err(Error::Config(
+            "--output prometheus is for `tfsync locks` and `tfsync backup` (metrics for node_exporter's textfile collector): use --output text or json for this command".into(),
+        ));
+    }
     let needs = match &opts.command {
         Command::Locks(_) | Command::Doctor(_) | Command::Config => Needs::Bucket,
         Command::ForceUnlock(a) if a.all => Needs::Bucket,
