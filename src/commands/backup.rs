@@ -283,7 +283,9 @@ pub async fn verify(config: &Config, out: Printer, args: &VerifyArgs) -> Result<
     )
     .await?;
     summary.seconds = seconds_since(started);
-    if out.json() {
+    if out.prometheus() {
+        out.raw(&verify_prometheus(&summary)?);
+    } else if out.json() {
         out.emit_json(&serde_json::to_value(&summary).unwrap_or_default());
     } else if !out.quiet || summary.failed > 0 {
         out.data(format!(
@@ -300,4 +302,46 @@ pub async fn verify(config: &Config, out: Printer, args: &VerifyArgs) -> Result<
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// `backup verify --output prometheus`: what the run checked, labelled with
+/// the location.
+fn verify_prometheus(s: &verify::Summary) -> Result<String, Error> {
+    let m = Metrics::new();
+    let gauge = |name: &str, help: &str, value: f64| -> Result<(), Error> {
+        let g = m.gauge(name, help, &["location"])?;
+        Metrics::set(&g, &[&s.location], value)
+    };
+    let ok = s.failures.is_empty();
+    gauge(
+        "tfsync_backup_verify_success",
+        "1 if every object of the snapshots checked matched its manifest, else 0.",
+        if ok { 1.0 } else { 0.0 },
+    )?;
+    gauge(
+        "tfsync_backup_verify_snapshots",
+        "Snapshots checked.",
+        s.snapshots.len() as f64,
+    )?;
+    gauge(
+        "tfsync_backup_verify_objects",
+        "Objects checked.",
+        s.objects as f64,
+    )?;
+    gauge(
+        "tfsync_backup_verify_objects_failed",
+        "Objects damaged or missing.",
+        s.failed as f64,
+    )?;
+    gauge(
+        "tfsync_backup_verify_duration_seconds",
+        "Wall-clock duration of the run.",
+        s.seconds,
+    )?;
+    gauge(
+        "tfsync_backup_verify_last_run_timestamp_seconds",
+        "When the run ended (Unix time).",
+        crate::metrics::timestamp(chrono::Utc::now()),
+    )?;
+    m.render()
 }

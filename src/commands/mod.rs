@@ -62,12 +62,12 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
     }
     let prometheus_ok = match &opts.command {
         Command::Locks(_) => true,
-        Command::Backup(a) => a.action.is_none(),
+        Command::Backup(_) => true,
         _ => false,
     };
     if opts.global.output == crate::cli::OutputFormat::Prometheus && !prometheus_ok {
         return Err(Error::Config(
-            "--output prometheus is for `tfsync locks` and `tfsync backup` (metrics for node_exporter's textfile collector): use --output text or json for this command".into(),
+            "--output prometheus is for `tfsync locks`, `tfsync backup` and `tfsync backup verify` (metrics for node_exporter's textfile collector): use --output text or json for this command".into(),
         ));
     }
     let needs = match &opts.command {

@@ -277,6 +277,47 @@ async fn backup(server: Server) {
     let second = value(&f, "tfsync_backup_last_success_timestamp_seconds");
     assert!(second >= first, "{second} {first}");
 
+    // backup verify: every object checked, then one damaged.
+    let verify = || {
+        run(server.tfsync(src.bucket(), "unused").args([
+            "backup",
+            "verify",
+            "--from",
+            &to,
+            "--output",
+            "prometheus",
+        ]))
+    };
+    let r = verify();
+    assert_eq!(r.code, 0, "{r:?}");
+    let f = parse(&py, &r.stdout);
+    assert_eq!(value(&f, "tfsync_backup_verify_success"), 1.0);
+    assert_eq!(value(&f, "tfsync_backup_verify_snapshots"), 2.0);
+    assert!(value(&f, "tfsync_backup_verify_objects") >= 2.0);
+    assert_eq!(value(&f, "tfsync_backup_verify_objects_failed"), 0.0);
+    let manifests = dir.path().join("manifests");
+    let first_id = std::fs::read_dir(&manifests)
+        .expect("manifests")
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .trim_end_matches(".json")
+                .to_string()
+        })
+        .min()
+        .expect("a snapshot");
+    let victim = dir.path().join(format!("{first_id}/b/terraform.tfstate"));
+    let mut bytes = std::fs::read(&victim).expect("read");
+    bytes[5] ^= 1;
+    std::fs::write(&victim, &bytes).expect("damage");
+    let r = verify();
+    assert_eq!(r.code, 1, "{r:?}");
+    let f = parse(&py, &r.stdout);
+    assert_eq!(value(&f, "tfsync_backup_verify_success"), 0.0);
+    assert!(value(&f, "tfsync_backup_verify_objects_failed") >= 1.0);
+    std::fs::write(&victim, state("B", 4, 1)).expect("repair");
+
     // A failed run (a changed state that cannot be read): success 0, the
     // failure counted, and the last success is still the previous snapshot.
     src.put("a/terraform.tfstate", state("A", 2, 3), PutMode::Overwrite)
