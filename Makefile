@@ -30,10 +30,12 @@ test: build
 	  scripts/test-servers down; exit $$status
 
 ## Benchmarks and the load test (scripts/bench: status, pull, lock, load; scripts/bench-backup:
-## backup and migration against aws s3 sync); BENCH_SMALL=1 for CI's reduced counts.
+## backup and migration against aws s3 sync and rclone; scripts/bench-memory: peak memory of
+## every command on a 200 MB state); BENCH_SMALL=1 for CI's reduced counts.
 bench:
 	scripts/bench
 	scripts/bench-backup
+	scripts/bench-memory
 
 ## Only the unit tests and the directory-store tests (no servers).
 unit:

@@ -272,7 +272,8 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
     if md.is_file() && md.len() > max {
         return Err(too_big(Some(md.len())));
     }
-    let mut bytes = Vec::new();
+    // Sized up front: growing it while reading would hold up to 1.5x.
+    let mut bytes = Vec::with_capacity(if md.is_file() { md.len() as usize } else { 0 });
     f.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;

@@ -17,7 +17,15 @@ use crate::tfstate::{read, state};
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// Bytes read from the head of a state for its serial and lineage when it
+/// is copied server-side (Terraform writes them in the first ~150 bytes).
+const HEAD_BYTES: u64 = 1024;
+
+/// Up to this many snapshots referenced by unchanged states are listed
+/// (one LIST each) instead of one HEAD per state.
+const MAX_LISTED_SNAPSHOTS: usize = 8;
 
 /// Where the snapshot goes.
 pub struct Destination<'a> {
@@ -150,6 +158,11 @@ pub async fn backup(
         seen: states.len(),
         ..Default::default()
     };
+    // The objects the unchanged states point to, found in one listing of
+    // each snapshot they are in (instead of one HEAD per state); `None`
+    // when there are too many snapshots or a listing fails: HEADs then.
+    let present = present_objects(dest.store, root, &states, &previous).await;
+    let present = present.as_ref();
     progress.start(states.len() as u64);
     let copier = Copier {
         src,
@@ -169,13 +182,16 @@ pub async fn backup(
                 });
                 // Skipped only while the object it points to is still there
                 // (one HEAD): a deleted object is copied again.
-                let kept = match unchanged {
-                    Some(p) => match copier.dest.head(&join(root, &p.object)).await {
+                let kept = match (unchanged, present) {
+                    (Some(p), Some(listed)) => {
+                        Ok(listed.contains(&join(root, &p.object)).then_some(p))
+                    }
+                    (Some(p), None) => match copier.dest.head(&join(root, &p.object)).await {
                         Ok(_) => Ok(Some(p)),
                         Err(StoreError::NotFound { .. }) => Ok(None),
                         Err(e) => Err(e),
                     },
-                    None => Ok(None),
+                    (None, _) => Ok(None),
                 };
                 match kept {
                     Ok(Some(p)) => Ok((p.clone(), false)),
@@ -234,6 +250,48 @@ pub async fn backup(
     Ok(summary)
 }
 
+/// The keys of the destination objects that the states unchanged since the
+/// previous snapshot point to and that still exist (with the size the
+/// manifest gives, when not gzipped): one listing per snapshot they are in.
+/// `None` (look at each with a HEAD instead) when they are spread over more
+/// than [`MAX_LISTED_SNAPSHOTS`] snapshots or a listing fails.
+async fn present_objects(
+    dest: &dyn ObjectStore,
+    root: &str,
+    states: &[ObjectMeta],
+    previous: &HashMap<String, Entry>,
+) -> Option<HashSet<String>> {
+    let wanted: Vec<&Entry> = states
+        .iter()
+        .filter_map(|m| {
+            previous
+                .get(&m.key)
+                .filter(|p| p.source_etag.is_some() && p.source_etag == m.etag && p.size == m.size)
+        })
+        .collect();
+    let snapshots: HashSet<&str> = wanted
+        .iter()
+        .filter_map(|p| p.object.split_once('/').map(|(id, _)| id))
+        .collect();
+    if wanted.is_empty() || snapshots.len() > MAX_LISTED_SNAPSHOTS {
+        return None;
+    }
+    let mut listed: HashMap<String, u64> = HashMap::new();
+    for id in snapshots {
+        for m in dest.list_keys(&join(root, &format!("{id}/"))).await.ok()? {
+            listed.insert(m.key, m.size);
+        }
+    }
+    Some(
+        wanted
+            .into_iter()
+            .map(|p| (join(root, &p.object), p))
+            .filter(|(k, p)| listed.get(k).is_some_and(|&size| p.gzip || size == p.size))
+            .map(|(k, _)| k)
+            .collect(),
+    )
+}
+
 /// The directory of a directory store (`file://<dir>`), `None` for a bucket.
 fn local_dir(store: &dyn ObjectStore) -> Option<std::path::PathBuf> {
     store
@@ -261,6 +319,72 @@ struct Copier<'a> {
 
 impl Copier<'_> {
     async fn copy(&self, meta: &ObjectMeta) -> Result<Entry, StoreError> {
+        if self.server_side
+            && let Some(etag) = meta.etag.as_deref().filter(|e| etag_is_md5(e))
+            && let Some(entry) = self.copy_listed(meta, etag).await?
+        {
+            return Ok(entry);
+        }
+        self.copy_read(meta).await
+    }
+
+    /// Server-side copy of the version listed (ETag `etag`, an MD5) without
+    /// reading it whole: the first [`HEAD_BYTES`] of that version (for the
+    /// serial and lineage) and a copy of that version (`If-Match` on both),
+    /// at once. The manifest's MD5 is the listed ETag, and the copy must
+    /// report it. `None` when this cannot be done (the state changed since
+    /// the listing, its serial and lineage are not in the head, a server
+    /// that reports another ETag): the caller reads it whole instead.
+    async fn copy_listed(
+        &self,
+        meta: &ObjectMeta,
+        etag: &str,
+    ) -> Result<Option<Entry>, StoreError> {
+        let object = snapshot::object_for(self.id, &meta.key, false);
+        let dest_key = join(self.root, &object);
+        let (head, copied) = futures_util::join!(
+            self.src.get_head(&meta.key, HEAD_BYTES, etag),
+            self.dest
+                .copy_from_if(self.src.bucket(), &meta.key, &dest_key, Some(etag))
+        );
+        let head = match head {
+            Ok(h) => h,
+            Err(StoreError::Precondition { .. } | StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match copied {
+            Ok(Some(e)) if e.eq_ignore_ascii_case(etag) => {}
+            Ok(_) | Err(StoreError::Precondition { .. } | StoreError::NotFound { .. }) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+        // The whole state when it fits in the head (what it says is final);
+        // else its first bytes, or the whole read when they do not tell.
+        let (serial, lineage) = if (head.bytes.len() as u64) < meta.size {
+            match state::head_header(&head.bytes) {
+                Some((s, l)) => (Some(s), Some(l)),
+                None => return Ok(None),
+            }
+        } else {
+            state::header(&head.bytes).map_or((None, None), |(s, l)| (Some(s), Some(l)))
+        };
+        Ok(Some(Entry {
+            key: meta.key.clone(),
+            object,
+            size: meta.size,
+            md5: etag.to_ascii_lowercase(),
+            serial,
+            lineage,
+            source_etag: meta.etag.clone(),
+            source_last_modified: meta.last_modified,
+            time: Utc::now(),
+            gzip: false,
+        }))
+    }
+
+    /// One GET of the whole state, then a PUT (or a server-side copy).
+    async fn copy_read(&self, meta: &ObjectMeta) -> Result<Entry, StoreError> {
         let got = self.src.get(&meta.key).await?;
         // MD5 and header on the blocking pool: a second core while the
         // runtime thread keeps the requests going.
@@ -281,6 +405,9 @@ impl Copier<'_> {
         };
         let object = snapshot::object_for(self.id, &meta.key, self.gzip);
         let dest_key = join(self.root, &object);
+        // Shared with the write, not copied (a large state is held once).
+        let size = got.bytes.len() as u64;
+        let (got_meta, bytes) = (got.meta, bytes::Bytes::from(got.bytes));
         let stored_etag = if self.server_side {
             // The copy is of whatever the source holds now: if that is not
             // what was read (the state changed meanwhile), write the bytes
@@ -293,12 +420,12 @@ impl Copier<'_> {
                 Some(e) if e.eq_ignore_ascii_case(&md5) => Some(e),
                 _ => {
                     self.dest
-                        .put(&dest_key, got.bytes.clone(), PutMode::Overwrite)
+                        .put_bytes(&dest_key, bytes.clone(), PutMode::Overwrite)
                         .await?
                 }
             }
         } else if self.gzip {
-            let gz = snapshot::gzip(&got.bytes).map_err(|e| StoreError::Other {
+            let gz = snapshot::gzip(&bytes).map_err(|e| StoreError::Other {
                 location: self.dest.location(&dest_key),
                 message: format!("gzip failed: {e}"),
             })?;
@@ -308,7 +435,7 @@ impl Copier<'_> {
             None
         } else {
             self.dest
-                .put(&dest_key, got.bytes.clone(), PutMode::Overwrite)
+                .put_bytes(&dest_key, bytes.clone(), PutMode::Overwrite)
                 .await?
         };
         if !self.gzip {
@@ -317,12 +444,12 @@ impl Copier<'_> {
         Ok(Entry {
             key: meta.key.clone(),
             object,
-            size: got.bytes.len() as u64,
+            size,
             md5,
             serial,
             lineage,
-            source_etag: got.meta.etag.clone(),
-            source_last_modified: got.meta.last_modified,
+            source_etag: got_meta.etag.clone(),
+            source_last_modified: got_meta.last_modified,
             time: Utc::now(),
             gzip: self.gzip,
         })

@@ -100,8 +100,13 @@ pub async fn restore(
         // Restoring a snapshot is a push of its bytes (push's rules and words).
         let write = StateWrite::new(to.store, &e.key, Rules::push(to.force), Purpose::Push);
         let spec = LockSpec::new(to.store, &e.key, OPERATION);
-        let written =
-            guard::under_lock(spec, to.lock_timeout, to.warn, write.write(&bytes)).await?;
+        let written = guard::under_lock(
+            spec,
+            to.lock_timeout,
+            to.warn,
+            write.write_bytes(bytes.into()),
+        )
+        .await?;
         let r = Restored {
             key: e.key.clone(),
             location: to.store.location(&e.key),

@@ -157,6 +157,12 @@ pub struct RestoreArgs {
     #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: Duration,
 
+    /// With --version-id, --lock=false: write without taking the lock, like terraform
+    /// -lock=false (still compare-and-swap); only if you are sure no one else writes
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub lock: bool,
+
     #[command(flatten)]
     pub side: FromSide,
 }

@@ -166,11 +166,11 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_enum, help_heading = CONNECTION, hide_short_help = true)]
     pub provider: Option<Provider>,
 
-    /// Server-side encryption of the lock and the state: AES256, aws:kms or aws:kms:dsse [env: TFSYNC_SSE; backend: encrypt]
+    /// Server-side encryption of the lock and the state: AES256, aws:kms or aws:kms:dsse (tfsync's encrypt = true; with a customer key AES256 is SSE-C) [env: TFSYNC_SSE; backend: encrypt]
     #[arg(long, global = true, value_name = "ALGORITHM", help_heading = ENCRYPTION, hide_short_help = true)]
     pub sse: Option<String>,
 
-    /// KMS key of the lock and the state (implies --sse aws:kms) [env: TFSYNC_KMS_KEY_ID; backend: kms_key_id]
+    /// KMS key of the lock and the state, applied only with --sse or encrypt = true, as in Terraform [env: TFSYNC_KMS_KEY_ID; backend: kms_key_id]
     #[arg(long, global = true, value_name = "KEY_ID", help_heading = ENCRYPTION, hide_short_help = true)]
     pub kms_key_id: Option<String>,
 

@@ -34,6 +34,12 @@ pub struct PushArgs {
     /// Push under a lock you already hold (from `tfsync lock`) instead of taking one
     #[arg(long, value_name = "LOCK_ID")]
     pub lock_id: Option<String>,
+
+    /// --lock=false: write without taking the lock, like terraform -lock=false (still
+    /// compare-and-swap); only if you are sure no one else writes
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", conflicts_with = "lock_id")]
+    pub lock: bool,
 }
 
 #[derive(Debug, Args)]

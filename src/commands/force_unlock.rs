@@ -87,7 +87,8 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
     let bound_text = short_duration(bound);
     if found.is_empty() {
         if ctx.out.json() {
-            ctx.out.emit_json(&json!({ "released": [], "left": [] }));
+            ctx.out
+                .emit_json(&json!({ "released": [], "already_released": [], "left": [] }));
         }
         ctx.out.note(format!(
             "no locks older than {bound_text} under {where_}: nothing to do"
@@ -106,6 +107,7 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
     }
 
     let mut released = Vec::new();
+    let mut already = Vec::new();
     let mut left = Vec::new();
     let mut first_error = None;
     for l in &found {
@@ -130,13 +132,19 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
                 v["lock"] = super::table::lock_fields(&gone);
                 released.push(v);
             }
-            // Released by its holder meanwhile: nothing left to break.
+            // Released by its holder meanwhile (before the re-read, or
+            // between it and the delete): nothing left to break.
             Err(LockError::NotLocked { .. }) => {
                 ctx.out.note(format!(
-                    "lock {} on {} was already released",
+                    "lock {} on {} was already released (by its holder, not by this command)",
                     esc(&info.id),
                     esc(&store.location(&l.state_key))
                 ));
+                already.push(json!({
+                    "lock_key": l.lock_key,
+                    "state_key": l.state_key,
+                    "id": info.id,
+                }));
             }
             Err(e) => {
                 ctx.out.warn(format!("left in place: {e}"));
@@ -152,7 +160,7 @@ async fn run_all(ctx: &Ctx, args: &ForceUnlockArgs) -> Result<(), Error> {
     }
     if ctx.out.json() {
         ctx.out
-            .emit_json(&json!({ "released": released, "left": left }));
+            .emit_json(&json!({ "released": released, "already_released": already, "left": left }));
     }
     match first_error {
         Some(e) => Err(e),

@@ -31,7 +31,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
 
     let mut entries = Vec::new();
     for name in names {
-        let state_key = keys::state_key(&cfg.key, &name, &cfg.workspace_key_prefix);
+        let state_key = cfg.state_key_of(&name);
         let lock_key = keys::lock_key(&state_key);
         // The listing already says whether a non-default workspace has a
         // .tflock; with a DynamoDB table its lock item may hold it alone.

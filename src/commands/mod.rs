@@ -100,6 +100,9 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         return backup::verify(&config, out, v).await;
     }
     let store = open_store(&config).await?;
+    if config.layout == crate::tfstate::keys::Layout::Oss {
+        refuse_on_oss(&opts.command, &store.location(&config.state_key()))?;
+    }
     let ctx = Ctx { config, store, out };
     match opts.command {
         Command::Pull(a) => pull::run(&ctx, a).await,
@@ -122,6 +125,31 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Completions(a) => completions::run(&a),
         Command::Man(a) => man::run(&a),
     }
+}
+
+/// On a `backend "oss"` layout, whose lock lives in Alibaba TableStore
+/// (Terraform's `internal/backend/remote-state/oss/client.go`): refuse what
+/// takes or releases a lock, and state writes unless `--lock=false`.
+fn refuse_on_oss(command: &Command, state: &str) -> Result<(), Error> {
+    let what = match command {
+        Command::Push(a) if a.lock => "push",
+        Command::Restore(a) if a.lock => "restore",
+        Command::Migrate(_) => "migrate",
+        Command::Digest(a) if a.fix => "digest --fix",
+        Command::Lock(_) => "lock",
+        Command::Unlock(_) => "unlock",
+        Command::ForceUnlock(_) => "force-unlock",
+        _ => return Ok(()),
+    };
+    let how = match command {
+        Command::Push(_) | Command::Restore(_) => {
+            "Pass --lock=false, as Terraform's -lock=false, only if you are sure no one else writes: the write is then still compare-and-swap, but excludes no one"
+        }
+        _ => "Take or release it with Terraform (terraform force-unlock for a stale lock)",
+    };
+    Err(Error::Config(format!(
+        "{state}: tfsync {what} refused: the backend \"oss\" keeps its lock in Alibaba TableStore (tablestore_table), which tfsync cannot take, so a .tflock would exclude no one. {how}"
+    )))
 }
 
 /// The configured store, every option applied (see `store::open`).

@@ -9,7 +9,11 @@ use crate::tfstate::state::{self, StateInfo};
 use crate::tfstate::write::{Purpose, Rules, StateWrite};
 
 pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
-    let bytes = localfile::read_bounded(&args.file, ctx.config.max_state_size)?;
+    // Held once, shared with the write (never copied).
+    let bytes = bytes::Bytes::from(localfile::read_bounded(
+        &args.file,
+        ctx.config.max_state_size,
+    )?);
     let what = args.file.display().to_string();
     match state::parse(&bytes) {
         Ok(StateInfo::Plain(_)) => {}
@@ -34,11 +38,18 @@ pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
         Some(id) => {
             // The caller says it holds the lock; make sure it does.
             ctx.lock_set().check(id, None).await?;
-            write.write(&bytes).await?
+            write.write_bytes(bytes.clone()).await?
         }
+        // `--lock=false`, as `terraform state push -lock=false`.
+        None if !args.lock => write.write(&bytes).await?,
         None => {
-            ctx.under_lock(&key, "state-push", args.lock_timeout, write.write(&bytes))
-                .await?
+            ctx.under_lock(
+                &key,
+                "state-push",
+                args.lock_timeout,
+                write.write_bytes(bytes.clone()),
+            )
+            .await?
         }
     };
 

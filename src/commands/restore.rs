@@ -12,6 +12,11 @@ use crate::tfstate::write::{Purpose, Rules, StateWrite};
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
     let from = match (&args.from, &args.version_id) {
         (_, Some(v)) => return by_version(ctx, v, &args).await,
+        (Some(_), None) if !args.lock => {
+            return Err(Error::Config(
+                "--lock=false works with restore --version-id only: restore --from takes each state's lock (pull the snapshot's state and use push --lock=false instead)".into(),
+            ));
+        }
         (Some(f), None) => f.clone(),
         (None, None) => {
             return Err(Error::Config(
@@ -83,11 +88,14 @@ async fn by_version(ctx: &Ctx, version_id: &str, args: &RestoreArgs) -> Result<(
     );
     let work = async {
         let old = store.get_version(&key, version_id).await?;
-        write.write(&old.bytes).await
+        write.write_bytes(old.bytes.into()).await
     };
-    let written = ctx
-        .under_lock(&key, VERSION_OPERATION, args.lock_timeout, work)
-        .await?;
+    let written = if args.lock {
+        ctx.under_lock(&key, VERSION_OPERATION, args.lock_timeout, work)
+            .await?
+    } else {
+        work.await?
+    };
     if ctx.out.json() {
         ctx.out.emit_json(&serde_json::json!({
             "location": location,

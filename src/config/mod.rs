@@ -61,6 +61,9 @@ pub struct Config {
     pub key: String,
     pub workspace: String,
     pub workspace_key_prefix: String,
+    /// Where the workspaces' states are: the s3 backend's layout, or the oss
+    /// backend's (a `backend "oss"` block).
+    pub layout: keys::Layout,
     pub output: OutputFormat,
     pub quiet: bool,
     pub verbose: bool,
@@ -112,10 +115,11 @@ impl Config {
     ) -> Result<Config, Error> {
         target::refuse_empty_flags(opts)?;
         let (dir, mut r) = target::sources(opts, env, prompt)?;
-        let (store, key) = target::store_and_key(&mut r, opts, needs)?;
+        let layout = target::layout(&r);
+        let (store, key) = target::store_and_key(&mut r, opts, needs, layout)?;
         let workspace = target::workspace(&mut r, opts, &dir)?;
-        let provider = target::provider(&mut r, opts)?;
-        let workspace_key_prefix = target::workspace_key_prefix(&mut r, opts, provider)?;
+        let provider = target::provider(&mut r, opts, layout)?;
+        let workspace_key_prefix = target::workspace_key_prefix(&mut r, opts)?;
         let mut warnings = Vec::new();
         let (target, create_only_header) = match store {
             target::Store::Dir(d) => (Target::Dir(d), None),
@@ -124,11 +128,11 @@ impl Config {
                 (Target::S3(s3), header)
             }
         };
-        let write = write::resolve(&mut r, opts, create_only_header)?;
+        let write = write::resolve(&mut r, opts, create_only_header, &mut warnings)?;
         let transport = transport::resolve(&mut r, opts)?;
         let max_state_size = transport::max_state_size(&mut r, opts)?;
         let lock_table = lock_table::resolve(&mut r, opts, &target, &mut warnings)?;
-        target::backend_notes(&mut r, lock_table.is_some(), &mut warnings)?;
+        target::backend_notes(&mut r, lock_table.is_some(), layout, &mut warnings)?;
         if matches!(target, Target::Dir(_)) && write != WriteOptions::default() {
             warnings.push(
                 "encryption and ACL settings do not apply to a directory store (--dir)".into(),
@@ -139,6 +143,7 @@ impl Config {
             key,
             workspace,
             workspace_key_prefix,
+            layout,
             output: opts.output,
             quiet: opts.quiet,
             verbose: opts.verbose,
@@ -158,7 +163,17 @@ impl Config {
 
     /// The key of the state of the configured workspace.
     pub fn state_key(&self) -> String {
-        keys::state_key(&self.key, &self.workspace, &self.workspace_key_prefix)
+        self.state_key_of(&self.workspace)
+    }
+
+    /// The key of the state of `workspace`, in the backend's layout.
+    pub fn state_key_of(&self, workspace: &str) -> String {
+        keys::state_key_in(
+            self.layout,
+            &self.key,
+            workspace,
+            &self.workspace_key_prefix,
+        )
     }
 }
 

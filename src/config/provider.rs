@@ -30,13 +30,6 @@ impl Provider {
             .unwrap_or_default()
     }
 
-    /// The default workspace key prefix of this provider's own Terraform /
-    /// OpenTofu backend, when it is not Terraform's `env:`.
-    pub fn workspace_key_prefix(self) -> Option<&'static str> {
-        // OpenTofu's oss backend keeps workspaces under `workspaces/`.
-        (self == Provider::Oss).then_some("workspaces")
-    }
-
     /// Every preset's name, for messages: `aws, spaces, ... or gcs`.
     pub fn choices() -> String {
         let names: Vec<String> = Provider::value_variants()
@@ -66,8 +59,6 @@ pub struct Applied {
     pub region: Option<String>,
     /// `Some` when the provider dictates the addressing style.
     pub path_style: Option<bool>,
-    /// Default workspace key prefix (when no source set one).
-    pub workspace_key_prefix: Option<&'static str>,
     /// An extra header on create-only PUTs (the lock).
     pub create_only_header: Option<(String, String)>,
 }
@@ -134,11 +125,10 @@ pub fn apply(
             region: Some("auto".into()),
             path_style: Some(true),
             create_only_header: Some(("x-goog-if-generation-match".into(), "0".into())),
-            ..Default::default()
         },
         // Alibaba Cloud OSS: virtual-hosted addressing only; its own
-        // create-only header; workspaces under `workspaces/` by default
-        // (OpenTofu's oss backend).
+        // create-only header. Workspaces keep Terraform's prefix `env:`
+        // (the oss backend's `prefix` default too).
         Provider::Oss => {
             let region = region.or_else(|| env("ALICLOUD_REGION").filter(|r| !r.trim().is_empty()));
             let endpoint = match endpoint
@@ -159,7 +149,6 @@ pub fn apply(
                 endpoint: Some(endpoint),
                 region,
                 path_style: Some(false),
-                workspace_key_prefix: p.workspace_key_prefix(),
                 create_only_header: Some(("x-oss-forbid-overwrite".into(), "true".into())),
             }
         }
@@ -223,7 +212,6 @@ mod tests {
             Some("https://oss-cn-hangzhou.aliyuncs.com")
         );
         assert_eq!(a.path_style, Some(false));
-        assert_eq!(a.workspace_key_prefix, Some("workspaces"));
         assert_eq!(
             a.create_only_header,
             Some(("x-oss-forbid-overwrite".into(), "true".into()))

@@ -23,7 +23,8 @@ impl Layer {
     }
 }
 
-/// The `backend "s3"` block of the `*.tf` files in `dir`, if one has it.
+/// The `backend "s3"` (or `"oss"`) block of the `*.tf` files in `dir`, if
+/// one has it.
 /// Files are read in name order, as Terraform does; a second backend block
 /// is an error there too.
 pub fn tf_backend_block(dir: &Path) -> Result<Option<Layer>, String> {
@@ -48,12 +49,12 @@ pub fn tf_backend_block(dir: &Path) -> Result<Option<Layer>, String> {
                 .filter(|b| b.identifier() == "backend")
             {
                 let kind = backend.labels().first().map(|l| l.as_str()).unwrap_or("");
-                if kind != "s3" {
+                if !BACKEND_TYPES.contains(&kind) {
                     continue;
                 }
                 if let Some(prev) = &found {
                     return Err(format!(
-                        "two backend \"s3\" blocks: in {} and {}; Terraform allows one",
+                        "two backend blocks: in {} and {}; Terraform allows one",
                         prev.file.display(),
                         file.display()
                     ));
@@ -62,6 +63,7 @@ pub fn tf_backend_block(dir: &Path) -> Result<Option<Layer>, String> {
                 for attr in backend.body().attributes() {
                     flatten_hcl(attr.key(), attr.expr(), &mut values);
                 }
+                as_s3_names(kind, &mut values);
                 found = Some(Layer {
                     file: file.clone(),
                     values,
@@ -70,6 +72,26 @@ pub fn tf_backend_block(dir: &Path) -> Result<Option<Layer>, String> {
         }
     }
     Ok(found)
+}
+
+/// The backends whose blocks tfsync reads: `s3`, and `oss` (Alibaba Cloud
+/// OSS, read through its S3-compatible API; see `keys::Layout::Oss`).
+const BACKEND_TYPES: [&str; 2] = ["s3", "oss"];
+
+/// An `oss` block's settings under the names of the s3 backend's (its
+/// `prefix` is the workspace key prefix), and `type = "oss"` (an s3 block
+/// gets no `type`).
+fn as_s3_names(kind: &str, values: &mut BTreeMap<String, String>) {
+    if kind == "oss" {
+        values.remove("workspace_key_prefix");
+        if let Some(p) = values.remove("prefix") {
+            // Terraform trims `/` around it and a leading `./`.
+            let p = p.trim_matches('/');
+            let p = p.strip_prefix("./").unwrap_or(p);
+            values.insert("workspace_key_prefix".into(), p.to_string());
+        }
+        values.insert("type".into(), kind.to_string());
+    }
 }
 
 fn flatten_hcl(name: &str, expr: &hcl::Expression, out: &mut BTreeMap<String, String>) {
@@ -101,7 +123,7 @@ fn flatten_hcl(name: &str, expr: &hcl::Expression, out: &mut BTreeMap<String, St
 }
 
 /// The backend settings recorded by `terraform init` in
-/// `<dir>/.terraform/terraform.tfstate`, when its backend is `s3`.
+/// `<dir>/.terraform/terraform.tfstate`, when its backend is `s3` or `oss`.
 pub fn tf_init_state(dir: &Path) -> Result<Option<Layer>, String> {
     let file = dir.join(".terraform").join("terraform.tfstate");
     let Ok(bytes) = std::fs::read(&file) else {
@@ -109,15 +131,19 @@ pub fn tf_init_state(dir: &Path) -> Result<Option<Layer>, String> {
     };
     let v: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{} is not valid JSON: {e}", file.display()))?;
-    if v["backend"]["type"] != "s3" {
+    let Some(kind) = v["backend"]["type"]
+        .as_str()
+        .filter(|t| BACKEND_TYPES.contains(t))
+    else {
         return Ok(None);
-    }
+    };
     let mut values = BTreeMap::new();
     if let Some(config) = v["backend"]["config"].as_object() {
         for (k, val) in config {
             flatten_json(k, val, &mut values);
         }
     }
+    as_s3_names(kind, &mut values);
     Ok(Some(Layer { file, values }))
 }
 

@@ -158,6 +158,7 @@ pub const PROVIDER: Setting = Setting {
 };
 pub const WORKSPACE_KEY_PREFIX: Setting = Setting {
     flag: Some("workspace-key-prefix"),
+    // An oss block's `prefix` is read under this name (sources.rs).
     backend: &["workspace_key_prefix"],
     env: &["TFSYNC_WORKSPACE_KEY_PREFIX"],
     empty_ok: true,
@@ -216,6 +217,9 @@ pub const BACKEND_INFO: &[Setting] = &[
     info!("skip_requesting_account_id"),
     info!("skip_metadata_api_check"),
     info!("skip_s3_checksum"),
+    // backend "oss": its lock table (tfsync cannot take that lock).
+    info!("tablestore_endpoint"),
+    info!("tablestore_table"),
 ];
 pub const KMS_KEY_ID: Setting = Setting {
     flag: Some("kms-key-id"),
@@ -229,15 +233,17 @@ pub const ACL: Setting = Setting {
     env: &["TFSYNC_ACL"],
     ..Setting::new("acl")
 };
-/// Backend `encrypt = true`: AES256, or aws:kms with a KMS key; default
-/// aws:kms when a KMS key is set.
+/// Backend `encrypt = true`: aws:kms with a KMS key, SSE-C with a customer
+/// key, else AES256; without it neither key is applied (as in Terraform).
 pub const SSE: Setting = Setting {
     flag: Some("sse"),
     backend: &["encrypt"],
     env: &["TFSYNC_SSE"],
     ..Setting::new("sse")
 };
+/// Applied only with `encrypt` / `--sse` (as in Terraform).
 pub const SSE_CUSTOMER_KEY: Setting = Setting {
+    backend: &["sse_customer_key"],
     env: &["AWS_SSE_CUSTOMER_KEY"],
     secret: true,
     ..Setting::new("sse_customer_key")

@@ -106,12 +106,24 @@ pub(super) enum Store {
     Bucket(String),
 }
 
+/// The oss layout when the backend configuration is a `backend "oss"`
+/// block (or what `terraform init` recorded for one).
+pub(super) fn layout(r: &Resolver<'_>) -> keys::Layout {
+    if r.backend_attr("type") == Some("oss") {
+        keys::Layout::Oss
+    } else {
+        keys::Layout::S3
+    }
+}
+
 /// The store and the state key (empty when the command needs none).
 pub(super) fn store_and_key(
     r: &mut Resolver<'_>,
     opts: &GlobalOpts,
     needs: Needs,
+    layout: keys::Layout,
 ) -> Result<(Store, String), Error> {
+    let oss = layout == keys::Layout::Oss;
     let dir = r
         .text(&table::DIR)
         .flag(opts.dir.as_ref().map(|d| d.display().to_string()))
@@ -129,8 +141,12 @@ pub(super) fn store_and_key(
         .text(&table::KEY)
         .flag(given(&opts.key))
         .prompt(
-            needs == Needs::State,
+            needs == Needs::State && !oss,
             "the state's key in the bucket, e.g. prod/terraform.tfstate",
+        )
+        .default(
+            oss.then(|| "terraform.tfstate".to_string()),
+            Source::Default("Terraform's oss backend"),
         )
         .get()?;
     let mut missing = Vec::new();
@@ -182,32 +198,40 @@ pub(super) fn workspace(
     Ok(workspace)
 }
 
-/// The `--provider` preset, if any.
-pub(super) fn provider(r: &mut Resolver<'_>, opts: &GlobalOpts) -> Result<Option<Provider>, Error> {
+/// The `--provider` preset, if any; `oss` for a `backend "oss"` block.
+pub(super) fn provider(
+    r: &mut Resolver<'_>,
+    opts: &GlobalOpts,
+    layout: keys::Layout,
+) -> Result<Option<Provider>, Error> {
     let parse = |v: &str, source: &Source| {
         Provider::parse(v)
             .map_err(|e| Error::Config(format!("unknown provider {v:?} ({source}): {e}")))
     };
     r.typed(&table::PROVIDER, &parse, &|p| p.name())
         .flag(opts.provider)
+        .default(
+            (layout == keys::Layout::Oss).then_some(Provider::Oss),
+            Source::Default("backend \"oss\""),
+        )
         .get()
 }
 
-/// The workspace key prefix. An empty prefix is meaningful (states at
-/// `W/<key>`), so only an unset one defaults.
+/// The workspace key prefix (the oss backend's `prefix`): `env:` unless
+/// set, for the s3 and the oss backend alike (and `--provider oss`). An
+/// empty prefix is meaningful (states at `W/<key>`), so only an unset one
+/// defaults.
 pub(super) fn workspace_key_prefix(
     r: &mut Resolver<'_>,
     opts: &GlobalOpts,
-    provider: Option<Provider>,
 ) -> Result<String, Error> {
-    let (default, why) = match provider.and_then(Provider::workspace_key_prefix) {
-        Some(p) => (p, "--provider preset"),
-        None => (keys::DEFAULT_WORKSPACE_KEY_PREFIX, "Terraform's"),
-    };
     let prefix = r
         .text(&table::WORKSPACE_KEY_PREFIX)
         .flag(opts.workspace_key_prefix.clone())
-        .default(Some(default.to_string()), Source::Default(why))
+        .default(
+            Some(keys::DEFAULT_WORKSPACE_KEY_PREFIX.to_string()),
+            Source::Default("Terraform's"),
+        )
         .get()?
         .unwrap_or_default();
     keys::validate_prefix(&prefix).map_err(Error::Config)?;
@@ -297,12 +321,15 @@ pub(super) fn s3(
 pub(super) fn backend_notes(
     r: &mut Resolver<'_>,
     lock_table: bool,
+    layout: keys::Layout,
     warnings: &mut Vec<String>,
 ) -> Result<(), Error> {
     for setting in table::BACKEND_INFO {
         r.text(setting).get()?;
     }
-    if r.has_backend() {
+    if layout == keys::Layout::Oss {
+        warnings.push(OSS_LOCK_NOTE.into());
+    } else if r.has_backend() {
         // With a table, Terraform takes the lock item, and so does tfsync.
         if r.backend_attr("use_lockfile") != Some("true") && !lock_table {
             warnings.push(
@@ -311,12 +338,15 @@ pub(super) fn backend_notes(
         }
         if r.backend_attr("sse_customer_key").is_some() {
             warnings.push(
-                "the backend configuration sets sse_customer_key, which tfsync does not read from files: set AWS_SSE_CUSTOMER_KEY".into(),
+                "the backend configuration sets sse_customer_key: a key kept in a file travels with it (version control, backups, .terraform/); set AWS_SSE_CUSTOMER_KEY instead".into(),
             );
         }
     }
     Ok(())
 }
+
+/// What tfsync cannot do on a `backend "oss"` layout.
+const OSS_LOCK_NOTE: &str = "backend \"oss\": its lock lives in Alibaba TableStore (tablestore_table), which tfsync can neither read nor take: the lock state tfsync shows is not Terraform's, and lock, unlock and state writes are refused (push --lock=false writes without a lock, like terraform -lock=false: only if you are sure no one else writes)";
 
 pub(super) fn check_endpoint(ep: &str, warnings: &mut Vec<String>) -> Result<(), Error> {
     let rest = ep

@@ -511,6 +511,8 @@ fn every_setting_of_the_table_is_shown() {
     skip_requesting_account_id = true
     skip_metadata_api_check = true
     skip_s3_checksum = true
+    tablestore_endpoint = "https://t.ots.aliyuncs.com"
+    tablestore_table = "oss-locks"
   }
 }
 "#,
@@ -762,6 +764,142 @@ fn ca_bundles_are_read_as_the_tls_client_reads_them() {
     assert!(e.contains("number 2"), "{e}");
 }
 
+/// Terraform's encryption rules (write.rs): (encrypt, kms_key_id, customer
+/// key in the block, AWS_SSE_CUSTOMER_KEY) -> what is applied. A key
+/// without `encrypt` is not applied (and warned about); `encrypt` with a
+/// customer key is SSE-C; a KMS key with a customer key is refused.
+#[test]
+fn encryption_follows_terraforms_rules() {
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const OTHER: &str = "OTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTBmZWRjYmE=";
+    // (encrypt, kms_key_id, sse_customer_key, AWS_SSE_CUSTOMER_KEY) ->
+    // (sse, kms key, customer key, warnings about unapplied keys)
+    type Row = (
+        Option<bool>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+    type Want = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        usize,
+    );
+    let rows: &[(Row, Want)] = &[
+        ((None, None, None, None), (None, None, None, 0)),
+        (
+            (Some(true), None, None, None),
+            (Some("AES256"), None, None, 0),
+        ),
+        (
+            (Some(false), Some("alias/k"), None, None),
+            (None, None, None, 1),
+        ),
+        (
+            (Some(true), Some("alias/k"), None, None),
+            (Some("aws:kms"), Some("alias/k"), None, 0),
+        ),
+        ((None, Some("alias/k"), None, None), (None, None, None, 1)),
+        (
+            (Some(true), None, Some(KEY), None),
+            (None, None, Some(KEY), 0),
+        ),
+        (
+            (Some(true), None, None, Some(KEY)),
+            (None, None, Some(KEY), 0),
+        ),
+        // The block's key wins over the environment's, as in Terraform.
+        (
+            (Some(true), None, Some(KEY), Some(OTHER)),
+            (None, None, Some(KEY), 0),
+        ),
+        ((None, None, Some(KEY), None), (None, None, None, 1)),
+        ((None, None, None, Some(KEY)), (None, None, None, 1)),
+        ((Some(false), None, None, Some(KEY)), (None, None, None, 1)),
+    ];
+    for (row @ (encrypt, kms, block_key, env_key), want) in rows {
+        let d = tempfile::tempdir().expect("tmp");
+        let mut tf = String::from(
+            "terraform {\n backend \"s3\" {\n bucket = \"b\"\n key = \"k\"\n use_lockfile = true\n",
+        );
+        if let Some(e) = encrypt {
+            tf.push_str(&format!(" encrypt = {e}\n"));
+        }
+        if let Some(k) = kms {
+            tf.push_str(&format!(" kms_key_id = \"{k}\"\n"));
+        }
+        if let Some(k) = block_key {
+            tf.push_str(&format!(" sse_customer_key = \"{k}\"\n"));
+        }
+        tf.push_str(" }\n}\n");
+        std::fs::write(d.path().join("main.tf"), tf).expect("tf");
+        let env: Vec<(&str, &str)> = env_key
+            .iter()
+            .map(|k| ("AWS_SSE_CUSTOMER_KEY", *k))
+            .collect();
+        let c = resolve(in_dir(d.path()), &env).unwrap_or_else(|e| panic!("{row:?}: {e}"));
+        let got = (
+            c.write.sse.as_deref(),
+            c.write.kms_key_id.as_deref(),
+            c.write.sse_customer_key.as_deref(),
+            c.warnings
+                .iter()
+                .filter(|w| w.contains("is not applied"))
+                .count(),
+        );
+        assert_eq!(got, *want, "{row:?}: {:?}", c.warnings);
+        // A key in the block is warned about as a key kept in a file.
+        assert_eq!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("sets sse_customer_key")),
+            block_key.is_some(),
+            "{row:?}: {:?}",
+            c.warnings
+        );
+    }
+
+    // tfsync's own switch: --sse (or TFSYNC_SSE) is `encrypt`.
+    let mut o = base();
+    o.sse = Some("AES256".into());
+    let c = resolve(o.clone(), &[("AWS_SSE_CUSTOMER_KEY", KEY)]).expect("ssec");
+    assert_eq!(
+        (c.write.sse, c.write.sse_customer_key.as_deref()),
+        (None, Some(KEY))
+    );
+    o.sse = Some("aws:kms".into());
+    assert!(matches!(
+        resolve(o.clone(), &[("AWS_SSE_CUSTOMER_KEY", KEY)]),
+        Err(Error::Config(_))
+    ));
+    o.kms_key_id = Some("alias/k".into());
+    let c = resolve(o.clone(), &[]).expect("kms");
+    assert_eq!(
+        (c.write.sse.as_deref(), c.write.kms_key_id.as_deref()),
+        (Some("aws:kms"), Some("alias/k"))
+    );
+    o.sse = Some("AES256".into());
+    assert!(matches!(resolve(o, &[]), Err(Error::Config(_))));
+    let mut o = base();
+    o.kms_key_id = Some("alias/k".into());
+    let c = resolve(o.clone(), &[("TFSYNC_SSE", "aws:kms")]).expect("kms");
+    assert_eq!(c.write.kms_key_id.as_deref(), Some("alias/k"));
+
+    // Terraform refuses a KMS key with a customer key, encrypt or not.
+    for env in [
+        vec![("AWS_SSE_CUSTOMER_KEY", KEY)],
+        vec![("AWS_SSE_CUSTOMER_KEY", KEY), ("TFSYNC_SSE", "AES256")],
+    ] {
+        let err = resolve(o.clone(), &env).expect_err("kms + customer key");
+        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(!err.to_string().contains(KEY), "{err}");
+    }
+    // A bad customer key is an error wherever it comes from, never shown.
+    let err = resolve(base(), &[("AWS_SSE_CUSTOMER_KEY", "c2hvcnQ=")]).expect_err("short");
+    assert!(!err.to_string().contains("c2hvcnQ="), "{err}");
+}
+
 /// The manifest's `openmcf.org/provisioner` picks whose backend labels are
 /// read; tofu falls back to the terraform.* labels; `--engine` overrides.
 #[test]
@@ -893,4 +1031,99 @@ fn provisioner_label_picks_the_label_prefix() {
     let mut o = with(&pulumi);
     o.engine = Some(Engine::Terraform);
     assert_eq!(s3(&resolve(o, &[]).expect("ok")).bucket, "tf-bucket");
+}
+
+/// A `backend "oss"` block selects the oss layout (default workspace at
+/// `<prefix>/<key>`), with Terraform's defaults (prefix `env:`, key
+/// `terraform.tfstate`), the oss preset, and its TableStore settings shown.
+#[test]
+fn an_oss_backend_block() {
+    let d = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        d.path().join("main.tf"),
+        r#"terraform {
+  backend "oss" {
+    bucket              = "ob"
+    prefix              = "/states/"
+    region              = "cn-hangzhou"
+    endpoint            = "oss-cn-hangzhou.aliyuncs.com"
+    tablestore_endpoint = "https://tf.cn-hangzhou.ots.aliyuncs.com"
+    tablestore_table    = "locks"
+  }
+}
+"#,
+    )
+    .expect("tf");
+    let c = resolve(in_dir(d.path()), &[]).expect("oss");
+    assert_eq!(c.layout, keys::Layout::Oss);
+    assert_eq!(c.key, "terraform.tfstate");
+    assert_eq!(c.workspace_key_prefix, "states");
+    assert_eq!(c.state_key(), "states/terraform.tfstate");
+    assert_eq!(c.state_key_of("dev"), "states/dev/terraform.tfstate");
+    let s = s3(&c);
+    assert_eq!(s.bucket, "ob");
+    assert_eq!(
+        s.endpoint.as_deref(),
+        Some("https://oss-cn-hangzhou.aliyuncs.com")
+    );
+    assert!(!s.path_style, "OSS is virtual-hosted");
+    assert_eq!(
+        source_of(&c, "provider").to_string(),
+        "default (backend \"oss\")"
+    );
+    for name in ["tablestore_endpoint", "tablestore_table"] {
+        assert!(c.sources.iter().any(|r| r.name == name), "{name}");
+    }
+    assert!(
+        c.warnings.iter().any(|w| w.contains("Alibaba TableStore")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("use_lockfile")),
+        "{:?}",
+        c.warnings
+    );
+    // No prefix: `env:`; a key and credentials from the environment.
+    std::fs::write(
+        d.path().join("main.tf"),
+        "terraform {\n backend \"oss\" {\n bucket = \"ob\"\n key = \"net/t.tfstate\"\n region = \"cn-hangzhou\"\n }\n}\n",
+    )
+    .expect("tf");
+    let env = [("ALICLOUD_ACCESS_KEY", "ak"), ("ALICLOUD_SECRET_KEY", "sk")];
+    let c = resolve(in_dir(d.path()), &env).expect("oss");
+    assert_eq!(c.state_key(), "env:/net/t.tfstate");
+    assert!(s3(&c).credentials.is_some());
+    // What `terraform init` recorded for an oss backend counts too.
+    std::fs::remove_file(d.path().join("main.tf")).expect("rm");
+    std::fs::create_dir(d.path().join(".terraform")).expect("mkdir");
+    std::fs::write(
+        d.path().join(".terraform/terraform.tfstate"),
+        r#"{"backend":{"type":"oss","config":{"bucket":"ib","prefix":"p","region":"cn-beijing"}}}"#,
+    )
+    .expect("init");
+    let c = resolve(in_dir(d.path()), &[]).expect("init oss");
+    assert_eq!(
+        (c.layout, c.state_key()),
+        (keys::Layout::Oss, "p/terraform.tfstate".to_string())
+    );
+}
+
+/// `--provider oss` on an s3 backend keeps the s3 layout, and Terraform's
+/// workspace prefix `env:` (it was `workspaces`).
+#[test]
+fn provider_oss_keeps_the_s3_layout_and_env_prefix() {
+    let mut o = base();
+    o.provider = Some(Provider::Oss);
+    o.region = Some("cn-hangzhou".into());
+    o.workspace = Some("dev".into());
+    let c = resolve(o.clone(), &[]).expect("oss preset");
+    assert_eq!(c.layout, keys::Layout::S3);
+    assert_eq!(c.workspace_key_prefix, "env:");
+    assert_eq!(c.state_key(), "env:/dev/k.tfstate");
+    o.workspace = None;
+    assert_eq!(
+        resolve(o, &[]).expect("oss preset").state_key(),
+        "k.tfstate"
+    );
 }

@@ -9,7 +9,7 @@
 //! rate (the limit is per server). Every item is keyed by the string
 //! attribute `LockID`, the table's hash key.
 
-use super::s3::{S3Options, TransportOptions, error_chain, rate_limiter, sdk_config};
+use super::s3::{S3Options, SdkFailure, TransportOptions, rate_limiter, sdk_config, sdk_failure};
 use super::{Result, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -315,35 +315,15 @@ impl LockTable {
         } else {
             self.location(lock_id)
         };
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        let code = err.code().map(str::to_string);
-        self.log(format_args!(
-            "  -> {} {}",
-            status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "no response".into()),
-            code.as_deref().unwrap_or("")
-        ));
-        match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                let chain = error_chain(&err);
-                let message = if chain.contains("credentials") {
-                    "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile".to_string()
-                } else {
-                    format!(
-                        "{chain}. Check --dynamodb-endpoint (AWS_ENDPOINT_URL_DYNAMODB) and that the server is up"
-                    )
-                };
-                return StoreError::Transport { location, message };
-            }
-            SdkError::ConstructionFailure(_) => {
-                return StoreError::Other {
-                    location,
-                    message: error_chain(&err),
-                };
-            }
-            _ => {}
-        }
+        let SdkFailure { status, code } = match sdk_failure(
+            &err,
+            &location,
+            "Check --dynamodb-endpoint (AWS_ENDPOINT_URL_DYNAMODB) and that the server is up",
+            |what| self.log(what),
+        ) {
+            Ok(failure) => failure,
+            Err(early) => return early,
+        };
         let message = err
             .message()
             .filter(|m| !m.trim().is_empty())

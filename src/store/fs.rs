@@ -36,6 +36,7 @@
 //!   mistyped `--dir` is an error); [`FsStore::create`] makes it, for the
 //!   destination of a backup or a migration only.
 
+use super::ObjectId;
 use super::{GetResult, ObjectMeta, ObjectStore, PutMode, Result, StoreError, md5_hex};
 use crate::localfile::{self, STALE_TEMP_AGE, TMP_PREFIX};
 use crate::output::{escape_bytes_for_terminal, escape_for_terminal};
@@ -517,6 +518,116 @@ impl FsStore {
         }
     }
 
+    /// [`ObjectStore::identities`]: the deepest existing directory on the
+    /// way to `key` and the rest below it, and the file when it exists.
+    fn identities_blocking(&self, key: &str) -> Result<Vec<ObjectId>> {
+        self.check_key(key)?;
+        let (mut dir, mut rest) = (split(key).0, split(key).1.to_string());
+        let fd = loop {
+            match self.open_beneath(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+                Ok(fd) => break fd,
+                Err(Errno::NOENT) if !dir.is_empty() => {
+                    let (up, name) = split(dir);
+                    rest = format!("{name}/{rest}");
+                    dir = up;
+                }
+                Err(e) => return Err(self.dir_fail(key, e)),
+            }
+        };
+        let st = rfs::fstat(&fd).map_err(|e| self.fail(key, e))?;
+        let mut ids = vec![ObjectId::Name {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            rest: rest.clone(),
+        }];
+        if !rest.contains('/') {
+            match rfs::statat(&fd, &rest, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(f) => ids.push(ObjectId::File {
+                    dev: f.st_dev,
+                    ino: f.st_ino,
+                }),
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(self.fail(key, e)),
+            }
+        }
+        Ok(ids)
+    }
+
+    /// [`ObjectStore::remove_empty_dirs`].
+    fn remove_empty_dirs_blocking(&self, prefix: &str) -> Result<usize> {
+        let rel = prefix.trim_end_matches('/');
+        let dir = match self.open_beneath(rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+            Ok(d) => d,
+            Err(Errno::NOENT) => return Ok(0),
+            Err(e) => return Err(self.dir_fail(prefix, e)),
+        };
+        let mut removed = 0;
+        self.clean_dir(prefix, &dir, &mut removed)?;
+        Ok(removed)
+    }
+
+    /// Empty the subdirectories of `dir` that hold nothing but directories
+    /// and stale temporary files, removing them bottom-up (never following
+    /// a link); is `dir` empty afterwards? A directory that fills up
+    /// meanwhile is left (`rmdir` refuses it).
+    fn clean_dir(&self, key: &str, dir: &OwnedFd, removed: &mut usize) -> Result<bool> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut empty = true;
+        let mut subdirs = Vec::new();
+        for entry in rfs::Dir::read_from(dir).map_err(|e| self.fail(key, e))? {
+            let entry = entry.map_err(|e| self.fail(key, e))?;
+            let name = entry.file_name().to_owned();
+            if name.as_bytes() == b"." || name.as_bytes() == b".." {
+                continue;
+            }
+            let st = match rfs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(self.fail(key, e)),
+            };
+            match file_type(&st) {
+                FileType::Directory => subdirs.push(name),
+                FileType::RegularFile
+                    if name.as_bytes().starts_with(TMP_PREFIX.as_bytes())
+                        && now - mtime(&st) > STALE_TEMP_AGE.as_secs() as i64 =>
+                {
+                    match rfs::unlinkat(dir, name.as_c_str(), AtFlags::empty()) {
+                        Ok(()) => *removed += 1,
+                        Err(Errno::NOENT) => {}
+                        Err(e) => return Err(self.fail(key, e)),
+                    }
+                }
+                _ => empty = false,
+            }
+        }
+        for name in subdirs {
+            let sub = match rfs::openat(
+                dir,
+                name.as_c_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(self.fail(key, e)),
+            };
+            let sub_key = format!("{}/{}", key.trim_end_matches('/'), name.to_string_lossy());
+            if !self.clean_dir(&sub_key, &sub, removed)? {
+                empty = false;
+                continue;
+            }
+            match rfs::unlinkat(dir, name.as_c_str(), AtFlags::REMOVEDIR) {
+                Ok(()) => *removed += 1,
+                Err(Errno::NOENT) => {}
+                Err(Errno::NOTEMPTY | Errno::EXIST) => empty = false,
+                Err(e) => return Err(self.fail(&sub_key, e)),
+            }
+        }
+        Ok(empty)
+    }
+
     /// The directory of `key`, created (each level `O_NOFOLLOW`) if missing.
     fn open_dir_for_write(&self, key: &str) -> Result<OwnedFd> {
         let rel = split(key).0;
@@ -773,15 +884,16 @@ impl FsStore {
         }
     }
 
-    fn delete_blocking(&self, key: &str, if_match: Option<&str>) -> Result<()> {
+    /// `Ok(false)`: nothing was there to delete.
+    fn delete_blocking(&self, key: &str, if_match: Option<&str>) -> Result<bool> {
         let (rel, name) = split(key);
         let dir = match self.open_beneath(rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
             Ok(d) => d,
-            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(false),
             Err(e) => return Err(self.dir_fail(key, e)),
         };
         match rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => return Ok(()),
+            Err(Errno::NOENT) => return Ok(false),
             Err(e) => return Err(self.fail(key, e)),
             Ok(st) if file_type(&st) != FileType::RegularFile => {
                 return Err(self.not_regular(key, file_type(&st)));
@@ -790,7 +902,7 @@ impl FsStore {
         }
         if let Some(expected) = if_match {
             let Some(f) = self.open_in(key, &dir, name)? else {
-                return Ok(());
+                return Ok(false);
             };
             if self.md5_of(key, f)? != expected {
                 return Err(StoreError::Precondition {
@@ -798,12 +910,13 @@ impl FsStore {
                 });
             }
         }
-        match rfs::unlinkat(&dir, name, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => {}
+        let deleted = match rfs::unlinkat(&dir, name, AtFlags::empty()) {
+            Ok(()) => true,
+            Err(Errno::NOENT) => false,
             Err(e) => return Err(self.fail(key, e)),
-        }
+        };
         let _ = rfs::fsync(&dir);
-        Ok(())
+        Ok(deleted)
     }
 
     fn list_refusal(&self, key: &str, ft: FileType) -> StoreError {
@@ -816,7 +929,8 @@ impl FsStore {
         }
     }
 
-    fn list_blocking(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+    /// Every object under `prefix`; with `etags`, each read for its MD5.
+    fn list_blocking(&self, prefix: &str, etags: bool) -> Result<Vec<ObjectMeta>> {
         let mut out = Vec::new();
         // Directories to read, by key; each opened from the root when its
         // turn comes (never many descriptors at once).
@@ -887,8 +1001,14 @@ impl FsStore {
                             continue; // deleted while listing
                         };
                         let st = rfs::fstat(&f).map_err(|e| self.fail(&key, e))?;
-                        let etag = self.md5_of(&key, f)?;
-                        out.push(self.meta(&key, &st, st.st_size as u64, etag));
+                        if etags {
+                            let etag = self.md5_of(&key, f)?;
+                            out.push(self.meta(&key, &st, st.st_size as u64, etag));
+                        } else {
+                            let mut m = self.meta(&key, &st, st.st_size as u64, String::new());
+                            m.etag = None;
+                            out.push(m);
+                        }
                     }
                     FileType::RegularFile => {}
                     ft => return Err(self.list_refusal(&key, ft)),
@@ -944,6 +1064,11 @@ impl ObjectStore for FsStore {
         *self.wait.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), wait));
     }
 
+    async fn identities(&self, key: &str) -> Result<Vec<ObjectId>> {
+        let (this, key) = (self.clone(), key.to_string());
+        blocking(self.location(&key), move || this.identities_blocking(&key)).await
+    }
+
     async fn get(&self, key: &str) -> Result<GetResult> {
         self.check_key(key)?;
         let (this, key) = (self.clone(), key.to_string());
@@ -967,7 +1092,56 @@ impl ObjectStore for FsStore {
         .await
     }
 
+    async fn get_to(
+        &self,
+        key: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<(ObjectMeta, String)> {
+        // Streamed in blocks (memory stays flat), bounded as `get` is.
+        use md5::{Digest, Md5};
+        use tokio::io::AsyncWriteExt;
+        self.check_key(key)?;
+        let (this, k) = (self.clone(), key.to_string());
+        let (file, st) = blocking(self.location(key), move || this.open_object(&k)).await?;
+        let size = st.st_size as u64;
+        if size > self.max_object_size {
+            return Err(self.too_big(key, Some(size)));
+        }
+        let mut file = tokio::fs::File::from_std(file);
+        let mut h = Md5::new();
+        let mut buf = vec![0u8; 256 << 10];
+        let mut read = 0u64;
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut file, &mut buf)
+                .await
+                .map_err(|e| self.io_fail(key, e))?;
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+            if read > self.max_object_size {
+                return Err(self.too_big(key, None));
+            }
+            h.update(&buf[..n]);
+            sink.write_all(&buf[..n])
+                .await
+                .map_err(super::local_write_error)?;
+        }
+        sink.flush().await.map_err(super::local_write_error)?;
+        let md5 = hex::encode(h.finalize());
+        Ok((self.meta(key, &st, read, md5.clone()), md5))
+    }
+
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>> {
+        self.put_bytes(key, body.into(), mode).await
+    }
+
+    async fn put_bytes(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        mode: PutMode,
+    ) -> Result<Option<String>> {
         self.check_key(key)?;
         let etag = md5_hex(&body);
         let (this, k) = (self.clone(), key.to_string());
@@ -995,14 +1169,44 @@ impl ObjectStore for FsStore {
         let (this, key, m) = (self.clone(), key.to_string(), if_match.map(str::to_string));
         blocking(self.location(&key), move || {
             let _guard = guard;
-            this.delete_blocking(&key, m.as_deref())
+            this.delete_blocking(&key, m.as_deref()).map(|_| ())
+        })
+        .await
+    }
+
+    async fn delete_if(&self, key: &str, etag: &str) -> Result<bool> {
+        self.check_key(key)?;
+        let guard = self.exclusive().await?;
+        let (this, key, etag) = (self.clone(), key.to_string(), etag.to_string());
+        blocking(self.location(&key), move || {
+            let _guard = guard;
+            this.delete_blocking(&key, Some(&etag))
+        })
+        .await
+    }
+
+    async fn remove_empty_dirs(&self, prefix: &str) -> Result<usize> {
+        let (this, prefix) = (self.clone(), prefix.to_string());
+        blocking(self.location(&prefix), move || {
+            this.remove_empty_dirs_blocking(&prefix)
         })
         .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         let (this, prefix) = (self.clone(), prefix.to_string());
-        blocking(self.location(&prefix), move || this.list_blocking(&prefix)).await
+        blocking(self.location(&prefix), move || {
+            this.list_blocking(&prefix, true)
+        })
+        .await
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let (this, prefix) = (self.clone(), prefix.to_string());
+        blocking(self.location(&prefix), move || {
+            this.list_blocking(&prefix, false)
+        })
+        .await
     }
 
     async fn flush(&self) -> Result<()> {

@@ -44,6 +44,26 @@ pub struct GetResult {
     pub bytes: Vec<u8>,
 }
 
+/// One name of the object at a key that no other key of any store shares
+/// unless it is the same object: `migrate` compares them to refuse moving a
+/// state onto itself (with `--delete-source`, the only copy would go).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ObjectId {
+    /// An existing file: device and inode (a hard link to it, or the same
+    /// directory reached by another path, has the same).
+    File { dev: u64, ino: u64 },
+    /// A key in a directory store, existing or not: the deepest existing
+    /// directory on its way (device and inode) and the rest of the key below
+    /// it.
+    Name { dev: u64, ino: u64, rest: String },
+    /// An object on a server: endpoint (`aws` for AWS itself), bucket, key.
+    Remote {
+        endpoint: String,
+        bucket: String,
+        key: String,
+    },
+}
+
 /// Typed store errors. `location` is always `scheme://bucket/key` so that every
 /// message names what it was about.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +119,14 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Every [`ObjectId`] of `key` (no request to a server). Two keys
+    /// sharing one are the same object. Default: none known (the caller
+    /// falls back on comparing [`ObjectStore::describe`] and the keys).
+    async fn identities(&self, key: &str) -> Result<Vec<ObjectId>> {
+        let _ = key;
+        Ok(Vec::new())
+    }
+
     /// Read an object and its metadata in one request.
     async fn get(&self, key: &str) -> Result<GetResult>;
 
@@ -110,10 +138,45 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// stale or missing ETag fails with `Precondition`.
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>>;
 
+    /// [`ObjectStore::put`] of shared bytes: a store that can send them
+    /// without a copy does (a large state is then held once). The default
+    /// copies them into a `put`.
+    async fn put_bytes(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        mode: PutMode,
+    ) -> Result<Option<String>> {
+        self.put(key, body.to_vec(), mode).await
+    }
+
     /// Delete an object. `if_match` is sent when given, but callers must not
     /// rely on it being honoured (Ceph RGW ignores it). Deleting a missing key
     /// succeeds.
     async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()>;
+
+    /// Delete `key` only if its ETag is `etag`, saying whether there was
+    /// one: `Ok(false)` when it was gone already (what a release must not
+    /// report as its own), `Precondition` when another object is there. A
+    /// server that ignores `If-Match` on DELETE (Ceph RGW) cannot tell and
+    /// says `Ok(true)`. The default looks first (HEAD), then deletes.
+    async fn delete_if(&self, key: &str, etag: &str) -> Result<bool> {
+        match self.head(key).await {
+            Ok(_) => self.delete(key, Some(etag)).await.map(|()| true),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remove every empty directory beneath `prefix` (never `prefix`
+    /// itself), and the temporary files of killed runs in them once older
+    /// than an hour; returns how many entries went. Only for a backup root
+    /// after its retention. Default (object stores have no directories):
+    /// nothing to do.
+    async fn remove_empty_dirs(&self, prefix: &str) -> Result<usize> {
+        let _ = prefix;
+        Ok(0)
+    }
 
     /// Every object whose key starts with `prefix`, sorted by key, all pages.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
@@ -140,6 +203,43 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         sink.flush().await.map_err(local_write_error)?;
         let md5 = md5_hex(&got.bytes);
         Ok((got.meta, md5))
+    }
+
+    /// The keys under `prefix` with their sizes, as [`ObjectStore::list`],
+    /// but ETags may be missing when they cost more than the listing (the
+    /// directory store reads each file for its MD5): for existence checks.
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        self.list(prefix).await
+    }
+
+    /// The first `len` bytes of an object (all of it when it is shorter),
+    /// only while its ETag is `etag`: `Precondition` otherwise. The default
+    /// reads the whole object and compares.
+    async fn get_head(&self, key: &str, len: u64, etag: &str) -> Result<GetResult> {
+        let mut got = self.get(key).await?;
+        if got.meta.etag.as_deref() != Some(etag) {
+            return Err(StoreError::Precondition {
+                location: self.location(key),
+            });
+        }
+        got.bytes
+            .truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(got)
+    }
+
+    /// [`ObjectStore::copy_from`], of the source only while its ETag is
+    /// `if_match` (`x-amz-copy-source-if-match`) where the store can say
+    /// so; callers still compare the new object's ETag. The default ignores
+    /// `if_match`.
+    async fn copy_from_if(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<Option<String>> {
+        let _ = if_match;
+        self.copy_from(src_bucket, src_key, key).await
     }
 
     /// How long the command is prepared to wait for locks (`--lock-timeout`,

@@ -254,6 +254,7 @@ mod tests {
             key: "k".into(),
             workspace: "default".into(),
             workspace_key_prefix: "env:".into(),
+            layout: Default::default(),
             output: crate::cli::OutputFormat::Text,
             quiet: false,
             verbose: false,

@@ -12,6 +12,7 @@
 //! - for custom endpoints, credentials come from the environment or a profile
 //!   only: never instance metadata (IMDS), ECS or STS web identity.
 
+use super::ObjectId;
 use super::dynamo::{LockTable, LockTableOptions};
 use super::{GetResult, ObjectMeta, ObjectStore, PutMode, Result, StoreError, unquote_etag};
 use async_trait::async_trait;
@@ -198,6 +199,9 @@ pub struct S3Store {
     verbose: bool,
     /// An S3-compatible server rather than AWS itself.
     custom_endpoint: bool,
+    /// The endpoint as [`ObjectId::Remote`] names it: the URL without a
+    /// trailing `/`, lower case, or `aws`.
+    endpoint_id: String,
     /// A create-only PUT was answered with an object version ID: the bucket
     /// is versioned (a signal that costs no request).
     saw_versioned_create: Arc<AtomicBool>,
@@ -226,6 +230,10 @@ impl S3Store {
             bucket: opts.bucket.clone(),
             verbose: opts.verbose,
             custom_endpoint: custom,
+            endpoint_id: opts.endpoint.as_deref().map_or_else(
+                || "aws".to_string(),
+                |e| e.trim_end_matches('/').to_ascii_lowercase(),
+            ),
             saw_versioned_create: Arc::default(),
             write: WriteOptions::default(),
             limiter: None,
@@ -423,15 +431,18 @@ impl S3Store {
     ) -> Result<GetResult> {
         let etag = out.e_tag().map(unquote_etag);
         let last_modified = to_utc(out.last_modified());
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::BodyInterrupted {
+        // Chunks appended to one buffer of the announced size: the body is
+        // held once (collecting it first, then copying, held it twice).
+        let mut out = out;
+        let hint = out.content_length().unwrap_or(0).clamp(0, 1 << 30) as usize;
+        let mut bytes = Vec::with_capacity(hint);
+        while let Some(chunk) = out.body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::BodyInterrupted {
                 location: self.location(key),
                 message: format!("{}", DisplayErrorContext(&e)),
-            })?
-            .to_vec();
+            })?;
+            bytes.extend_from_slice(&chunk);
+        }
         Ok(GetResult {
             meta: ObjectMeta {
                 key: key.to_string(),
@@ -461,6 +472,46 @@ impl S3Store {
             .map_err(|e| self.map_err(key, e, Op::Other))
     }
 
+    /// DELETE, `If-Match` when given; `Ok(false)` when the key was gone
+    /// already (404, or a 412 on a key a HEAD then finds missing).
+    async fn delete_tagged(&self, key: &str, if_match: Option<&str>) -> Result<bool> {
+        self.log(format_args!(
+            "DELETE {}{}",
+            self.location(key),
+            if if_match.is_some() {
+                " (If-Match)"
+            } else {
+                ""
+            }
+        ));
+        self.pace().await;
+        let mut req = self.client.delete_object().bucket(&self.bucket).key(key);
+        if let Some(e) = if_match {
+            req = req.if_match(format!("\"{e}\""));
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match self.map_err(
+                key,
+                e,
+                if if_match.is_some() {
+                    Op::IfMatch
+                } else {
+                    Op::Other
+                },
+            ) {
+                // Deleting a missing key is not an error.
+                StoreError::NotFound { .. } => Ok(false),
+                // A conditional delete of a missing key: already gone.
+                StoreError::Precondition { location } => match self.head(key).await {
+                    Err(StoreError::NotFound { .. }) => Ok(false),
+                    _ => Err(StoreError::Precondition { location }),
+                },
+                other => Err(other),
+            },
+        }
+    }
+
     fn log(&self, what: std::fmt::Arguments<'_>) {
         if self.verbose {
             eprintln!("tfsync: {what}");
@@ -477,40 +528,15 @@ impl S3Store {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let location = self.location(key);
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        let code = err.code().map(str::to_string);
-        self.log(format_args!(
-            "  -> {} {}",
-            status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "no response".into()),
-            code.as_deref().unwrap_or("")
-        ));
-        match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                let chain = error_chain(&err);
-                let hint = if chain.contains("credentials") {
-                    "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile".to_string()
-                } else if chain.contains("TLS") || chain.contains("certificate") {
-                    format!(
-                        "{chain}. Check the endpoint's certificate, or use http:// if the server does not speak TLS"
-                    )
-                } else {
-                    format!("{chain}. Check the endpoint URL and that the server is up")
-                };
-                return StoreError::Transport {
-                    location,
-                    message: hint,
-                };
-            }
-            SdkError::ConstructionFailure(_) => {
-                return StoreError::Other {
-                    location,
-                    message: error_chain(&err),
-                };
-            }
-            _ => {}
-        }
+        let SdkFailure { status, code } = match sdk_failure(
+            &err,
+            &location,
+            "Check the endpoint URL and that the server is up",
+            |what| self.log(what),
+        ) {
+            Ok(failure) => failure,
+            Err(early) => return early,
+        };
         match (status, code.as_deref(), op) {
             (_, Some("NoSuchBucket"), _) => StoreError::BucketNotFound {
                 bucket: self.bucket.clone(),
@@ -558,7 +584,7 @@ impl S3Store {
     async fn put_once(
         &self,
         key: &str,
-        body: &[u8],
+        body: &bytes::Bytes,
         mode: &PutMode,
         etag_form: EtagForm,
     ) -> Result<Option<String>> {
@@ -569,7 +595,7 @@ impl S3Store {
             .key(key)
             .content_type("application/json")
             .content_md5(content_md5(body))
-            .body(body.to_vec().into());
+            .body(body.clone().into());
         if let Some(sse) = &self.write.sse {
             req = req.server_side_encryption(sse.as_str().into());
         }
@@ -710,6 +736,63 @@ impl aws_sdk_s3::config::Intercept for OneOfRepeatedSseHeaders {
     }
 }
 
+/// What a failed AWS SDK call (S3 or DynamoDB) says before the service's own
+/// error codes are read: the HTTP status and the error code, if a response came.
+pub(crate) struct SdkFailure {
+    pub(crate) status: Option<u16>,
+    pub(crate) code: Option<String>,
+}
+
+/// The part of mapping an SDK error that is the same for every AWS client:
+/// log the answer (`-v`), and turn the failures that never reached the service
+/// (timeouts, connection and TLS failures, missing credentials, a request that
+/// could not be built) into their [`StoreError`], with `check_endpoint` as the
+/// advice when the server did not answer. Otherwise the status and code, for the
+/// caller's service-specific match.
+pub(crate) fn sdk_failure<E>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+    location: &str,
+    check_endpoint: &str,
+    log: impl FnOnce(std::fmt::Arguments<'_>),
+) -> std::result::Result<SdkFailure, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_string);
+    log(format_args!(
+        "  -> {} {}",
+        status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "no response".into()),
+        code.as_deref().unwrap_or("")
+    ));
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            let chain = error_chain(err);
+            let message = if chain.contains("credentials") {
+                "no usable credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile"
+                    .to_string()
+            } else if chain.contains("TLS") || chain.contains("certificate") {
+                format!(
+                    "{chain}. Check the endpoint's certificate, or use http:// if the server does not speak TLS"
+                )
+            } else {
+                format!("{chain}. {check_endpoint}")
+            };
+            Err(StoreError::Transport {
+                location: location.to_string(),
+                message,
+            })
+        }
+        SdkError::ConstructionFailure(_) => Err(StoreError::Other {
+            location: location.to_string(),
+            message: error_chain(err),
+        }),
+        _ => Ok(SdkFailure { status, code }),
+    }
+}
+
 /// An error and its sources as one line, each level once, without the
 /// debug dumps the SDK appends.
 pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
@@ -847,6 +930,14 @@ impl ObjectStore for S3Store {
         &self.bucket
     }
 
+    async fn identities(&self, key: &str) -> Result<Vec<ObjectId>> {
+        Ok(vec![ObjectId::Remote {
+            endpoint: self.endpoint_id.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+        }])
+    }
+
     fn lock_table(&self) -> Option<&LockTable> {
         self.lock_table.as_deref()
     }
@@ -910,6 +1001,15 @@ impl ObjectStore for S3Store {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>> {
+        self.put_bytes(key, body.into(), mode).await
+    }
+
+    async fn put_bytes(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        mode: PutMode,
+    ) -> Result<Option<String>> {
         match self.put_once(key, &body, &mode, EtagForm::Quoted).await {
             Err(StoreError::Precondition { location }) => {
                 // Ceph RGW compares If-Match against the unquoted ETag: if the
@@ -929,41 +1029,11 @@ impl ObjectStore for S3Store {
     }
 
     async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()> {
-        self.log(format_args!(
-            "DELETE {}{}",
-            self.location(key),
-            if if_match.is_some() {
-                " (If-Match)"
-            } else {
-                ""
-            }
-        ));
-        self.pace().await;
-        let mut req = self.client.delete_object().bucket(&self.bucket).key(key);
-        if let Some(e) = if_match {
-            req = req.if_match(format!("\"{e}\""));
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match self.map_err(
-                key,
-                e,
-                if if_match.is_some() {
-                    Op::IfMatch
-                } else {
-                    Op::Other
-                },
-            ) {
-                // Deleting a missing key is not an error.
-                StoreError::NotFound { .. } => Ok(()),
-                // A conditional delete of a missing key: already gone.
-                StoreError::Precondition { location } => match self.head(key).await {
-                    Err(StoreError::NotFound { .. }) => Ok(()),
-                    _ => Err(StoreError::Precondition { location }),
-                },
-                other => Err(other),
-            },
-        }
+        self.delete_tagged(key, if_match).await.map(|_| ())
+    }
+
+    async fn delete_if(&self, key: &str, etag: &str) -> Result<bool> {
+        self.delete_tagged(key, Some(etag)).await
     }
 
     /// On a non-AWS endpoint, when a create-only PUT (the lock) came back
@@ -988,6 +1058,43 @@ impl ObjectStore for S3Store {
         src_bucket: &str,
         src_key: &str,
         key: &str,
+    ) -> Result<Option<String>> {
+        self.copy_from_if(src_bucket, src_key, key, None).await
+    }
+
+    async fn get_head(&self, key: &str, len: u64, etag: &str) -> Result<GetResult> {
+        self.log(format_args!(
+            "GET {} (bytes 0-{}, If-Match)",
+            self.location(key),
+            len.saturating_sub(1)
+        ));
+        self.pace().await;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", len.saturating_sub(1)))
+            .if_match(format!("\"{etag}\""))
+            .set_sse_customer_algorithm(self.sse_c().map(|_| "AES256".to_string()))
+            .set_sse_customer_key(self.sse_c().map(|(k, _)| k.to_string()))
+            .set_sse_customer_key_md5(self.sse_c().map(|(_, m)| m))
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e, Op::IfMatch))?;
+        let mut got = self.read_all(key, out).await?;
+        // A server that ignores Range sends it all.
+        got.bytes
+            .truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(got)
+    }
+
+    async fn copy_from_if(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        key: &str,
+        if_match: Option<&str>,
     ) -> Result<Option<String>> {
         self.log(format_args!(
             "COPY s3://{src_bucket}/{src_key} -> {}",
@@ -1016,6 +1123,7 @@ impl ObjectStore for S3Store {
             .bucket(&self.bucket)
             .key(key)
             .copy_source(source)
+            .set_copy_source_if_match(if_match.map(|e| format!("\"{e}\"")))
             .set_server_side_encryption(self.write.sse.as_deref().map(Into::into))
             .set_ssekms_key_id(self.write.kms_key_id.clone())
             .set_acl(self.write.acl.as_deref().map(Into::into))

@@ -375,10 +375,17 @@ async fn release_checked(
     let lock_key = keys::lock_key(state_key);
     let lock = store.location(&lock_key);
     let (info, etag) = check(read(store, state_key).await?, &lock, id, min_age)?;
-    // The If-Match is a second guard where the server honours it; the ID
-    // comparison above is the one that counts.
-    match store.delete(&lock_key, etag.as_deref()).await {
-        Ok(()) => Ok(info),
+    // The If-Match makes the delete the one of the lock just read where the
+    // server honours it: a lock its holder released in between is reported
+    // as released by them (NotLocked), never as ours; one re-taken since
+    // (another ETag) is left alone.
+    let deleted = match etag.as_deref() {
+        Some(etag) => store.delete_if(&lock_key, etag).await,
+        None => store.delete(&lock_key, None).await.map(|()| true),
+    };
+    match deleted {
+        Ok(true) => Ok(info),
+        Ok(false) => Err(LockError::NotLocked { lock }),
         Err(StoreError::Precondition { .. }) => Err(LockError::Changed { lock }),
         Err(e) => Err(e.into()),
     }
@@ -558,5 +565,74 @@ mod tests {
             .expect("t")
             .with_timezone(&Utc);
         assert_eq!(go_rfc3339_nano(&t), "2022-12-11T09:55:24.000000001Z");
+    }
+
+    /// The holder releases its lock right after our read of it: between
+    /// the re-read of a release and its delete (issue 9 item 17).
+    #[derive(Debug)]
+    struct ReleasedAfterRead {
+        inner: crate::store::fs::FsStore,
+    }
+
+    #[async_trait]
+    impl ObjectStore for ReleasedAfterRead {
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn bucket(&self) -> &str {
+            self.inner.bucket()
+        }
+        async fn get(&self, key: &str) -> crate::store::Result<crate::store::GetResult> {
+            let got = self.inner.get(key).await?;
+            if key.ends_with(keys::LOCK_SUFFIX) {
+                self.inner.delete(key, None).await?;
+            }
+            Ok(got)
+        }
+        async fn head(&self, key: &str) -> crate::store::Result<crate::store::ObjectMeta> {
+            self.inner.head(key).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            body: Vec<u8>,
+            mode: PutMode,
+        ) -> crate::store::Result<Option<String>> {
+            self.inner.put(key, body, mode).await
+        }
+        async fn delete(&self, key: &str, if_match: Option<&str>) -> crate::store::Result<()> {
+            self.inner.delete(key, if_match).await
+        }
+        async fn delete_if(&self, key: &str, etag: &str) -> crate::store::Result<bool> {
+            self.inner.delete_if(key, etag).await
+        }
+        async fn list(&self, prefix: &str) -> crate::store::Result<Vec<crate::store::ObjectMeta>> {
+            self.inner.list(prefix).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lock_released_by_its_holder_before_our_delete_is_not_ours() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let inner = crate::store::fs::FsStore::open(dir.path()).expect("store");
+        let store = ReleasedAfterRead {
+            inner: inner.clone(),
+        };
+        for stale in [true, false] {
+            let info = LockInfo::new("OperationTypeApply", "", "b", "k");
+            acquire(&inner, "k", &info, Duration::ZERO)
+                .await
+                .expect("lock");
+            let r = if stale {
+                release_stale(&store, "k", &info.id, Duration::ZERO).await
+            } else {
+                release(&store, "k", &info.id).await
+            };
+            match r {
+                Err(LockError::NotLocked { lock }) => assert!(lock.ends_with("k.tflock"), "{lock}"),
+                Ok(_) => panic!("reported released: the holder had released it"),
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 }

@@ -10,13 +10,15 @@
 //! source under its lock, if it still has the ETag that was copied. A
 //! failure in phase 1 leaves every source untouched.
 
+use super::current::Current;
 use super::guard::{self, LockSpec, Warn, under_locks};
 use super::lock::LockError;
-use super::state::{self, StateInfo};
+use super::state::{self, StateBody, StateInfo};
 use super::write::{self, PlanError, Purpose, Rules, StateWrite};
 use super::{keys, read, workspaces};
 use crate::error::Error;
-use crate::store::{GetResult, ObjectStore, StoreError, etag_is_md5, md5_hex};
+use crate::store::{ObjectId, ObjectMeta, ObjectStore, StoreError, etag_is_md5};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::fmt;
@@ -149,7 +151,7 @@ impl Migration<'_> {
             Workspaces::All => self.workspaces().await?,
             Workspaces::One(w) => vec![w.to_string()],
         };
-        Ok(names
+        let items: Vec<Item> = names
             .into_iter()
             .map(|w| {
                 let sk = keys::state_key(self.key, &w, self.workspace_key_prefix);
@@ -169,7 +171,54 @@ impl Migration<'_> {
                     source_etag: None,
                 }
             })
-            .collect())
+            .collect();
+        self.refuse_same_objects(&items).await?;
+        Ok(items)
+    }
+
+    /// Refuse, before any lock is taken or anything written, a destination
+    /// that is a source of this migration under another name: a hard link
+    /// to it, the same directory by another path (`file:///X/`, a linked
+    /// root), or another workspace's key in the same bucket. Moving it
+    /// there would meet our own lock, overwrite a source, and with
+    /// `--delete-source` delete the only copy.
+    async fn refuse_same_objects(&self, items: &[Item]) -> Result<(), Error> {
+        let mut sources = std::collections::HashMap::new();
+        for it in items {
+            for id in self.src.identities(&it.source_key).await? {
+                sources.insert(id, it);
+            }
+        }
+        for it in items {
+            for id in self.dst.identities(&it.dest_key).await? {
+                let Some(src) = sources.get(&id) else {
+                    continue;
+                };
+                let how = match id {
+                    ObjectId::File { .. } => {
+                        "the same file (same device and inode: a hard link, or the same directory by another path)"
+                    }
+                    ObjectId::Name { .. } => {
+                        "the same key of the same directory (reached by another path)"
+                    }
+                    ObjectId::Remote { .. } => "the same object (same endpoint, bucket and key)",
+                };
+                return Err(Error::Config(format!(
+                    "{} (workspace {:?}) is {} as the source {} (workspace {:?}): a state cannot be migrated onto itself{}. Nothing was changed; give another bucket, prefix or directory",
+                    it.destination,
+                    it.workspace,
+                    how,
+                    src.source,
+                    src.workspace,
+                    if self.delete_source {
+                        " (--delete-source would delete it)"
+                    } else {
+                        ""
+                    },
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The workspaces that have a state at the source: `default` if the key
@@ -185,7 +234,7 @@ impl Migration<'_> {
         }
         for m in store.list(&workspaces::list_prefix(prefix)).await? {
             if let Some(w) = workspaces::workspace_of(&m.key, key, prefix)
-                && keys::validate_workspace(&w).is_ok()
+                && keys::is_listed_workspace(&w)
             {
                 out.push(w);
             }
@@ -202,13 +251,16 @@ impl Migration<'_> {
     pub async fn plan(&self, items: &mut [Item]) -> Result<(), Error> {
         let mut reads = futures_util::stream::iter(items.iter_mut())
             .map(|item| async move {
-                let src = read::get_opt(self.src, &item.source_key).await?;
-                let dst = match self.dst.get(&item.dest_key).await {
-                    Ok(g) => Some(g),
-                    Err(StoreError::NotFound { .. }) => None,
-                    Err(e) => return Err(e.into()),
-                };
-                plan(item, src.as_ref().map(|v| &v.got), dst.as_ref(), self.force);
+                let src = read::get_opt(self.src, &item.source_key)
+                    .await?
+                    .map(|v| (v.got.meta, Bytes::from(v.got.bytes)));
+                let dst = Current::read(self.dst, &item.dest_key).await?;
+                plan(
+                    item,
+                    src.as_ref().map(|(m, b)| (m, b)),
+                    dst.as_ref().map(|c| c as &dyn StateBody),
+                    self.force,
+                );
                 item.status = Status::Planned;
                 Ok::<(), Error>(())
             })
@@ -330,7 +382,6 @@ impl Migration<'_> {
 
     /// Phase 1 for one workspace; the caller holds both locks.
     async fn move_one(&self, item: &mut Item) -> Result<(), Error> {
-        let s = read::get_opt(self.src, &item.source_key).await?;
         let dest_key = item.dest_key.clone();
         let write = StateWrite::new(
             self.dst,
@@ -338,29 +389,50 @@ impl Migration<'_> {
             Rules::push(self.force),
             Purpose::Migration,
         );
-        let d = write.read_current().await?;
-        plan(item, s.as_ref().map(|v| &v.got), d.as_ref(), self.force);
-        let Some(s) = s else {
+        // Both locks are held: the source and the destination are read at
+        // once (one round trip, not two), the destination streamed.
+        let source_key = item.source_key.clone();
+        let (s, d) = futures_util::try_join!(
+            async {
+                read::get_opt(self.src, &source_key)
+                    .await
+                    .map_err(Error::from)
+            },
+            write.read_current()
+        )?;
+        let s = s.map(|v| (v.got.meta, Bytes::from(v.got.bytes), v.md5));
+        // The rules are applied once: the item's action and the write's plan.
+        let planned = plan(
+            item,
+            s.as_ref().map(|(m, b, _)| (m, b)),
+            d.as_ref().map(|c| c as &dyn StateBody),
+            self.force,
+        );
+        let (Some((_, bytes, md5)), Some(planned)) = (s, planned) else {
             item.status = Status::Skipped;
             return Ok(());
         };
-        let plan = write.plan(&s.got.bytes, d.as_ref())?;
+        let plan = planned.map_err(|e| write.plan_error(e))?;
+        drop(bytes);
         write.commit(plan, d.as_ref()).await?;
+        drop(d);
         // Read it back: the object at the destination must have the source's
         // MD5. A HEAD tells it when the store's ETag is the MD5 of the object;
-        // otherwise (multipart, SSE-KMS) the bytes are read again.
+        // otherwise (multipart, SSE-KMS) the bytes are read again (streamed).
         let head = self.dst.head(&item.dest_key).await?;
         let got = match head.etag.filter(|e| etag_is_md5(e)) {
             Some(e) => e.to_ascii_lowercase(),
-            None => md5_hex(&self.dst.get(&item.dest_key).await?.bytes),
+            None => {
+                self.dst
+                    .get_to(&item.dest_key, &mut tokio::io::sink())
+                    .await?
+                    .1
+            }
         };
-        if got != s.md5 {
+        if got != md5 {
             return Err(StoreError::Other {
                 location: item.destination.clone(),
-                message: format!(
-                    "it has MD5 {got} after writing, but the source has MD5 {}",
-                    s.md5
-                ),
+                message: format!("it has MD5 {got} after writing, but the source has MD5 {md5}"),
             }
             .into());
         }
@@ -410,39 +482,44 @@ impl Migration<'_> {
     }
 }
 
-/// Fill in what would happen to `item`.
-fn plan(item: &mut Item, src: Option<&GetResult>, dst: Option<&GetResult>, force: bool) {
-    let Some(src) = src else {
+/// Fill in what would happen to `item` (the source's metadata and bytes
+/// over the destination's state), and return what the push rules made of
+/// it (`None`: no source).
+fn plan(
+    item: &mut Item,
+    src: Option<(&ObjectMeta, &Bytes)>,
+    dst: Option<&dyn StateBody>,
+    force: bool,
+) -> Option<Result<write::Plan, PlanError>> {
+    let Some((meta, bytes)) = src else {
         item.action = Action::Missing;
         item.reason = Some("no state at the source".into());
-        return;
+        return None;
     };
-    item.size = Some(src.bytes.len() as u64);
-    item.source_etag = src.meta.etag.clone();
-    if let Ok(StateInfo::Plain(s)) = state::parse(&src.bytes) {
+    item.size = Some(bytes.len() as u64);
+    item.source_etag = meta.etag.clone();
+    if let Ok(StateInfo::Plain(s)) = state::parse(bytes) {
         item.serial = Some(s.serial);
         item.lineage = Some(s.lineage);
     }
-    item.action = match write::plan(
-        &Rules::push(force),
-        &src.bytes,
-        dst.map(|d| d.bytes.as_slice()),
-    ) {
+    let planned = write::plan(&Rules::push(force), bytes, dst);
+    item.action = match &planned {
         Ok(p) => match p.action {
             write::Action::Create => Action::Create,
             write::Action::Overwrite => Action::Overwrite,
             write::Action::Unchanged => Action::Unchanged,
         },
         Err(PlanError::Refused(r)) => {
-            item.reason = Some(Purpose::Migration.refusal(&r));
+            item.reason = Some(Purpose::Migration.refusal(r));
             Action::Refused
         }
         // The push rules have no other outcome.
         Err(PlanError::Invalid(reason)) => {
-            item.reason = Some(reason);
+            item.reason = Some(reason.clone());
             Action::Refused
         }
     };
+    Some(planned)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! a state says, the rules for replacing one, the lock lifecycle and the one
 //! guarded state write. Nothing here prints.
 
+pub mod current;
 pub mod dynamo;
 pub mod guard;
 pub mod keys;
@@ -11,5 +12,6 @@ pub mod outputs;
 pub mod read;
 pub mod scan;
 pub mod state;
+pub mod stream;
 pub mod workspaces;
 pub mod write;

@@ -3,6 +3,7 @@
 //! (`modules[]` with `path == ["root"]`).
 
 use super::state::{self, StateInfo};
+use super::stream;
 use serde_json::Value;
 
 /// One root output: its value and its type as Terraform wrote them.
@@ -27,19 +28,24 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Output>, String> {
         }
         StateInfo::Plain(_) => {}
     }
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let outputs = if v["version"] == 3 {
-        v["modules"]
-            .as_array()
-            .and_then(|ms| {
-                ms.iter()
-                    .find(|m| m["path"] == serde_json::json!(["root"]))
-                    .or_else(|| ms.first())
-            })
-            .and_then(|m| m["outputs"].as_object())
-    } else {
-        v["outputs"].as_object()
+    // One more streaming pass that keeps only the outputs (the resources,
+    // nearly all of a state, are skipped unread).
+    let (t, kept) = match stream::top_and_outputs(bytes).map_err(|e| e.to_string())? {
+        stream::Doc::Object(d) => d,
+        stream::Doc::NotObject => return Err("not a JSON object".into()),
     };
+    let root = if t.version == stream::Scalar::U64(3) {
+        kept.modules.and_then(|ms| {
+            let at = ms
+                .iter()
+                .position(|m| m.0 == serde_json::json!(["root"]))
+                .unwrap_or(0);
+            ms.into_iter().nth(at).map(|m| m.1)
+        })
+    } else {
+        kept.v4
+    };
+    let outputs = root.as_ref().and_then(Value::as_object);
     let mut out: Vec<Output> = outputs
         .into_iter()
         .flatten()

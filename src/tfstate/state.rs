@@ -5,7 +5,7 @@
 //! are parsed: format version, serial, lineage, and the counts shown by
 //! `status`.
 
-use serde_json::Value;
+use super::stream::{self, Doc, Scalar, Top};
 
 /// The header of a Terraform state, or the fact that it is encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,27 +36,49 @@ impl Summary {
 
 /// Parse what tfsync needs from a state file. Accepts format versions 3 and
 /// 4 with a string lineage and an integer serial, and OpenTofu-encrypted
-/// states.
+/// states. One streaming pass ([`stream::top`]): the document is checked
+/// whole but never built, so memory stays flat on large states.
 pub fn parse(bytes: &[u8]) -> Result<StateInfo, String> {
     if bytes.starts_with(b"\xEF\xBB\xBF") {
-        return Err(
-            "the file starts with a UTF-8 byte-order mark, which Terraform does not accept".into(),
-        );
+        return Err(bom());
     }
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
-    let obj = v.as_object().ok_or("not a JSON object")?;
-    if obj.contains_key("encrypted_data") {
-        let ev = obj
-            .get("encryption_version")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown");
+    info_of(stream::top(bytes).map_err(|e| format!("not valid JSON: {e}"))?)
+}
+
+/// [`parse`] over a reader (a state spooled to a file), same answers.
+pub fn parse_reader(mut r: impl std::io::BufRead) -> Result<StateInfo, String> {
+    if r.fill_buf()
+        .map_err(|e| format!("cannot read it: {e}"))?
+        .starts_with(b"\xEF\xBB\xBF")
+    {
+        return Err(bom());
+    }
+    info_of(stream::top_from_reader(r).map_err(|e| format!("not valid JSON: {e}"))?)
+}
+
+fn bom() -> String {
+    "the file starts with a UTF-8 byte-order mark, which Terraform does not accept".into()
+}
+
+/// The rules of [`parse`] over the fields one pass collected.
+fn info_of(doc: Doc<Top>) -> Result<StateInfo, String> {
+    let Doc::Object(t) = doc else {
+        return Err("not a JSON object".into());
+    };
+    if t.encrypted_data {
         return Ok(StateInfo::Encrypted {
-            encryption_version: ev.to_string(),
+            encryption_version: t
+                .encryption_version
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string(),
         });
     }
-    let version = obj
-        .get("version")
-        .ok_or("no \"version\" field: this is not a Terraform state")?
+    if t.version.is_missing() {
+        return Err("no \"version\" field: this is not a Terraform state".into());
+    }
+    let version = t
+        .version
         .as_u64()
         .ok_or("\"version\" is not a non-negative integer")?;
     if version != 3 && version != 4 {
@@ -64,41 +86,28 @@ pub fn parse(bytes: &[u8]) -> Result<StateInfo, String> {
             "state format version {version} is not supported (3 or 4 expected)"
         ));
     }
-    let serial = obj
-        .get("serial")
-        .ok_or("no \"serial\" field")?
+    if t.serial.is_missing() {
+        return Err("no \"serial\" field".into());
+    }
+    let serial = t
+        .serial
         .as_u64()
         .ok_or("\"serial\" is not a non-negative integer below 2^64")?;
-    let lineage = match obj.get("lineage") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err("\"lineage\" is not a string".into()),
+    let lineage = match t.lineage {
+        Scalar::Missing | Scalar::Null => String::new(),
+        Scalar::Str(s) => s,
+        _ => return Err("\"lineage\" is not a string".into()),
     };
-    let terraform_version = obj
-        .get("terraform_version")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let terraform_version = t.terraform_version.as_str().map(str::to_string);
     let (resources, outputs) = if version == 4 {
-        (
-            obj.get("resources")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len),
-            obj.get("outputs")
-                .and_then(Value::as_object)
-                .map_or(0, |m| m.len()),
-        )
+        (t.resources.unwrap_or(0), t.outputs.unwrap_or(0))
     } else {
         // Version 3 keeps resources and outputs per module.
-        let modules = obj.get("modules").and_then(Value::as_array);
-        let count = |field: &str| {
-            modules.map_or(0, |ms| {
-                ms.iter()
-                    .filter_map(|m| m.get(field).and_then(Value::as_object))
-                    .map(|o| o.len())
-                    .sum()
-            })
-        };
-        (count("resources"), count("outputs"))
+        let ms = t.modules.unwrap_or_default();
+        (
+            ms.iter().filter_map(|m| m.0).sum(),
+            ms.iter().filter_map(|m| m.1).sum(),
+        )
     };
     Ok(StateInfo::Plain(Summary {
         version,
@@ -111,27 +120,64 @@ pub fn parse(bytes: &[u8]) -> Result<StateInfo, String> {
 }
 
 /// Serial and lineage of a plain state (format 3 or 4), read without
-/// building the whole document (other fields are skipped): for bulk work
-/// such as backups. `None` for anything [`parse`] would not call a plain
-/// state with a lineage.
+/// building the document: for bulk work such as backups. `None` for
+/// anything [`parse`] would not call a plain state.
 pub fn header(bytes: &[u8]) -> Option<(u64, String)> {
-    #[derive(serde::Deserialize)]
-    struct Header {
-        version: u64,
-        serial: u64,
-        #[serde(default)]
-        lineage: Option<String>,
-        #[serde(default)]
-        encrypted_data: Option<serde::de::IgnoredAny>,
+    match parse(bytes) {
+        Ok(StateInfo::Plain(s)) => Some((s.serial, s.lineage)),
+        _ => None,
     }
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
+}
+
+/// Serial and lineage from the first bytes of a plain state (format 3 or
+/// 4): Terraform and OpenTofu write `version`, `terraform_version`,
+/// `serial` and `lineage` first, in a few hundred bytes. `None` when any of
+/// them is not complete in `head`, when the head is not the start of a
+/// JSON object, when it has a byte-order mark or shows an encrypted state:
+/// the caller then reads the whole document ([`header`]). For what is only
+/// recorded (a backup's manifest); the push rules parse the whole document.
+pub fn head_header(head: &[u8]) -> Option<(u64, String)> {
+    if head.starts_with(b"\xEF\xBB\xBF") {
         return None;
     }
-    let h: Header = serde_json::from_slice(bytes).ok()?;
-    if h.encrypted_data.is_some() || !(h.version == 3 || h.version == 4) {
+    let t = stream::head(head)?;
+    if t.encrypted_data || !matches!(t.version.as_u64(), Some(3 | 4)) {
         return None;
     }
-    Some((h.serial, h.lineage.unwrap_or_default()))
+    let lineage = match t.lineage {
+        Scalar::Null => String::new(),
+        Scalar::Str(s) => s,
+        _ => return None,
+    };
+    Some((t.serial.as_u64()?, lineage))
+}
+
+/// A state's bytes, wherever they are (in memory, or spooled to a file):
+/// what the push rules ask of the current state.
+pub trait StateBody {
+    /// Nothing but whitespace (an empty object is a state being created).
+    fn is_blank(&self) -> bool;
+    /// [`parse`] of the bytes.
+    fn info(&self) -> Result<StateInfo, String>;
+    /// [`stream::digest`] of the bytes.
+    fn digest(&self) -> Option<[u8; 32]>;
+    /// Exactly these bytes.
+    fn same_bytes(&self, other: &[u8]) -> bool;
+}
+
+impl StateBody for [u8] {
+    fn is_blank(&self) -> bool {
+        self.iter().all(u8::is_ascii_whitespace)
+    }
+    fn info(&self) -> Result<StateInfo, String> {
+        parse(self)
+    }
+    fn digest(&self) -> Option<[u8; 32]> {
+        stream::digest(self)
+    }
+    fn same_bytes(&self, other: &[u8]) -> bool {
+        self == other
+    }
 }
 
 /// Why `terraform state push` would refuse to replace a state.
@@ -156,10 +202,18 @@ pub enum PushRefusal {
 /// Terraform's `statemgr.CheckValidImport`, as used by `terraform state push`:
 /// may `new` replace `existing`? `force` skips every check.
 pub fn check_push(new: &[u8], existing: Option<&[u8]>) -> Result<(), PushRefusal> {
-    let Some(existing) = existing.filter(|e| !e.iter().all(u8::is_ascii_whitespace)) else {
+    check_push_body(new, existing)
+}
+
+/// [`check_push`] against a current state wherever its bytes are.
+pub fn check_push_body<B: StateBody + ?Sized>(
+    new: &[u8],
+    existing: Option<&B>,
+) -> Result<(), PushRefusal> {
+    let Some(existing) = existing.filter(|e| !e.is_blank()) else {
         return Ok(());
     };
-    let old = match parse(existing) {
+    let old = match existing.info() {
         Ok(StateInfo::Plain(s)) => s,
         Ok(StateInfo::Encrypted { .. }) => return Err(PushRefusal::Encrypted { which: "remote" }),
         Err(reason) => return Err(PushRefusal::UnreadableRemote { reason }),
@@ -206,9 +260,9 @@ pub fn with_serial(bytes: &[u8], serial: u64) -> Result<Vec<u8>, String> {
     out.extend_from_slice(&bytes[..start]);
     out.extend_from_slice(serial.to_string().as_bytes());
     out.extend_from_slice(&bytes[end..]);
-    let mut before: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let after: Value = serde_json::from_slice(&out).map_err(|e| e.to_string())?;
-    before["serial"] = Value::from(serial);
+    // Compared as JSON values, by digest (neither document is built).
+    let before = stream::digest_with(bytes, Some(serial))?;
+    let after = stream::digest_with(&out, None)?;
     if before != after {
         return Err("changing the serial would change more than the serial".into());
     }
@@ -257,13 +311,10 @@ fn top_level_number(b: &[u8], key: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
-/// Equal as JSON documents (whitespace and key order do not matter).
-fn same_content(a: &[u8], b: &[u8]) -> bool {
-    a == b
-        || matches!(
-            (serde_json::from_slice::<Value>(a), serde_json::from_slice::<Value>(b)),
-            (Ok(x), Ok(y)) if x == y
-        )
+/// Equal as JSON documents (whitespace and key order do not matter), as
+/// `serde_json::Value` compares them, by digest.
+fn same_content<B: StateBody + ?Sized>(a: &[u8], b: &B) -> bool {
+    b.same_bytes(a) || matches!((stream::digest(a), b.digest()), (Some(x), Some(y)) if x == y)
 }
 
 #[cfg(test)]
@@ -283,6 +334,119 @@ mod tests {
             res.join(",")
         )
         .into_bytes()
+    }
+
+    /// The parser before streaming (it built the whole document): the
+    /// streaming one must give the same answer on every document.
+    #[allow(clippy::all)]
+    fn reference_parse(bytes: &[u8]) -> Result<StateInfo, String> {
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            return Err(
+                "the file starts with a UTF-8 byte-order mark, which Terraform does not accept"
+                    .into(),
+            );
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+        let obj = v.as_object().ok_or("not a JSON object")?;
+        if obj.contains_key("encrypted_data") {
+            let ev = obj
+                .get("encryption_version")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("unknown");
+            return Ok(StateInfo::Encrypted {
+                encryption_version: ev.to_string(),
+            });
+        }
+        let version = obj
+            .get("version")
+            .ok_or("no \"version\" field: this is not a Terraform state")?
+            .as_u64()
+            .ok_or("\"version\" is not a non-negative integer")?;
+        if version != 3 && version != 4 {
+            return Err(format!(
+                "state format version {version} is not supported (3 or 4 expected)"
+            ));
+        }
+        let serial = obj
+            .get("serial")
+            .ok_or("no \"serial\" field")?
+            .as_u64()
+            .ok_or("\"serial\" is not a non-negative integer below 2^64")?;
+        let lineage = match obj.get("lineage") {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(_) => return Err("\"lineage\" is not a string".into()),
+        };
+        let terraform_version = obj
+            .get("terraform_version")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
+        let (resources, outputs) = if version == 4 {
+            (
+                obj.get("resources")
+                    .and_then(serde_json::Value::as_array)
+                    .map_or(0, Vec::len),
+                obj.get("outputs")
+                    .and_then(serde_json::Value::as_object)
+                    .map_or(0, |m| m.len()),
+            )
+        } else {
+            // Version 3 keeps resources and outputs per module.
+            let modules = obj.get("modules").and_then(serde_json::Value::as_array);
+            let count = |field: &str| {
+                modules.map_or(0, |ms| {
+                    ms.iter()
+                        .filter_map(|m| m.get(field).and_then(serde_json::Value::as_object))
+                        .map(|o| o.len())
+                        .sum()
+                })
+            };
+            (count("resources"), count("outputs"))
+        };
+        Ok(StateInfo::Plain(Summary {
+            version,
+            terraform_version,
+            serial,
+            lineage,
+            resources,
+            outputs,
+        }))
+    }
+
+    #[test]
+    fn streaming_parse_agrees_with_the_whole_document_parse() {
+        let docs: Vec<Vec<u8>> = vec![
+            st("L", 7, 2),
+            st("", 0, 0),
+            br#"{"version":4,"serial":1,"lineage":"a","serial":2,"outputs":{"a":1,"a":2,"b":3},"resources":[1,2,3],"resources":[1]}"#.to_vec(),
+            br#"{"version":4,"serial":1,"lineage":null,"outputs":[],"resources":{}}"#.to_vec(),
+            br#"{"version":3,"serial":2,"lineage":"x","modules":[{"path":["root"],"resources":{"a":{},"b":{},"a":{}},"outputs":{"o":{}}},{"resources":{"c":{}}},5,[]]}"#.to_vec(),
+            br#"{"version":3,"serial":2,"modules":{}}"#.to_vec(),
+            br#"{"meta":{},"encrypted_data":"x"}"#.to_vec(),
+            br#"{"encrypted_data":null,"encryption_version":7}"#.to_vec(),
+            br#"{"version":4.0,"serial":1}"#.to_vec(),
+            br#"{"version":4,"serial":1e3,"lineage":"x"}"#.to_vec(),
+            br#"{"version":4,"serial":18446744073709551615,"lineage":"x"}"#.to_vec(),
+            br#"{"version":4,"serial":18446744073709551616,"lineage":"x"}"#.to_vec(),
+            br#"{"version":4,"serial":1,"lineage":"x","terraform_version":1}"#.to_vec(),
+            br#"{"version":4,"serial":1,"lineage":"x"} "#.to_vec(),
+            br#"{"version":4,"serial":1,"lineage":"x"} {}"#.to_vec(),
+            br#"[{"version":4}]"#.to_vec(),
+            b"7".to_vec(),
+            b"".to_vec(),
+            b"{\"version\":4,\"serial\":1,\"lineage\":\"\\u00e9\"}".to_vec(),
+        ];
+        for d in &docs {
+            let want = reference_parse(d);
+            assert_eq!(parse(d), want, "{}", String::from_utf8_lossy(d));
+            assert_eq!(
+                parse_reader(std::io::BufReader::new(&d[..])),
+                want,
+                "{}",
+                String::from_utf8_lossy(d)
+            );
+        }
     }
 
     #[test]
@@ -325,6 +489,37 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn the_head_header_is_the_header_or_nothing() {
+        let doc = st("L", 7, 3);
+        let full = header(&doc);
+        assert!(full.is_some());
+        for cut in 0..=doc.len() {
+            let h = head_header(&doc[..cut]);
+            assert!(h.is_none() || h == full, "{cut}: {h:?}");
+        }
+        assert_eq!(
+            head_header(&doc[..100]),
+            full,
+            "Terraform's order: in the head"
+        );
+        assert_eq!(
+            head_header(
+                br#"{"meta":{},"encrypted_data":"x","version":4,"serial":1,"lineage":"x","#
+            ),
+            None
+        );
+        assert_eq!(
+            head_header(br#"{"version":5,"serial":1,"lineage":"x","#),
+            None
+        );
+        assert_eq!(
+            head_header(br#"{"version":4,"serial":1,"#),
+            None,
+            "no lineage yet"
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn names<'a>(
     let mut found: Vec<String> = object_keys
         .into_iter()
         .filter_map(|k| workspace_of(k, key, workspace_key_prefix))
-        .filter(|w| keys::validate_workspace(w).is_ok())
+        .filter(|w| keys::is_listed_workspace(w))
         .collect();
     found.sort();
     found.dedup();

@@ -19,10 +19,12 @@
 //!    no write can leave a digest that Terraform's next read refuses), and
 //!    the caller's [`AfterWrite`] hook.
 
-use super::state::{self, PushRefusal, StateInfo};
+use super::current::Current;
+use super::state::{self, PushRefusal, StateBody, StateInfo};
 use crate::error::Error;
-use crate::store::{GetResult, ObjectStore, PutMode, StoreError, md5_hex};
+use crate::store::{ObjectStore, PutMode, StoreError, md5_hex};
 use async_trait::async_trait;
+use bytes::Bytes;
 
 /// Which new bytes may replace the current state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,24 +121,29 @@ pub enum Action {
 pub struct Plan {
     pub action: Action,
     /// The bytes to write (the new bytes, or with [`Rules::Version`] the
-    /// version with its new serial).
-    pub bytes: Vec<u8>,
+    /// version with its new serial): shared, never copied.
+    pub bytes: Bytes,
     /// The serial written, when the rules set it.
     pub serial: Option<u64>,
 }
 
 /// Apply `rules` to `new` over `current` (the current state's bytes, if
-/// any). Pure: reads and writes nothing.
-pub fn plan(rules: &Rules, new: &[u8], current: Option<&[u8]>) -> Result<Plan, PlanError> {
+/// any, wherever they are). Pure: reads and writes nothing but what
+/// `current` reads of its own bytes.
+pub fn plan(
+    rules: &Rules,
+    new: &Bytes,
+    current: Option<&dyn StateBody>,
+) -> Result<Plan, PlanError> {
     let (bytes, serial) = match rules {
-        Rules::Force => (new.to_vec(), None),
+        Rules::Force => (new.clone(), None),
         Rules::Push => {
             // The same bytes replace nothing, so there is nothing to refuse.
-            if current != Some(new) {
-                state::check_push(new, current)
+            if !current.is_some_and(|c| c.same_bytes(new)) {
+                state::check_push_body(new, current)
                     .map_err(|r| PlanError::Refused(Refusal::Push(r)))?;
             }
-            (new.to_vec(), None)
+            (new.clone(), None)
         }
         Rules::Version { id, force } => {
             let old = match state::parse(new) {
@@ -149,9 +156,9 @@ pub fn plan(rules: &Rules, new: &[u8], current: Option<&[u8]>) -> Result<Plan, P
                 Err(reason) => return Err(PlanError::Invalid(reason)),
             };
             match current {
-                None => (new.to_vec(), Some(old.serial)),
+                None => (new.clone(), Some(old.serial)),
                 Some(cur) => {
-                    let cur = match state::parse(cur) {
+                    let cur = match cur.info() {
                         Ok(StateInfo::Plain(s)) => Some(s),
                         _ => None,
                     };
@@ -168,14 +175,14 @@ pub fn plan(rules: &Rules, new: &[u8], current: Option<&[u8]>) -> Result<Plan, P
                     }
                     let serial = cur.map_or(old.serial, |c| c.serial.max(old.serial)) + 1;
                     let bytes = state::with_serial(new, serial).map_err(PlanError::Invalid)?;
-                    (bytes, Some(serial))
+                    (Bytes::from(bytes), Some(serial))
                 }
             }
         }
     };
     let action = match current {
         None => Action::Create,
-        Some(c) if c == bytes.as_slice() => Action::Unchanged,
+        Some(c) if c.same_bytes(&bytes) => Action::Unchanged,
         Some(_) => Action::Overwrite,
     };
     Ok(Plan {
@@ -259,23 +266,33 @@ impl<'a> StateWrite<'a> {
     /// Read, apply the rules, write, recover a lost response: the whole
     /// write, for a caller that holds the lock.
     pub async fn write(&self, new: &[u8]) -> Result<Written, Error> {
+        self.write_bytes(Bytes::copy_from_slice(new)).await
+    }
+
+    /// [`StateWrite::write`] of bytes the caller hands over (not copied:
+    /// a large state is held once).
+    pub async fn write_bytes(&self, new: Bytes) -> Result<Written, Error> {
         let current = self.read_current().await?;
-        let plan = self.plan(new, current.as_ref())?;
+        let plan = self.plan(&new, current.as_ref())?;
+        drop(new);
         self.commit(plan, current.as_ref()).await
     }
 
-    /// Step 1: the current state, if there is one.
-    pub async fn read_current(&self) -> Result<Option<GetResult>, Error> {
-        match self.store.get(self.key).await {
-            Ok(g) => Ok(Some(g)),
-            Err(StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    /// Step 1: the current state, if there is one: streamed (a large one
+    /// to a temporary file, never whole in memory) and checked against its
+    /// ETag.
+    pub async fn read_current(&self) -> Result<Option<Current>, Error> {
+        Ok(Current::read(self.store, self.key).await?)
     }
 
     /// Step 2: [`plan`], its refusals worded for this write's purpose.
-    pub fn plan(&self, new: &[u8], current: Option<&GetResult>) -> Result<Plan, Error> {
-        plan(&self.rules, new, current.map(|c| c.bytes.as_slice())).map_err(|e| match e {
+    pub fn plan(&self, new: &Bytes, current: Option<&Current>) -> Result<Plan, Error> {
+        plan(&self.rules, new, current.map(|c| c as &dyn StateBody)).map_err(|e| self.plan_error(e))
+    }
+
+    /// A [`PlanError`] worded for this write's purpose and location.
+    pub fn plan_error(&self, e: PlanError) -> Error {
+        match e {
             PlanError::Refused(r) => Error::StateConflict {
                 location: self.location(),
                 reason: self.purpose.refusal(&r),
@@ -287,12 +304,12 @@ impl<'a> StateWrite<'a> {
                 },
                 reason,
             },
-        })
+        }
     }
 
     /// Steps 3 to 5 for `plan`, made against `current` (what
     /// [`StateWrite::read_current`] returned).
-    pub async fn commit(&self, plan: Plan, current: Option<&GetResult>) -> Result<Written, Error> {
+    pub async fn commit(&self, plan: Plan, current: Option<&Current>) -> Result<Written, Error> {
         let previous_etag = current.and_then(|c| c.meta.etag.clone());
         let mut written = Written {
             action: plan.action,
@@ -310,15 +327,24 @@ impl<'a> StateWrite<'a> {
             (Some(_), Some(e)) => PutMode::Update(e.clone()),
             (Some(_), None) => PutMode::Overwrite, // a store without ETags
         };
-        match self.store.put(self.key, plan.bytes.clone(), mode).await {
+        match self
+            .store
+            .put_bytes(self.key, plan.bytes.clone(), mode)
+            .await
+        {
             Ok(etag) => written.etag = etag,
             Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => {
                 // Our own write may have landed and its response been lost
-                // (the SDK's retry then fails its condition): compare.
-                let now = self.store.get(self.key).await.ok();
+                // (the SDK's retry then fails its condition): compare (the
+                // object streamed through an MD5, not held).
+                let now = self
+                    .store
+                    .get_to(self.key, &mut tokio::io::sink())
+                    .await
+                    .ok();
                 match now {
-                    Some(n) if md5_hex(&n.bytes) == md5_hex(&plan.bytes) => {
-                        written.etag = n.meta.etag;
+                    Some((meta, md5)) if md5 == md5_hex(&plan.bytes) => {
+                        written.etag = meta.etag;
                         written.recovered = true;
                     }
                     _ => {
@@ -343,7 +369,7 @@ impl<'a> StateWrite<'a> {
 mod tests {
     use super::*;
     use crate::store::fs::FsStore;
-    use crate::store::{ObjectMeta, Result as StoreResult};
+    use crate::store::{GetResult, ObjectMeta, Result as StoreResult};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 

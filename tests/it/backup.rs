@@ -292,6 +292,79 @@ async fn to_bucket(server: Server) {
     assert_eq!(r.code, 0, "{r:?}");
 }
 
+/// The requests of a backup between two buckets of one server: each state
+/// is copied server-side with only its head read (a ranged GET of that
+/// version), the manifest still has every serial and lineage; an unchanged
+/// re-run finds the copies in one listing, not with a HEAD each.
+async fn requests(server: Server) {
+    let src = server.new_bucket("bk-req").await;
+    let keys: Vec<String> = (0..6)
+        .map(|i| format!("env:/w{i}/net/terraform.tfstate"))
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        // One state small enough to be read whole by the ranged GET.
+        let resources = if i == 0 { 1 } else { 30 };
+        src.put(
+            k,
+            state(&format!("lin-{i}"), 7, resources),
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("put");
+    }
+    let dst = server.new_bucket("bk-req-d").await;
+    let to = format!("s3://{}/nightly", dst.bucket());
+    let backup = || {
+        run(server
+            .tfsync(src.bucket(), "unused")
+            .args(["--verbose", "backup", "--to", &to]))
+    };
+    let r = backup();
+    assert_eq!(r.code, 0, "{r:?}");
+    let gets: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with(&format!("tfsync: GET s3://{}/env:", src.bucket())))
+        .collect();
+    assert_eq!(gets.len(), keys.len(), "one GET per state: {gets:#?}");
+    assert!(
+        gets.iter().all(|l| l.ends_with("(bytes 0-1023, If-Match)")),
+        "only the head of each state is read: {gets:#?}"
+    );
+    let manifests = dst.list("nightly/manifests/").await.expect("list");
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&dst.get(&manifests[0].key).await.expect("get").bytes)
+            .expect("manifest JSON");
+    let states = manifest["states"].as_array().expect("states");
+    assert_eq!(states.len(), keys.len());
+    for e in states {
+        let k = e["key"].as_str().expect("key");
+        let i = keys.iter().position(|x| x == k).expect("known key");
+        assert_eq!(e["serial"], 7, "{e}");
+        assert_eq!(e["lineage"], format!("lin-{i}"), "{e}");
+        let body = src.get(k).await.expect("get").bytes;
+        assert_eq!(e["md5"], tfsync::store::md5_hex(&body), "{e}");
+        assert_eq!(e["size"], body.len(), "{e}");
+    }
+    let r = backup();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("0 copied, 6 skipped"), "{r:?}");
+    let heads: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tfsync: HEAD"))
+        .collect();
+    assert!(
+        heads.is_empty(),
+        "one listing, not a HEAD per state: {heads:#?}"
+    );
+    let r = run(server
+        .tfsync(src.bucket(), "unused")
+        .args(["backup", "verify", "--from", &to]));
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
 /// Cron: stdin and stdout not terminals, nothing but one summary line.
 async fn cron(server: Server) {
     let src = server.new_bucket("bk-cron").await;
@@ -357,4 +430,5 @@ on_each_server!([seaweedfs, ceph] to_directory);
 on_each_server!([moto, ceph] restore);
 on_each_server!([ceph, seaweedfs] to_bucket);
 on_each_server!([seaweedfs] cron);
+on_each_server!([seaweedfs, ceph] requests);
 on_each_server!([moto] failure_names_key);

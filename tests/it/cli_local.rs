@@ -373,3 +373,95 @@ fn interrupted_wait_leaves_the_holders_lock() {
         "the holder's lock is untouched"
     );
 }
+
+/// Workspace names follow Terraform's rule (`url.PathEscape(name) ==
+/// name`): `! ' ( ) * , ;` are refused (exit 2, naming the character and
+/// the allowed set, nothing written) from `-w` and from `TF_WORKSPACE`; the
+/// characters Go leaves unescaped work end to end; a workspace an older
+/// tfsync created with such a name is still listed.
+#[test]
+fn workspace_names_follow_terraforms_rule() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    std::fs::create_dir(&store).expect("mkdir");
+    let file = dir.path().join("s.tfstate");
+    std::fs::write(&file, state("ws", 1, 1)).expect("write");
+    let base = |c: &mut std::process::Command| {
+        c.arg("--dir")
+            .arg(&store)
+            .args(["--key", "app/terraform.tfstate"]);
+    };
+    for bad in ["a!b", "a'b", "a(b", "a)b", "a*b", "a,b", "a;b"] {
+        let mut c = tfsync();
+        base(&mut c);
+        let r = run(c.args(["-w", bad, "push"]).arg(&file));
+        assert_eq!(r.code, 2, "{bad}: {r:?}");
+        assert!(
+            r.stderr.contains("is not allowed") && r.stderr.contains("- . _ ~ $ & + = : @"),
+            "{bad}: {r:?}"
+        );
+        let mut c = tfsync();
+        base(&mut c);
+        let r = run(c.env("TF_WORKSPACE", bad).arg("status"));
+        assert_eq!(r.code, 2, "TF_WORKSPACE={bad}: {r:?}");
+    }
+    let written: Vec<_> = walk(&store);
+    assert!(written.is_empty(), "{written:?}");
+
+    let good = "a-b.c_d~e$f&g+h=i:j@k";
+    let mut c = tfsync();
+    base(&mut c);
+    let r = run(c.args(["-w", good, "push"]).arg(&file));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        store
+            .join("env:")
+            .join(good)
+            .join("app/terraform.tfstate")
+            .is_file(),
+        "{:?}",
+        walk(&store)
+    );
+    let mut c = tfsync();
+    base(&mut c);
+    let r = run(c.args(["-w", good, "pull"]));
+    assert_eq!(
+        (r.code, r.stdout.as_bytes()),
+        (0, &state("ws", 1, 1)[..]),
+        "{r:?}"
+    );
+
+    // A workspace an older tfsync let through is still listed.
+    let old = store.join("env:/x(y)/app");
+    std::fs::create_dir_all(&old).expect("mkdir");
+    std::fs::write(old.join("terraform.tfstate"), state("ws", 1, 1)).expect("write");
+    let mut c = tfsync();
+    base(&mut c);
+    let r = run(c.args(["--output", "json", "list"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let names: Vec<&str> = v["workspaces"]
+        .as_array()
+        .expect("workspaces")
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    assert_eq!(names, ["default", good, "x(y)"], "{v}");
+}
+
+/// Every file under `root`, relative.
+fn walk(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap_or(&p).display().to_string());
+            }
+        }
+    }
+    out
+}

@@ -203,6 +203,96 @@ async fn changed_before_delete(server: Server) {
     assert!(env.exists(&lock_key).await, "other holder's lock kept");
 }
 
+/// The holder releases its lock after `force-unlock --all` re-read it but
+/// before its DELETE (held back by a proxy): the conditional DELETE finds
+/// nothing, and the lock is reported already released, not released by
+/// us (issue 9 item 17). Servers that honour If-Match on DELETE only (Ceph
+/// RGW ignores it: the README names that window).
+async fn released_by_holder_before_delete(server: Server) {
+    use crate::support::proxy::{Fault, Proxy, Rule};
+    let env = Env::new(server.clone(), "relb").await;
+    let lock_key = format!("{KEY}.tflock");
+    let id = "99999999-2222-3333-4444-555555555555";
+    env.store
+        .put(
+            &lock_key,
+            tf_lock(id, "a@h", "2026-01-01T00:00:00Z", env.bucket(), KEY),
+            PutMode::Create,
+        )
+        .await
+        .expect("old lock");
+    let proxy = Proxy::start(server.endpoint().trim_start_matches("http://").to_string()).await;
+    proxy.add(Rule {
+        method: "DELETE",
+        path_ends: ".tflock".into(),
+        times: 1,
+        fault: Fault::Delay(std::time::Duration::from_secs(2)),
+    });
+    let mut cmd = server.tfsync(env.bucket(), KEY);
+    cmd.env("AWS_ENDPOINT_URL_S3", proxy.endpoint())
+        .args([
+            "--output",
+            "json",
+            "force-unlock",
+            "--all",
+            "--older-than",
+            "1h",
+            "--yes",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("spawn");
+    // The listing's GET and the re-read's GET of the lock have been
+    // answered: the DELETE is on its way, held for 2 s.
+    let started = std::time::Instant::now();
+    while proxy
+        .seen()
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && r.path.split('?').next().unwrap_or("").ends_with(".tflock")
+        })
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no re-read: {:?}",
+            proxy
+                .seen()
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    env.store
+        .delete(&lock_key, None)
+        .await
+        .expect("the holder releases");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(v["released"], serde_json::json!([]), "{v}");
+    assert_eq!(v["already_released"][0]["id"], id, "{v}");
+    assert_eq!(
+        v["already_released"][0]["lock_key"],
+        lock_key.as_str(),
+        "{v}"
+    );
+    assert_eq!(v["left"], serde_json::json!([]), "{v}");
+    assert!(
+        proxy.seen().iter().any(|r| r.method == "DELETE"),
+        "the DELETE was sent after the holder's release"
+    );
+}
+
 const OUTPUTS_STATE: &str = r#"{
   "version": 4,
   "terraform_version": "1.11.0",
@@ -278,3 +368,4 @@ async fn outputs(server: Server) {
 }
 
 on_each_server!(views, changed_before_delete, outputs,);
+on_each_server!([moto, seaweedfs] released_by_holder_before_delete);

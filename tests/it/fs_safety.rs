@@ -835,3 +835,96 @@ fn pull_replaces_a_regular_file_atomically_and_privately() {
         0o600
     );
 }
+
+// ---------------------------------------------------------------- item 1
+
+/// No `.tflock` anywhere under `dir`.
+fn no_lock_files(dir: &Path) {
+    let locks: Vec<PathBuf> = walk(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tflock"))
+        .collect();
+    assert!(locks.is_empty(), "locks left: {locks:?}");
+}
+
+/// `migrate --delete-source` onto a hard link of the source state (or a
+/// symbolic link to it): refused before anything is written or deleted.
+#[test]
+fn migrate_delete_source_onto_the_source_itself_is_refused() {
+    let (tmp, store) = new_store();
+    let bytes = state("lin", 3);
+    write_file(&store.join(KEY), &bytes);
+
+    let hard = tmp.path().join("hard");
+    fs::create_dir(&hard).expect("mkdir");
+    fs::hard_link(store.join(KEY), hard.join(KEY)).expect("link");
+    let r = run(tfsync(&store).args([
+        "migrate",
+        "--delete-source",
+        "--to",
+        &format!("file://{}", hard.display()),
+    ]));
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(
+        r.stderr.contains("same file")
+            && r.stderr.contains("device and inode")
+            && r.stderr.contains("Nothing was changed"),
+        "{r:?}"
+    );
+    assert_eq!(fs::read(store.join(KEY)).expect("source"), bytes);
+    assert_eq!(names_in(&hard), [KEY], "nothing written at the destination");
+    assert_eq!(names_in(&store), [KEY], "no lock taken, nothing written");
+
+    // A symbolic link to the source state: refused (the store follows no
+    // link), the source still there.
+    let soft = tmp.path().join("soft");
+    fs::create_dir(&soft).expect("mkdir");
+    std::os::unix::fs::symlink(store.join(KEY), soft.join(KEY)).expect("symlink");
+    let r = run(tfsync(&store).args([
+        "migrate",
+        "--delete-source",
+        "--to",
+        &format!("file://{}", soft.display()),
+    ]));
+    assert_ne!(r.code, Some(0), "{r:?}");
+    assert!(r.stderr.contains("link"), "{r:?}");
+    assert_eq!(fs::read(store.join(KEY)).expect("source"), bytes);
+    no_lock_files(tmp.path());
+}
+
+// --------------------------------------------------------------- item 18
+
+/// `migrate` into the directory the state is in, named another way
+/// (`file:///S/`, a link to it): refused before any lock is taken, naming
+/// no lock as the holder (it used to report our own, already released
+/// source lock as held by someone else, exit 3).
+#[test]
+fn migrate_into_the_same_directory_is_refused_naming_no_lock() {
+    let (tmp, store) = new_store();
+    let bytes = state("lin", 3);
+    write_file(&store.join(KEY), &bytes);
+    let linked = tmp.path().join("linked");
+    std::os::unix::fs::symlink(&store, &linked).expect("symlink");
+    let cases = [
+        (format!("file://{}/", store.display()), "default"),
+        (format!("file://{}", linked.display()), "default"),
+        // A workspace without a state: still the same directory.
+        (format!("file://{}/", store.display()), "qa"),
+    ];
+    for (to, workspace) in cases {
+        for extra in [&[][..], &["--delete-source"][..]] {
+            let r = run(tfsync(&store)
+                .args(["--workspace", workspace, "migrate", "--to", &to])
+                .args(extra));
+            assert_eq!(r.code, Some(2), "{to} {workspace} {extra:?}: {r:?}");
+            assert!(
+                r.stderr.contains("same key of the same directory")
+                    && !r.stderr.contains("held by")
+                    && !r.stderr.contains("force-unlock"),
+                "{to} {workspace}: {r:?}"
+            );
+            assert_eq!(fs::read(store.join(KEY)).expect("state"), bytes);
+            assert_eq!(names_in(&store), [KEY], "{to}: nothing written, no lock");
+        }
+    }
+}

@@ -25,6 +25,7 @@ mod faults;
 mod fs_safety;
 mod history;
 mod migrate;
+mod oss_layout;
 mod prometheus;
 mod props;
 mod provider_headers;

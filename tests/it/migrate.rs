@@ -207,6 +207,54 @@ async fn failure_halfway(server: Server) {
     no_locks(&dst).await;
 }
 
+/// `--to s3://<the same bucket>/env:/prod`: the destination of `default`
+/// is the source of `prod` (same endpoint, bucket and key). Refused before
+/// anything is locked, written or deleted (it used to overwrite prod's
+/// state with default's and then delete both sources).
+async fn onto_another_workspace_is_refused(server: Server) {
+    let src = server.new_bucket("mg-self").await;
+    let default = state("lin-same", 6, 1);
+    let prod = state("lin-same", 5, 2);
+    src.put(KEY, default.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    src.put(
+        "env:/prod/net/terraform.tfstate",
+        prod.clone(),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("put");
+    let r = run(server.tfsync(src.bucket(), KEY).args([
+        "migrate",
+        "--all-workspaces",
+        "--delete-source",
+        "--concurrency",
+        "1",
+        "--to",
+        &format!("s3://{}/env:/prod", src.bucket()),
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("same object (same endpoint, bucket and key)")
+            && r.stderr.contains("workspace \"prod\"")
+            && r.stderr.contains("Nothing was changed"),
+        "{r:?}"
+    );
+    assert_eq!(get(&src, KEY).await, Some(default), "default untouched");
+    assert_eq!(
+        get(&src, "env:/prod/net/terraform.tfstate").await,
+        Some(prod),
+        "prod untouched"
+    );
+    assert_eq!(
+        src.list("").await.expect("list").len(),
+        2,
+        "nothing written"
+    );
+}
+
 /// `--to-key`: a rename on another server; workspaces under the
 /// destination's workspace key prefix; the dry run shows the mapping.
 async fn to_key(from: Server, to_server: Server) {
@@ -341,6 +389,7 @@ async fn to_key_seaweedfs_to_ceph() {
 }
 
 on_each_server!(between_buckets);
+on_each_server!([seaweedfs] onto_another_workspace_is_refused);
 on_each_server!([seaweedfs] lineage_refused);
 on_each_server!([moto] failure_halfway);
 

@@ -33,7 +33,10 @@ async fn sse_c_state_read_by_every_command(server: Server) {
     let ssec = customer_key();
     let with_key = |args: &[&str]| {
         let mut c = server.tfsync(&bucket, KEY);
-        c.env("AWS_SSE_CUSTOMER_KEY", &ssec).args(args);
+        // `--sse AES256` is tfsync's `encrypt = true`: the key applies only with it.
+        c.env("AWS_SSE_CUSTOMER_KEY", &ssec)
+            .env("TFSYNC_SSE", "AES256")
+            .args(args);
         run(&mut c)
     };
     let dir = tempfile::tempdir().expect("tmp");

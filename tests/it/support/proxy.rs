@@ -39,6 +39,19 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub status: Option<u16>,
+    /// The request's header lines, names lowercased (`name: value`).
+    pub headers: Vec<String>,
+}
+
+impl Seen {
+    /// The value of header `name` (lowercase), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v.trim())
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -124,10 +137,17 @@ impl Proxy {
             .and_then(|(_, v)| v.trim().parse().ok())
             .unwrap_or(0);
         let fault = self.take_fault(&method, &path);
+        let headers = head
+            .split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| format!("{}:{v}", k.to_ascii_lowercase()))
+            .collect();
         let mut seen = Seen {
             method,
             path,
             status: None,
+            headers,
         };
         if let Some(Fault::ResetRequestAfter(n)) = fault {
             while buf.len() < head_end + n.min(len) {
