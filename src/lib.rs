@@ -16,6 +16,7 @@ pub mod error;
 pub mod exit;
 pub mod localfile;
 pub mod location;
+pub mod metrics;
 pub mod output;
 pub mod store;
 pub mod tfstate;

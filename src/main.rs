@@ -28,6 +28,12 @@ fn main() {
             code
         }
     };
+    // Data that could not be written (a full disk) is a failure too.
+    let code = if code == exit::OK && tfsync::output::stdout_failed() {
+        exit::ERROR
+    } else {
+        code
+    };
     // A signal may have ended the command while a worker thread was still
     // writing a temporary file: remove it (a completed write is in place).
     tfsync::localfile::remove_leftover_temps();

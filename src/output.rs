@@ -4,6 +4,30 @@
 use crate::cli::OutputFormat;
 use serde_json::Value;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A write to stdout failed (other than a reader that went away).
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Did a write to stdout fail (a full disk...)? `main` then exits 1.
+pub fn stdout_failed() -> bool {
+    STDOUT_FAILED.load(Ordering::SeqCst)
+}
+
+/// Write to stdout. A reader that went away (`tfsync locks | head`) is not
+/// an error: the command goes on (and releases what it holds) without
+/// panicking. Another failure is reported once on stderr and makes the exit
+/// code 1.
+fn to_stdout(write: impl FnOnce(&mut std::io::StdoutLock<'_>) -> std::io::Result<()>) {
+    let mut out = std::io::stdout().lock();
+    let r = write(&mut out).and_then(|()| out.flush());
+    if let Err(e) = r
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+        && !STDOUT_FAILED.swap(true, Ordering::SeqCst)
+    {
+        eprintln!("error: cannot write to stdout: {e}");
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
@@ -14,6 +38,16 @@ pub struct Printer {
 impl Printer {
     pub fn json(&self) -> bool {
         self.format == OutputFormat::Json
+    }
+
+    /// Prometheus text format (`locks`, `backup`).
+    pub fn prometheus(&self) -> bool {
+        self.format == OutputFormat::Prometheus
+    }
+
+    /// Text exactly as given on stdout (no newline added).
+    pub fn raw(&self, text: &str) {
+        to_stdout(|out| out.write_all(text.as_bytes()));
     }
 
     /// A progress or result message for people (stderr); not in JSON mode,
@@ -31,14 +65,15 @@ impl Printer {
 
     /// Requested data (stdout), shown even with `--quiet`.
     pub fn data(&self, text: impl AsRef<str>) {
-        println!("{}", text.as_ref());
+        to_stdout(|out| writeln!(out, "{}", text.as_ref()));
     }
 
     /// A JSON document on stdout, pretty-printed, one per command.
     pub fn emit_json(&self, v: &Value) {
-        let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer_pretty(&mut out, v);
-        let _ = writeln!(out);
+        to_stdout(|out| {
+            serde_json::to_writer_pretty(&mut *out, v)?;
+            writeln!(out)
+        });
     }
 }
 

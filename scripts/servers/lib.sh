@@ -39,7 +39,8 @@ port() { echo $((PORT_BASE + $1)); }
 	START_TIMEOUT=${TEST_SERVERS_START_TIMEOUT:-60} # seconds, per server
 }
 
-PIP_BASE=(boto3)
+# boto3: the S3 self-checks; prometheus-client: the tests parse `--output prometheus` with its parser.
+PIP_BASE=(boto3 prometheus-client)
 
 export AWS_EC2_METADATA_DISABLED=true
 
@@ -195,9 +196,9 @@ apt_install() {
 	log "apt-get install: done in $(elapsed_since "$start")s"
 }
 
-# The venv with boto3 (the self-checks need it whatever the server).
+# The venv with PIP_BASE (the self-checks need boto3 whatever the server).
 ensure_venv() {
-	if [[ -x $PY ]] && venv_has boto3; then
+	if [[ -x $PY ]] && venv_has "${PIP_BASE[@]}"; then
 		return 0
 	fi
 	local python=${PYTHON:-python3}

@@ -218,7 +218,7 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_parser = crate::localfile::parse_size, value_name = "SIZE", help_heading = GLOBAL, hide_short_help = true)]
     pub max_state_size: Option<u64>,
 
-    /// Output format
+    /// Output format (prometheus: `locks`, `backup`, `backup verify` only)
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "TFSYNC_OUTPUT", help_heading = GLOBAL)]
     pub output: OutputFormat,
 
@@ -236,6 +236,8 @@ pub enum OutputFormat {
     #[default]
     Text,
     Json,
+    /// Prometheus text format (node_exporter textfile collector): `locks`, `backup` and `backup verify` only
+    Prometheus,
 }
 
 #[derive(Debug, Subcommand)]

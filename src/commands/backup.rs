@@ -6,7 +6,10 @@ use crate::backup::{Progress, copy, verify};
 use crate::cli::{BackupArgs, VerifyArgs};
 use crate::config::Config;
 use crate::error::Error;
+use crate::location::join;
+use crate::metrics::Metrics;
 use crate::output::Printer;
+use crate::store::open::Opened;
 use std::time::Instant;
 
 /// A progress bar on a terminal only (never in cron, JSON or quiet mode).
@@ -49,7 +52,10 @@ fn seconds_since(started: Instant) -> f64 {
 pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
     let started = Instant::now();
     let to = args.to.as_deref().unwrap_or_default();
-    let dest = open_destination(&ctx.config, to, &args.side, true).await?;
+    let dest = match open_destination(&ctx.config, to, &args.side, true).await {
+        Ok(d) => d,
+        Err(e) => return Err(failed_run(ctx, &args, None, to, started, e).await),
+    };
     let pattern = match &args.pattern {
         Some(p) => Some(
             glob::Pattern::new(p)
@@ -70,13 +76,17 @@ pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
         concurrency: args.concurrency as usize,
         keep: args.keep.map(|k| k as usize),
     };
-    let mut summary = copy::backup(
+    let mut summary = match copy::backup(
         ctx.store.as_ref(),
         &destination,
         &opts,
         &Bar::new(&ctx.out, "backup"),
     )
-    .await?;
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return Err(failed_run(ctx, &args, Some(&dest), &dest.display, started, e).await),
+    };
     summary.seconds = seconds_since(started);
     if !summary.future.is_empty() {
         ctx.out.warn(format!(
@@ -87,11 +97,148 @@ pub async fn run(ctx: &Ctx, args: BackupArgs) -> Result<(), Error> {
             summary.snapshot
         ));
     }
-    report(&ctx.out, &summary);
+    if ctx.out.prometheus() {
+        let last = match summary.failures.is_empty() {
+            true => snapshot_time(&summary.snapshot),
+            false => last_snapshot(&dest).await,
+        };
+        let run = Run {
+            source: &summary.source,
+            destination: &summary.destination,
+            summary: Some(&summary),
+            seconds: summary.seconds,
+            last_success: last,
+        };
+        ctx.out.raw(&prometheus(&run)?);
+    } else {
+        report(&ctx.out, &summary);
+    }
     match summary.incomplete() {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// A run that stopped before its summary: with `--output prometheus`, the
+/// metrics that say so (`tfsync_backup_success 0`) are printed before the
+/// error is returned.
+async fn failed_run(
+    ctx: &Ctx,
+    args: &BackupArgs,
+    dest: Option<&Opened>,
+    destination: &str,
+    started: Instant,
+    e: Error,
+) -> Error {
+    if !ctx.out.prometheus() {
+        return e;
+    }
+    let last = match dest {
+        Some(d) => last_snapshot(d).await,
+        None => None,
+    };
+    let source = join(&ctx.store.describe(), args.prefix.trim_end_matches('/'));
+    let run = Run {
+        source: &source,
+        destination,
+        summary: None,
+        seconds: seconds_since(started),
+        last_success: last,
+    };
+    match prometheus(&run) {
+        Ok(text) => ctx.out.raw(&text),
+        Err(m) => ctx.out.warn(m.to_string()),
+    }
+    e
+}
+
+/// The time of the newest complete snapshot at the destination (its ID),
+/// if it can be listed.
+async fn last_snapshot(dest: &Opened) -> Option<chrono::DateTime<chrono::Utc>> {
+    let ids = crate::backup::snapshot::list_ids(dest.store.as_ref(), &dest.prefix)
+        .await
+        .ok()?;
+    ids.iter().rev().find_map(|id| snapshot_time(id))
+}
+
+/// A snapshot ID (`2026-11-22T10-21-41.306Z`) as a time.
+fn snapshot_time(id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDateTime::parse_from_str(id, "%Y-%m-%dT%H-%M-%S%.3fZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// What `--output prometheus` reports about one run.
+struct Run<'a> {
+    source: &'a str,
+    destination: &'a str,
+    /// `None`: the run stopped before it had one (listing, manifest...).
+    summary: Option<&'a copy::Summary>,
+    seconds: f64,
+    /// The newest complete snapshot: this run's when it made one.
+    last_success: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The gauges of a backup run, labelled with its source and destination.
+fn prometheus(run: &Run<'_>) -> Result<String, Error> {
+    let m = Metrics::new();
+    let labels = ["source", "destination"];
+    let values = [run.source, run.destination];
+    let gauge = |name: &str, help: &str, value: f64| -> Result<(), Error> {
+        let g = m.gauge(name, help, &labels)?;
+        Metrics::set(&g, &values, value)
+    };
+    let ok = run.summary.is_some_and(|s| s.failures.is_empty());
+    gauge(
+        "tfsync_backup_success",
+        "1 if the last run made a complete snapshot, else 0.",
+        if ok { 1.0 } else { 0.0 },
+    )?;
+    if let Some(s) = run.summary {
+        let states: [(&str, &str, usize); 4] = [
+            ("seen", "States found under the prefix.", s.seen),
+            ("copied", "States copied (new or changed).", s.copied),
+            (
+                "skipped",
+                "States unchanged since the previous snapshot (not read again).",
+                s.skipped,
+            ),
+            (
+                "failed",
+                "States that could not be copied (no manifest was then written).",
+                s.failed,
+            ),
+        ];
+        for (what, help, n) in states {
+            gauge(&format!("tfsync_backup_states_{what}"), help, n as f64)?;
+        }
+        gauge(
+            "tfsync_backup_bytes_copied",
+            "Bytes of the states copied by the last run.",
+            s.bytes as f64,
+        )?;
+        gauge(
+            "tfsync_backup_pruned_snapshots",
+            "Old snapshots deleted by --keep in the last run.",
+            s.pruned.len() as f64,
+        )?;
+    }
+    gauge(
+        "tfsync_backup_duration_seconds",
+        "Wall-clock duration of the last run.",
+        run.seconds,
+    )?;
+    gauge(
+        "tfsync_backup_last_run_timestamp_seconds",
+        "When the last run ended (Unix time).",
+        crate::metrics::timestamp(chrono::Utc::now()),
+    )?;
+    gauge(
+        "tfsync_backup_last_success_timestamp_seconds",
+        "Time of the newest complete snapshot at the destination (Unix time; 0: none).",
+        run.last_success.map_or(0.0, crate::metrics::timestamp),
+    )?;
+    m.render()
 }
 
 fn report(out: &Printer, s: &copy::Summary) {
@@ -137,7 +284,9 @@ pub async fn verify(config: &Config, out: Printer, args: &VerifyArgs) -> Result<
     )
     .await?;
     summary.seconds = seconds_since(started);
-    if out.json() {
+    if out.prometheus() {
+        out.raw(&verify_prometheus(&summary)?);
+    } else if out.json() {
         out.emit_json(&serde_json::to_value(&summary).unwrap_or_default());
     } else if !out.quiet || summary.failed > 0 {
         out.data(format!(
@@ -154,4 +303,46 @@ pub async fn verify(config: &Config, out: Printer, args: &VerifyArgs) -> Result<
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// `backup verify --output prometheus`: what the run checked, labelled with
+/// the location.
+fn verify_prometheus(s: &verify::Summary) -> Result<String, Error> {
+    let m = Metrics::new();
+    let gauge = |name: &str, help: &str, value: f64| -> Result<(), Error> {
+        let g = m.gauge(name, help, &["location"])?;
+        Metrics::set(&g, &[&s.location], value)
+    };
+    let ok = s.failures.is_empty();
+    gauge(
+        "tfsync_backup_verify_success",
+        "1 if every object of the snapshots checked matched its manifest, else 0.",
+        if ok { 1.0 } else { 0.0 },
+    )?;
+    gauge(
+        "tfsync_backup_verify_snapshots",
+        "Snapshots checked.",
+        s.snapshots.len() as f64,
+    )?;
+    gauge(
+        "tfsync_backup_verify_objects",
+        "Objects checked.",
+        s.objects as f64,
+    )?;
+    gauge(
+        "tfsync_backup_verify_objects_failed",
+        "Objects damaged or missing.",
+        s.failed as f64,
+    )?;
+    gauge(
+        "tfsync_backup_verify_duration_seconds",
+        "Wall-clock duration of the run.",
+        s.seconds,
+    )?;
+    gauge(
+        "tfsync_backup_verify_last_run_timestamp_seconds",
+        "When the run ended (Unix time).",
+        crate::metrics::timestamp(chrono::Utc::now()),
+    )?;
+    m.render()
 }

@@ -2,23 +2,25 @@
 //! one page per command written into DIR. Reads no setting and makes no
 //! request.
 
-use crate::cli::ManArgs;
+use crate::cli::{ManArgs, OutputFormat};
 use crate::error::Error;
-use std::io::Write;
+use crate::output::Printer;
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &ManArgs) -> Result<(), Error> {
+    let out = Printer {
+        format: OutputFormat::Text,
+        quiet: false,
+    };
     let mut cmd = crate::cli::command().disable_help_subcommand(true);
     cmd.build();
     let Some(dir) = &args.dir else {
         let mut page = Vec::new();
         clap_mangen::Man::new(cmd)
             .render(&mut page)
-            .map_err(|e| Error::io("stdout", e))?;
-        return std::io::stdout()
-            .lock()
-            .write_all(&page)
-            .map_err(|e| Error::io("stdout", e));
+            .map_err(|e| Error::Output(format!("cannot render the man page: {e}")))?;
+        out.raw(&String::from_utf8_lossy(&page));
+        return Ok(());
     };
     if !dir.is_dir() {
         return Err(Error::Config(format!(
@@ -30,7 +32,7 @@ pub fn run(args: &ManArgs) -> Result<(), Error> {
     let mut written = Vec::new();
     write_pages(cmd, dir, &mut written)?;
     for p in &written {
-        println!("{}", p.display());
+        out.data(p.display().to_string());
     }
     Ok(())
 }

@@ -60,6 +60,12 @@ pub async fn run(opts: Opts) -> Result<(), Error> {
         Command::Man(a) => return man::run(a),
         _ => {}
     }
+    let prometheus_ok = matches!(&opts.command, Command::Locks(_) | Command::Backup(_));
+    if opts.global.output == crate::cli::OutputFormat::Prometheus && !prometheus_ok {
+        return Err(Error::Config(
+            "--output prometheus is for `tfsync locks`, `tfsync backup` and `tfsync backup verify` (metrics for node_exporter's textfile collector): use --output text or json for this command".into(),
+        ));
+    }
     let needs = match &opts.command {
         Command::Locks(_) | Command::Doctor(_) | Command::Config => Needs::Bucket,
         Command::ForceUnlock(a) if a.all => Needs::Bucket,

@@ -343,6 +343,10 @@ fn backend_labels(
 ) -> Result<Layer, String> {
     let domains = engine.label_prefixes();
     let mut values = BTreeMap::new();
+    // Which labels were read, for the "missing configuration" message.
+    if engine == Engine::Tofu {
+        values.insert("engine".to_string(), "tofu".to_string());
+    }
     for setting in ["type", "bucket", "key", "region", "endpoint"] {
         let mut names = vec![setting];
         if setting == "key" {

@@ -102,6 +102,24 @@ impl Setting {
             },
         }
     }
+
+    /// [`Setting::missing`], naming the label prefixes the manifest's engine
+    /// reads (`tofu.openmcf.org/` first for OpenTofu).
+    pub fn missing_in(&self, name: &'static str, r: &Resolver<'_>) -> MissingSetting {
+        let mut m = self.missing(name);
+        if r.manifest.as_ref().and_then(|l| l.get("engine")) == Some("tofu") {
+            m.label = match self.label {
+                Some("bucket") => Some(
+                    "tofu.openmcf.org/backend.bucket (or terraform.openmcf.org/backend.bucket)",
+                ),
+                Some("key") => {
+                    Some("tofu.openmcf.org/backend.key (or terraform.openmcf.org/backend.key)")
+                }
+                _ => m.label,
+            };
+        }
+        m
+    }
 }
 
 // ---- The table. One entry per setting, in `tfsync config` order. ----

@@ -219,7 +219,7 @@ pub(super) fn store_and_key(
         .get()?;
     let mut missing = Vec::new();
     if bucket.is_none() && dir.is_none() && needs != Needs::Nothing {
-        missing.push(table::BUCKET.missing("bucket"));
+        missing.push(table::BUCKET.missing_in("bucket", r));
     }
     let key = match (needs, key) {
         (_, Some(k)) => Some(k),
@@ -227,7 +227,7 @@ pub(super) fn store_and_key(
         (Needs::State, None) => None,
     };
     if key.is_none() {
-        missing.push(table::KEY.missing("state key"));
+        missing.push(table::KEY.missing_in("state key", r));
     }
     let (Some(key), true) = (key, missing.is_empty()) else {
         return Err(Error::MissingSettings(missing));

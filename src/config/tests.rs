@@ -954,6 +954,19 @@ fn provisioner_label_picks_the_label_prefix() {
     o.engine = Some(Engine::Terraform);
     let err = resolve(o, &[]).expect_err("no terraform.* labels");
     assert!(matches!(err, Error::MissingSettings(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("label terraform.openmcf.org/backend.bucket in"),
+        "{err}"
+    );
+    // A tofu manifest without bucket or key: the message names the tofu labels.
+    let empty = write("empty.yaml", "    openmcf.org/provisioner: tofu\n");
+    let msg = resolve(with(&empty), &[]).expect_err("missing").to_string();
+    assert!(
+        msg.contains("tofu.openmcf.org/backend.bucket (or terraform.openmcf.org/backend.bucket)")
+            && msg.contains("tofu.openmcf.org/backend.key (or"),
+        "{msg}"
+    );
 
     // A terraform manifest with both prefixes: the terraform.* labels (any case).
     let both = write(

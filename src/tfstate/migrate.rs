@@ -141,7 +141,10 @@ pub struct Migration<'a> {
 impl Migration<'_> {
     /// The workspaces to move, not started.
     pub async fn items(&self, which: Workspaces<'_>) -> Result<Vec<Item>, Error> {
-        if self.src.describe() == self.dst.describe() && self.dest_key == self.key {
+        if self.src.describe() == self.dst.describe()
+            && self.dest_key == self.key
+            && self.dest_workspace_key_prefix == self.workspace_key_prefix
+        {
             return Err(Error::Config(format!(
                 "{} is where the state already is: give another bucket, prefix or provider",
                 self.to
@@ -720,6 +723,23 @@ mod tests {
         assert!(matches!(
             m.items(Workspaces::All).await,
             Err(Error::StateNotFound { .. })
+        ));
+        // The same key under another workspace key prefix (`--to-key` with
+        // `--to-workspace-key-prefix`): a workspace moves; the default one
+        // would be itself and is refused.
+        let mut m = migration(&d, false, false);
+        m.dst = &d.src;
+        m.dest_key = KEY;
+        m.dest_workspace_key_prefix = "ws";
+        let mut items = m.items(Workspaces::One("prod")).await.expect("items");
+        assert_eq!(items[0].dest_key, "ws/prod/net/terraform.tfstate");
+        m.run(&mut items, &|_| {}).await.expect("run");
+        let moved = get(&d.src, "ws/prod/net/terraform.tfstate").await;
+        assert!(moved.is_some());
+        assert_eq!(moved, get(&d.src, "env:/prod/net/terraform.tfstate").await);
+        assert!(matches!(
+            m.items(Workspaces::All).await,
+            Err(Error::Config(_))
         ));
         // One named workspace without a state: skipped, not an error.
         let m = migration(&d, false, false);

@@ -220,6 +220,43 @@ fn man_pages() {
     assert_eq!(r.code, 2, "{r:?}");
 }
 
+/// `tfsync config | head -1`: a reader that goes away makes no panic.
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    let d = tempfile::tempdir().expect("tmp");
+    let mut child = tfsync()
+        .arg("--dir")
+        .arg(d.path())
+        .args(["--key", "k.tfstate", "config"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // A full disk is an error, said once, exit 1.
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let out = tfsync()
+            .arg("--dir")
+            .arg(d.path())
+            .args(["--key", "k.tfstate", "config"])
+            .stdout(full)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.matches("cannot write to stdout").count(),
+            1,
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 #[test]
 fn bad_arguments_are_usage_errors() {
     for args in [

@@ -28,6 +28,7 @@ mod kill;
 mod local_backend;
 mod migrate;
 mod oss_layout;
+mod prometheus;
 mod props;
 mod provider_headers;
 mod race;
