@@ -5,6 +5,7 @@
 //! The conformance suite in `tests/conformance.rs` holds every implementation to
 //! the same contract.
 
+pub mod azure;
 pub mod dynamo;
 pub mod fs;
 pub mod local;
