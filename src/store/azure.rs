@@ -10,8 +10,9 @@
 //! unlock reads that metadata, matches the ID, clears it under the lease,
 //! and releases the lease by the ID.
 //!
-//! Not yet an [`ObjectStore`](super::ObjectStore): no listing, no TLS
-//! (`http://` endpoints only, as Azurite's), no SAS or Azure AD.
+//! [`AzureStore`] is a container as an [`ObjectStore`](super::ObjectStore).
+//! Not yet: TLS (`http://` endpoints only, as Azurite's), SAS or Azure AD,
+//! retries, and the wiring (config, `az://` locations, the lease as a lock).
 
 use super::StoreError;
 use base64::Engine as _;
@@ -366,5 +367,256 @@ impl BlobClient {
                 location: self.location(blob),
                 message: format!("its metadata {LOCK_INFO_META} is not base64"),
             })
+    }
+}
+
+/// One container as an [`ObjectStore`](super::ObjectStore): blobs are
+/// objects, Azure's ETags (not MD5s) their ETags. As in Terraform's azurerm
+/// backend, an empty blob is no state (its `Lock` creates the blob empty):
+/// `get` and `head` say "not found", and a create-only write fills it
+/// (conditional on the empty blob's ETag). No retries yet.
+#[derive(Debug, Clone)]
+pub struct AzureStore {
+    client: BlobClient,
+}
+
+impl AzureStore {
+    pub fn new(client: BlobClient) -> Self {
+        AzureStore { client }
+    }
+
+    pub fn client(&self) -> &BlobClient {
+        &self.client
+    }
+
+    fn fail(&self, blob: &str, r: &BlobResponse, conditional: Option<&PutMode>) -> StoreError {
+        let location = self.client.location(blob);
+        let code = r.error_code().unwrap_or("").to_string();
+        match (r.status, code.as_str()) {
+            (404, "ContainerNotFound") => StoreError::BucketNotFound {
+                bucket: format!("{}/{}", self.client.account, self.client.container),
+            },
+            (404, _) => StoreError::NotFound { location },
+            (403, _) => StoreError::AccessDenied {
+                location,
+                message: format!("HTTP 403 {code}"),
+            },
+            (409 | 412, _) if matches!(conditional, Some(PutMode::Create)) => {
+                StoreError::AlreadyExists { location }
+            }
+            (412, "LeaseIdMissing" | "LeaseIdMismatchWithBlobOperation") | (409, "LeaseIdMissing") => {
+                StoreError::Other {
+                    location,
+                    message: "the blob is leased (locked) by someone else: nothing was written. See `tfsync status`".into(),
+                }
+            }
+            (412, _) => StoreError::Precondition { location },
+            (s, _) => StoreError::Other {
+                location,
+                message: format!("HTTP {s} {code}"),
+            },
+        }
+    }
+
+    fn meta(blob: &str, r: &BlobResponse, size: u64) -> ObjectMeta {
+        ObjectMeta {
+            key: blob.to_string(),
+            size,
+            etag: r.header("etag").map(super::unquote_etag),
+            last_modified: r
+                .header("last-modified")
+                .and_then(|t| chrono::DateTime::parse_from_rfc2822(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
+        }
+    }
+}
+
+/// The text of every `<tag>...</tag>` in `xml`, unescaped.
+fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let Some(j) = after.find(&close) else { break };
+        out.push(&after[..j]);
+        rest = &after[j + close.len()..];
+    }
+    out
+}
+
+fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+use super::{GetResult, ObjectMeta, PutMode};
+
+#[async_trait::async_trait]
+impl super::ObjectStore for AzureStore {
+    fn describe(&self) -> String {
+        format!("az://{}/{}", self.client.account, self.client.container)
+    }
+
+    fn bucket(&self) -> &str {
+        &self.client.container
+    }
+
+    async fn get(&self, key: &str) -> super::Result<GetResult> {
+        let r = self
+            .client
+            .request(Method::GET, Some(key), &[], &[], Vec::new())
+            .await?;
+        if r.status != 200 {
+            return Err(self.fail(key, &r, None));
+        }
+        if r.body.is_empty() {
+            return Err(StoreError::NotFound {
+                location: self.client.location(key),
+            });
+        }
+        let meta = Self::meta(key, &r, r.body.len() as u64);
+        Ok(GetResult {
+            meta,
+            bytes: r.body,
+        })
+    }
+
+    async fn head(&self, key: &str) -> super::Result<ObjectMeta> {
+        let r = self
+            .client
+            .request(Method::HEAD, Some(key), &[], &[], Vec::new())
+            .await?;
+        if r.status != 200 {
+            return Err(self.fail(key, &r, None));
+        }
+        let size = r
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if size == 0 {
+            return Err(StoreError::NotFound {
+                location: self.client.location(key),
+            });
+        }
+        Ok(Self::meta(key, &r, size))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> super::Result<Option<String>> {
+        let put = |cond: Option<(&'static str, String)>| {
+            let mut h = vec![
+                ("x-ms-blob-type", "BlockBlob".to_string()),
+                ("content-type", "application/json".to_string()),
+            ];
+            h.extend(cond);
+            let body = body.clone();
+            async move {
+                self.client
+                    .request(Method::PUT, Some(key), &[], &h, body)
+                    .await
+            }
+        };
+        let cond = match &mode {
+            PutMode::Overwrite => None,
+            PutMode::Create => Some(("if-none-match", "*".to_string())),
+            PutMode::Update(etag) => Some(("if-match", format!("\"{etag}\""))),
+        };
+        let mut r = put(cond).await?;
+        if r.status != 201 && mode == PutMode::Create && matches!(r.status, 409 | 412) {
+            // An empty blob (a lock's) is no state: fill it, only if it is
+            // still that empty blob.
+            let h = self
+                .client
+                .request(Method::HEAD, Some(key), &[], &[], Vec::new())
+                .await?;
+            if h.status == 200 && h.header("content-length") == Some("0") {
+                if let Some(etag) = h.header("etag").map(str::to_string) {
+                    r = put(Some(("if-match", etag))).await?;
+                    if r.status == 412 {
+                        return Err(StoreError::AlreadyExists {
+                            location: self.client.location(key),
+                        });
+                    }
+                }
+            }
+        }
+        if r.status != 201 {
+            return Err(self.fail(key, &r, Some(&mode)));
+        }
+        Ok(r.header("etag").map(super::unquote_etag))
+    }
+
+    async fn delete(&self, key: &str, if_match: Option<&str>) -> super::Result<()> {
+        let h: Vec<(&str, String)> = if_match
+            .map(|e| ("if-match", format!("\"{e}\"")))
+            .into_iter()
+            .collect();
+        let r = self
+            .client
+            .request(Method::DELETE, Some(key), &[], &h, Vec::new())
+            .await?;
+        match r.status {
+            202 => Ok(()),
+            404 if r.error_code() != Some("ContainerNotFound") => Ok(()),
+            _ => Err(self.fail(key, &r, None)),
+        }
+    }
+
+    /// Every non-empty blob under `prefix`, all pages, sorted.
+    async fn list(&self, prefix: &str) -> super::Result<Vec<ObjectMeta>> {
+        let mut out = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let mut q = vec![
+                ("restype", "container"),
+                ("comp", "list"),
+                ("prefix", prefix),
+            ];
+            if !marker.is_empty() {
+                q.push(("marker", marker.as_str()));
+            }
+            let r = self
+                .client
+                .request(Method::GET, None, &q, &[], Vec::new())
+                .await?;
+            if r.status != 200 {
+                return Err(self.fail(prefix, &r, None));
+            }
+            let xml = String::from_utf8_lossy(&r.body).into_owned();
+            for blob in xml_all(&xml, "Blob") {
+                let name = xml_all(blob, "Name").first().map(|n| xml_unescape(n));
+                let size: u64 = xml_all(blob, "Content-Length")
+                    .first()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let Some(name) = name else { continue };
+                if size == 0 {
+                    continue;
+                }
+                out.push(ObjectMeta {
+                    key: name,
+                    size,
+                    etag: xml_all(blob, "Etag")
+                        .first()
+                        .map(|e| super::unquote_etag(&xml_unescape(e))),
+                    last_modified: xml_all(blob, "Last-Modified")
+                        .first()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc2822(t).ok())
+                        .map(|t| t.with_timezone(&chrono::Utc)),
+                });
+            }
+            marker = xml_all(&xml, "NextMarker")
+                .first()
+                .map(|m| xml_unescape(m))
+                .unwrap_or_default();
+            if marker.is_empty() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 }

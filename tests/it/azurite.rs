@@ -177,3 +177,48 @@ async fn a_wrong_key_is_refused() {
         "the key never shows"
     );
 }
+
+/// An empty blob (what Terraform's azurerm `Lock` creates for a missing
+/// state) is no state: not found, not listed, and a create-only write
+/// fills it; a second create-only write is refused.
+#[tokio::test]
+async fn an_empty_blob_is_no_state() {
+    use tfsync::store::{ObjectStore, PutMode, StoreError};
+    let Some(server) = support::server("azurite") else {
+        return;
+    };
+    let container = support::unique_name("azempty")
+        .to_lowercase()
+        .replace('_', "-");
+    let c = client(&server, &container);
+    let r = c
+        .request(Method::PUT, None, &[("restype", "container")], &[], vec![])
+        .await
+        .expect("create container");
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = c
+        .request(
+            Method::PUT,
+            Some("k.tfstate"),
+            &[],
+            &[("x-ms-blob-type", "BlockBlob".into())],
+            vec![],
+        )
+        .await
+        .expect("empty blob");
+    assert_eq!(r.status, 201, "{r:?}");
+    let s = tfsync::store::azure::AzureStore::new(c);
+    assert!(matches!(
+        s.get("k.tfstate").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(s.list("").await.expect("list").is_empty());
+    s.put("k.tfstate", b"{}".to_vec(), PutMode::Create)
+        .await
+        .expect("create fills the empty blob");
+    assert_eq!(s.get("k.tfstate").await.expect("get").bytes, b"{}");
+    assert!(matches!(
+        s.put("k.tfstate", b"{1}".to_vec(), PutMode::Create).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+}
