@@ -532,14 +532,15 @@ impl super::ObjectStore for AzureStore {
                 .client
                 .request(Method::HEAD, Some(key), &[], &[], Vec::new())
                 .await?;
-            if h.status == 200 && h.header("content-length") == Some("0") {
-                if let Some(etag) = h.header("etag").map(str::to_string) {
-                    r = put(Some(("if-match", etag))).await?;
-                    if r.status == 412 {
-                        return Err(StoreError::AlreadyExists {
-                            location: self.client.location(key),
-                        });
-                    }
+            if h.status == 200
+                && h.header("content-length") == Some("0")
+                && let Some(etag) = h.header("etag").map(str::to_string)
+            {
+                r = put(Some(("if-match", etag))).await?;
+                if r.status == 412 {
+                    return Err(StoreError::AlreadyExists {
+                        location: self.client.location(key),
+                    });
                 }
             }
         }
