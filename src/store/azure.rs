@@ -378,11 +378,34 @@ impl BlobClient {
 #[derive(Debug, Clone)]
 pub struct AzureStore {
     client: BlobClient,
+    /// The leases this process holds (blob -> lease ID): every write of a
+    /// leased blob must name its lease.
+    leases: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl AzureStore {
     pub fn new(client: BlobClient) -> Self {
-        AzureStore { client }
+        AzureStore {
+            client,
+            leases: Default::default(),
+        }
+    }
+
+    /// From now on, writes of `blob` name the lease `id` (`None`: no more).
+    pub fn use_lease(&self, blob: &str, id: Option<&str>) {
+        let mut l = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        match id {
+            Some(id) => l.insert(blob.to_string(), id.to_string()),
+            None => l.remove(blob),
+        };
+    }
+
+    fn lease_header(&self, blob: &str) -> Option<(&'static str, String)> {
+        self.leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(blob)
+            .map(|id| ("x-ms-lease-id", id.clone()))
     }
 
     pub fn client(&self) -> &BlobClient {
@@ -465,6 +488,10 @@ impl super::ObjectStore for AzureStore {
         &self.client.container
     }
 
+    fn as_azure(&self) -> Option<&AzureStore> {
+        Some(self)
+    }
+
     async fn get(&self, key: &str) -> super::Result<GetResult> {
         let r = self
             .client
@@ -506,12 +533,29 @@ impl super::ObjectStore for AzureStore {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> super::Result<Option<String>> {
+        // A blob write replaces its metadata: under our lease, keep it (the
+        // lock info lives there), as Terraform's Put does.
+        let mut kept: Vec<(String, String)> = Vec::new();
+        if let Some(lease) = self.lease_header(key) {
+            let h = self
+                .client
+                .request(Method::HEAD, Some(key), &[], &[lease], Vec::new())
+                .await?;
+            kept = h
+                .headers
+                .iter()
+                .filter(|(k, _)| k.as_str().starts_with("x-ms-meta-"))
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect();
+        }
         let put = |cond: Option<(&'static str, String)>| {
-            let mut h = vec![
+            let mut h: Vec<(&str, String)> = vec![
                 ("x-ms-blob-type", "BlockBlob".to_string()),
                 ("content-type", "application/json".to_string()),
             ];
             h.extend(cond);
+            h.extend(self.lease_header(key));
+            h.extend(kept.iter().map(|(k, v)| (k.as_str(), v.clone())));
             let body = body.clone();
             async move {
                 self.client
@@ -554,6 +598,7 @@ impl super::ObjectStore for AzureStore {
         let h: Vec<(&str, String)> = if_match
             .map(|e| ("if-match", format!("\"{e}\"")))
             .into_iter()
+            .chain(self.lease_header(key))
             .collect();
         let r = self
             .client

@@ -107,6 +107,12 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Azure Blob Storage (the state lock is a lease on the state blob,
+    /// `tfstate::azure_lock`), or `None`.
+    fn as_azure(&self) -> Option<&azure::AzureStore> {
+        None
+    }
+
     /// Read an object and its metadata in one request.
     async fn get(&self, key: &str) -> Result<GetResult>;
 

@@ -222,3 +222,132 @@ async fn an_empty_blob_is_no_state() {
         Err(StoreError::AlreadyExists { .. })
     ));
 }
+
+/// The lease lock through the lock set: a Terraform-style lease lock (taken
+/// here by the test as client.go takes it) blocks tfsync's lock, is shown
+/// with its holder, is not released with another ID, and is released with
+/// its own; tfsync's lock makes Terraform's acquire fail (409) and a write
+/// under it names the lease.
+#[tokio::test]
+async fn the_lease_is_the_lock() {
+    use std::time::Duration;
+    use tfsync::store::{ObjectStore, PutMode};
+    use tfsync::tfstate::guard::{LockSet, LockSpec, take, under_lock};
+    use tfsync::tfstate::lock::{Current, LockError};
+    let Some(server) = support::server("azurite") else {
+        return;
+    };
+    let container = support::unique_name("azlock")
+        .to_lowercase()
+        .replace('_', "-");
+    let c = client(&server, &container);
+    let r = c
+        .request(Method::PUT, None, &[("restype", "container")], &[], vec![])
+        .await
+        .expect("create container");
+    assert_eq!(r.status, 201, "{r:?}");
+    let store = tfsync::store::azure::AzureStore::new(c.clone());
+    let key = "net/terraform.tfstate";
+    store
+        .put(key, br#"{"serial":1}"#.to_vec(), PutMode::Create)
+        .await
+        .expect("seed");
+
+    // Terraform's lock.
+    let id = uuid::Uuid::new_v4().to_string();
+    let r = c
+        .lease(
+            key,
+            "acquire",
+            &[
+                ("x-ms-lease-duration", "-1".into()),
+                ("x-ms-proposed-lease-id", id.clone()),
+            ],
+        )
+        .await
+        .expect("acquire");
+    assert_eq!(r.status, 201, "{r:?}");
+    let info = format!(
+        r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"alice@build-7","Version":"1.11.0","Created":"2026-11-30T09:55:24Z","Path":"{container}/{key}"}}"#
+    );
+    c.write_lock_info(key, Some(info.as_bytes()), &id)
+        .await
+        .expect("metadata");
+
+    let warn = |_: String| {};
+    let r = take(&LockSpec::new(&store, key, "test"), Duration::ZERO, &warn).await;
+    let msg = format!("{}", r.expect_err("held by Terraform"));
+    assert!(msg.contains(&id) && msg.contains("alice@build-7"), "{msg}");
+    let set = LockSet::new(&store, key);
+    match set.holder().await.expect("holder").1 {
+        Current::Locked { info, .. } => assert_eq!(info.id, id),
+        _ => panic!("not shown as locked"),
+    }
+    assert!(matches!(
+        set.release(&uuid::Uuid::new_v4().to_string(), None).await,
+        Err(LockError::IdMismatch { .. })
+    ));
+    assert_eq!(set.release(&id, None).await.expect("released").id, id);
+    assert!(matches!(
+        set.holder().await.expect("holder").1,
+        Current::Unlocked
+    ));
+
+    // tfsync's lock: Terraform's acquire is refused while it is held, the
+    // state is written under it, and it is gone after.
+    under_lock(
+        LockSpec::new(&store, key, "test"),
+        Duration::ZERO,
+        &warn,
+        async {
+            let r = c
+                .lease(
+                    key,
+                    "acquire",
+                    &[
+                        ("x-ms-lease-duration", "-1".into()),
+                        ("x-ms-proposed-lease-id", uuid::Uuid::new_v4().to_string()),
+                    ],
+                )
+                .await
+                .expect("terraform tries");
+            assert_eq!(r.status, 409, "{r:?}");
+            let lock = c.read_lock_info(key).await.expect("info").expect("written");
+            let v: serde_json::Value = serde_json::from_slice(&lock).expect("json");
+            assert_eq!(v["Path"], format!("{container}/{key}"));
+            let now = store.get(key).await.expect("get");
+            store
+                .put(
+                    key,
+                    br#"{"serial":2}"#.to_vec(),
+                    PutMode::Update(now.meta.etag.clone().expect("etag")),
+                )
+                .await
+                .expect("a write under the lease");
+            Ok(())
+        },
+    )
+    .await
+    .expect("under lock");
+    assert_eq!(store.get(key).await.expect("get").bytes, br#"{"serial":2}"#);
+    assert!(matches!(
+        LockSet::new(&store, key).holder().await.expect("holder").1,
+        Current::Unlocked
+    ));
+    assert_eq!(c.read_lock_info(key).await.expect("info"), None);
+
+    // `tfsync lock` keeps it across processes: another store releases it
+    // by its ID.
+    let info = take(&LockSpec::new(&store, key, "keep"), Duration::ZERO, &warn)
+        .await
+        .expect("lock");
+    let other = tfsync::store::azure::AzureStore::new(c.clone());
+    assert_eq!(
+        LockSet::new(&other, key)
+            .release(&info.id, None)
+            .await
+            .expect("unlock")
+            .id,
+        info.id
+    );
+}
