@@ -25,7 +25,7 @@ impl Layer {
 
 /// The backends tfsync reads a block of (the type is recorded as `type`
 /// for all but s3, the one it always read).
-pub const BACKENDS: &[&str] = &["s3", "local"];
+pub const BACKENDS: &[&str] = &["s3", "local", "azurerm"];
 
 /// Does `dir` use Terraform's default backend, `local`: a `terraform.tfstate`
 /// or `terraform.tfstate.d` there, or `*.tf` files with no backend block at
@@ -267,7 +267,7 @@ pub fn openmcf_manifest(file: &Path, engine: Engine) -> Result<Layer, String> {
         && !BACKENDS.contains(&t.as_str())
     {
         return Err(format!(
-            "the manifest {} names backend type {t:?}; tfsync reads s3 and local backends only",
+            "the manifest {} names backend type {t:?}; tfsync reads s3, local and azurerm backends only",
             file.display()
         ));
     }

@@ -351,3 +351,111 @@ async fn the_lease_is_the_lock() {
         info.id
     );
 }
+
+/// The binary with a `backend "azurerm"` block, on Azurite: push, pull,
+/// workspaces at `<key>env:<W>`, `list`, and `lock` / `push --lock-id` /
+/// `status` / `unlock` across processes (the lease outlives each).
+#[tokio::test]
+async fn a_backend_azurerm_block_drives_the_commands() {
+    use tfsync::store::ObjectStore;
+    let Some(server) = support::server("azurite") else {
+        return;
+    };
+    let container = support::unique_name("azcli")
+        .to_lowercase()
+        .replace('_', "-");
+    let c = client(&server, &container);
+    let r = c
+        .request(Method::PUT, None, &[("restype", "container")], &[], vec![])
+        .await
+        .expect("create container");
+    assert_eq!(r.status, 201, "{r:?}");
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    std::fs::write(
+        dir.join("backend.tf"),
+        format!(
+            "terraform {{\n  backend \"azurerm\" {{\n    storage_account_name = \"{}\"\n    container_name       = \"{container}\"\n    key                  = \"net/terraform.tfstate\"\n  }}\n}}\n",
+            server.env["AZURE_STORAGE_ACCOUNT"]
+        ),
+    )
+    .expect("tf");
+    let tfsync = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir)
+            .env("ARM_ACCESS_KEY", &server.env["ARM_ACCESS_KEY"])
+            .env(
+                "TFSYNC_AZURE_ENDPOINT",
+                &server.env["AZURE_STORAGE_ENDPOINT"],
+            )
+            .current_dir(dir)
+            .args(args);
+        support::run(&mut cmd)
+    };
+    let v1 = support::state("az", 1, 2);
+    std::fs::write(dir.join("s.json"), &v1).expect("s");
+    let r = tfsync(&["push", "s.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = tfsync(&["-w", "dev", "push", "s.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let store = tfsync::store::azure::AzureStore::new(c.clone());
+    assert_eq!(
+        store
+            .get("net/terraform.tfstate")
+            .await
+            .expect("default")
+            .bytes,
+        v1
+    );
+    assert_eq!(
+        store
+            .get("net/terraform.tfstateenv:dev")
+            .await
+            .expect("dev")
+            .bytes,
+        v1,
+        "<key>env:<W>"
+    );
+    let r = tfsync(&["pull"]);
+    assert_eq!((r.code, r.stdout.as_bytes()), (0, &v1[..]), "{r:?}");
+    let r = tfsync(&["--output", "json", "list"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let names: Vec<&str> = v["workspaces"]
+        .as_array()
+        .expect("ws")
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    assert_eq!(names, ["default", "dev"], "{v}");
+
+    let r = tfsync(&["lock", "--info", "maintenance"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r.stdout.trim().to_string();
+    let r = tfsync(&["push", "s.json"]);
+    assert_eq!(r.code, 3, "held: {r:?}");
+    assert!(
+        r.stderr.contains(&id) && r.stderr.contains("maintenance"),
+        "{r:?}"
+    );
+    let v2 = support::state("az", 2, 2);
+    std::fs::write(dir.join("s2.json"), &v2).expect("s2");
+    let r = tfsync(&["push", "--lock-id", &id, "s2.json"]);
+    assert_eq!(r.code, 0, "under the lock from another process: {r:?}");
+    let r = tfsync(&["--output", "json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["lock"]["ID"], id.as_str(), "{v}");
+    assert_eq!(v["state"]["serial"], 2, "{v}");
+    let r = tfsync(&["unlock", &id]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = tfsync(&["--output", "json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert!(v["lock"].is_null(), "{v}");
+    let r = tfsync(&["config"]);
+    assert!(
+        r.stdout.contains("azurerm") && !r.stdout.contains(&server.env["ARM_ACCESS_KEY"]),
+        "{r:?}"
+    );
+}
