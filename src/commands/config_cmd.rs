@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
     if !cfg.key.is_empty() {
         ctx.out.data(format!("\nstate: {}", ctx.state_location()));
     }
-    if !matches!(cfg.target, crate::config::Target::Local(_)) {
+    if matches!(cfg.target, crate::config::Target::S3(_)) {
         ctx.out.data(
             "credentials: from the environment or the profile (never shown); see README, Configuration",
         );

@@ -12,22 +12,15 @@ use crate::tfstate::guard::LockSet;
 use crate::tfstate::keys;
 use crate::tfstate::lock::{self as tflock, Current};
 use crate::tfstate::state::{self, StateInfo};
-use crate::tfstate::workspaces;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
 pub async fn run(ctx: &Ctx) -> Result<(), Error> {
     let store = ctx.store.as_ref();
     let cfg = &ctx.config;
-    let listed = store
-        .list(&workspaces::list_prefix(&cfg.workspace_key_prefix))
-        .await?;
+    let listed = store.list(&cfg.workspace_list_prefix()).await?;
     let present: HashSet<&str> = listed.iter().map(|m| m.key.as_str()).collect();
-    let names = workspaces::names(
-        listed.iter().map(|m| m.key.as_str()),
-        cfg.workspace_state_name(),
-        &cfg.workspace_key_prefix,
-    );
+    let names = cfg.workspace_names(listed.iter().map(|m| m.key.as_str()));
 
     let mut entries = Vec::new();
     for name in names {
@@ -36,7 +29,10 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
         // The listing already says whether a non-default workspace has a
         // .tflock; with a DynamoDB table its lock item may hold it alone
         // (and the local backend's lock is no object at all).
-        let lock = if store.lock_table().is_some() || store.as_local().is_some() {
+        let lock = if store.lock_table().is_some()
+            || store.as_local().is_some()
+            || store.as_azure().is_some()
+        {
             LockSet::new(store, &state_key).holder().await?.1
         } else if name == keys::DEFAULT_WORKSPACE || present.contains(lock_key.as_str()) {
             tflock::read(store, &state_key).await?

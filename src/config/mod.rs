@@ -32,6 +32,9 @@ use crate::cli::{GlobalOpts, OutputFormat};
 use crate::error::Error;
 use crate::store::dynamo::LockTableOptions;
 use crate::store::local::{LocalLayout, WORKSPACE_STATE_NAME};
+
+/// azurerm's `keyEnvPrefix`.
+pub const AZURE_ENV_PREFIX: &str = "env:";
 use crate::store::s3::{S3Options, TransportOptions, WriteOptions};
 use crate::tfstate::keys;
 use std::path::{Path, PathBuf};
@@ -43,6 +46,28 @@ pub enum Target {
     Dir(PathBuf),
     /// Terraform's local backend (`store::local`).
     Local(LocalTarget),
+    /// Terraform's azurerm backend (`store::azure`).
+    Azure(AzureTarget),
+}
+
+/// An Azure storage container, with the account key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AzureTarget {
+    pub endpoint: String,
+    pub account: String,
+    pub container: String,
+    pub access_key: String,
+}
+
+impl std::fmt::Debug for AzureTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        write!(
+            f,
+            "AzureTarget({}/{} at {})",
+            self.account, self.container, self.endpoint
+        )
+    }
 }
 
 /// Terraform's local backend: a root directory and, beneath it, the
@@ -188,12 +213,17 @@ impl Config {
         if let target::Store::Local(local) = store {
             return Self::local(opts, r, local, key, workspace);
         }
+        if let target::Store::Azure(azure) = store {
+            let mut c = Self::local_like(opts, r, Target::Azure(azure), key, workspace)?;
+            c.workspace_key_prefix = String::new();
+            return Ok(c);
+        }
         let provider = target::provider(&mut r, opts, layout)?;
         let workspace_key_prefix = target::workspace_key_prefix(&mut r, opts)?;
         let mut warnings = Vec::new();
         let (target, create_only_header) = match store {
             target::Store::Dir(d) => (Target::Dir(d), None),
-            target::Store::Local(_) => unreachable!("returned above"),
+            target::Store::Local(_) | target::Store::Azure(_) => unreachable!("returned above"),
             target::Store::Bucket(bucket) => {
                 let (s3, header) = target::s3(&mut r, opts, bucket, provider, &mut warnings)?;
                 (Target::S3(s3), header)
@@ -231,15 +261,29 @@ impl Config {
     /// flag of those given anyway is only not used).
     fn local(
         opts: &GlobalOpts,
-        mut r: table::Resolver<'_>,
+        r: table::Resolver<'_>,
         local: LocalTarget,
         key: String,
         workspace: String,
     ) -> Result<Config, Error> {
         let workspace_key_prefix = local.layout.workspace_dir.clone();
+        let mut c = Self::local_like(opts, r, Target::Local(local), key, workspace)?;
+        c.workspace_key_prefix = workspace_key_prefix;
+        Ok(c)
+    }
+
+    /// A config without S3, write or transport settings.
+    fn local_like(
+        opts: &GlobalOpts,
+        mut r: table::Resolver<'_>,
+        target: Target,
+        key: String,
+        workspace: String,
+    ) -> Result<Config, Error> {
+        let workspace_key_prefix = String::new();
         let max_state_size = transport::max_state_size(&mut r, opts)?;
         Ok(Config {
-            target: Target::Local(local),
+            target,
             key,
             workspace,
             workspace_key_prefix,
@@ -275,12 +319,58 @@ impl Config {
             }
             return keys::state_key(WORKSPACE_STATE_NAME, workspace, &self.workspace_key_prefix);
         }
+        if let Target::Azure(_) = self.target {
+            if workspace == keys::DEFAULT_WORKSPACE {
+                return self.key.clone();
+            }
+            // azurerm: `<key>env:<W>` (`keyEnvPrefix`).
+            return format!("{}{AZURE_ENV_PREFIX}{workspace}", self.key);
+        }
         keys::state_key_in(
             self.layout,
             &self.key,
             workspace,
             &self.workspace_key_prefix,
         )
+    }
+
+    /// The prefix to list to find the other workspaces.
+    pub fn workspace_list_prefix(&self) -> String {
+        match self.target {
+            Target::Azure(_) => format!("{}{AZURE_ENV_PREFIX}", self.key),
+            _ => crate::tfstate::workspaces::list_prefix(&self.workspace_key_prefix),
+        }
+    }
+
+    /// The workspace names found in a listing of
+    /// [`Config::workspace_list_prefix`]: `default` first, then sorted.
+    pub fn workspace_names<'a>(
+        &self,
+        object_keys: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<String> {
+        match self.target {
+            Target::Azure(_) => {
+                let prefix = self.workspace_list_prefix();
+                let mut found: Vec<String> = object_keys
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(prefix.as_str()))
+                    .filter(|w| {
+                        keys::validate_workspace(w).is_ok() && *w != keys::DEFAULT_WORKSPACE
+                    })
+                    .map(str::to_string)
+                    .collect();
+                found.sort();
+                found.dedup();
+                let mut out = vec![keys::DEFAULT_WORKSPACE.to_string()];
+                out.extend(found);
+                out
+            }
+            _ => crate::tfstate::workspaces::names(
+                object_keys,
+                self.workspace_state_name(),
+                &self.workspace_key_prefix,
+            ),
+        }
     }
 
     /// Attempts per request (`--max-attempts`), on every side of a command.

@@ -354,6 +354,30 @@ pub const LOCAL_WORKSPACE_DIR: Setting = Setting {
     ..Setting::new("workspace_dir")
 };
 
+/// `backend "azurerm"`: the storage account.
+pub const AZ_ACCOUNT: Setting = Setting {
+    backend: &["storage_account_name"],
+    ..Setting::new("storage_account_name")
+};
+/// `backend "azurerm"`: the container.
+pub const AZ_CONTAINER: Setting = Setting {
+    backend: &["container_name"],
+    ..Setting::new("container_name")
+};
+/// `backend "azurerm"`: the account key (never shown).
+pub const AZ_ACCESS_KEY: Setting = Setting {
+    backend: &["access_key"],
+    env: &["ARM_ACCESS_KEY"],
+    secret: true,
+    ..Setting::new("access_key")
+};
+/// The blob endpoint (tfsync's: Azurite); default
+/// `https://<account>.blob.core.windows.net`.
+pub const AZ_ENDPOINT: Setting = Setting {
+    env: &["TFSYNC_AZURE_ENDPOINT"],
+    ..Setting::new("azure_endpoint")
+};
+
 /// The process environment (or a test's).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 

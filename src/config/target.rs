@@ -105,6 +105,45 @@ pub(super) enum Store {
     Dir(PathBuf),
     Bucket(String),
     Local(super::LocalTarget),
+    Azure(super::AzureTarget),
+}
+
+/// Terraform's azurerm backend, when a `backend "azurerm"` block (or
+/// `terraform init`'s record, or a manifest) names it and no `--bucket` or
+/// `--dir` flag says otherwise: its account, container and key; the
+/// account key from `access_key` or `ARM_ACCESS_KEY` (SAS tokens and Azure
+/// AD are not supported yet).
+fn azure_target(
+    r: &mut Resolver<'_>,
+    opts: &GlobalOpts,
+) -> Result<Option<super::AzureTarget>, Error> {
+    if opts.bucket.is_some() || opts.dir.is_some() || r.backend_type() != Some("azurerm") {
+        return Ok(None);
+    }
+    r.text(&table::BACKEND).get()?;
+    let account = r.text(&table::AZ_ACCOUNT).get()?;
+    let container = r.text(&table::AZ_CONTAINER).get()?;
+    let access_key = r.text(&table::AZ_ACCESS_KEY).get()?;
+    let (Some(account), Some(container), Some(access_key)) = (account, container, access_key)
+    else {
+        return Err(Error::Config(
+            "the azurerm backend needs storage_account_name and container_name in its block, and the account key in access_key or ARM_ACCESS_KEY (SAS tokens and Azure AD are not supported yet)".into(),
+        ));
+    };
+    let endpoint = r
+        .text(&table::AZ_ENDPOINT)
+        .default(
+            Some(format!("https://{account}.blob.core.windows.net")),
+            Source::Default("Azure's"),
+        )
+        .get()?
+        .unwrap_or_default();
+    Ok(Some(super::AzureTarget {
+        endpoint,
+        account,
+        container,
+        access_key,
+    }))
 }
 
 /// Terraform's local backend, when the configuration says so: a `backend
@@ -187,6 +226,15 @@ pub(super) fn store_and_key(
     layout: keys::Layout,
     workdir: &Path,
 ) -> Result<(Store, String), Error> {
+    if let Some(azure) = azure_target(r, opts)? {
+        let key = r
+            .text(&table::KEY)
+            .flag(given(&opts.key))
+            .get()?
+            .ok_or_else(|| Error::MissingSettings(vec![table::KEY.missing("state key")]))?;
+        keys::validate_key(&key).map_err(Error::Config)?;
+        return Ok((Store::Azure(azure), key));
+    }
     if let Some(local) = local_target(r, opts, workdir)? {
         let key = local.layout.path.clone();
         return Ok((Store::Local(local), key));

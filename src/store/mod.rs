@@ -5,6 +5,7 @@
 //! The conformance suite in `tests/conformance.rs` holds every implementation to
 //! the same contract.
 
+pub mod azure;
 pub mod dynamo;
 pub mod fs;
 pub mod local;
@@ -131,6 +132,12 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Terraform's local backend (the state lock is an OS lock on the state
     /// file, `tfstate::local_lock`), or `None`.
     fn as_local(&self) -> Option<&local::LocalStore> {
+        None
+    }
+
+    /// Azure Blob Storage (the state lock is a lease on the state blob,
+    /// `tfstate::azure_lock`), or `None`.
+    fn as_azure(&self) -> Option<&azure::AzureStore> {
         None
     }
 

@@ -60,6 +60,8 @@ pub enum Store {
     Dir(FsStore),
     /// Terraform's local backend.
     Local(LocalStore),
+    /// Terraform's azurerm backend.
+    Azure(super::azure::AzureStore),
 }
 
 impl Store {
@@ -70,6 +72,7 @@ impl Store {
             Store::S3(s) => s,
             Store::Dir(d) => d,
             Store::Local(l) => l,
+            Store::Azure(a) => a,
         }
     }
 
@@ -77,7 +80,7 @@ impl Store {
     pub fn as_s3(&self) -> Option<&S3Store> {
         match self {
             Store::S3(s) => Some(s),
-            Store::Dir(_) | Store::Local(_) => None,
+            Store::Dir(_) | Store::Local(_) | Store::Azure(_) => None,
         }
     }
 }
@@ -107,6 +110,8 @@ pub enum StoreBuilder {
         /// The largest object read (`--max-state-size`).
         max_object_size: u64,
     },
+    /// Terraform's azurerm backend.
+    Azure(crate::config::AzureTarget),
     /// Terraform's local backend: `root` must exist.
     Local {
         root: PathBuf,
@@ -130,6 +135,7 @@ impl StoreBuilder {
                 batched: false,
                 max_object_size: config.max_state_size,
             },
+            Target::Azure(a) => StoreBuilder::Azure(a.clone()),
             Target::Local(l) => StoreBuilder::Local {
                 root: l.root.clone(),
                 layout: l.layout.clone(),
@@ -152,6 +158,14 @@ impl StoreBuilder {
                 let store = FsStore::open(root)?.with_max_object_size(max_object_size);
                 Store::Dir(if batched { store.batched() } else { store })
             }
+            StoreBuilder::Azure(a) => Store::Azure(super::azure::AzureStore::new(
+                super::azure::BlobClient::new(
+                    &a.endpoint,
+                    &a.account,
+                    &a.access_key,
+                    &a.container,
+                )?,
+            )),
             StoreBuilder::Local {
                 root,
                 layout,
@@ -221,7 +235,7 @@ pub fn location_builder(
                         && s.region == opts.region
                         && s.profile == opts.profile
                 }
-                Target::Dir(_) | Target::Local(_) => false,
+                Target::Dir(_) | Target::Local(_) | Target::Azure(_) => false,
             };
             let (write, lock_table) = if same_server {
                 (source.write.clone(), source.lock_table.clone())
@@ -318,7 +332,9 @@ mod tests {
     fn built(b: &StoreBuilder) -> &S3Builder {
         match b {
             StoreBuilder::S3(s) => s,
-            StoreBuilder::Dir { .. } | StoreBuilder::Local { .. } => panic!("expected S3"),
+            StoreBuilder::Dir { .. } | StoreBuilder::Local { .. } | StoreBuilder::Azure(_) => {
+                panic!("expected S3")
+            }
         }
     }
 

@@ -54,6 +54,13 @@ pub trait LockStore: Send + Sync {
     async fn safety_warning(&self) -> Option<String> {
         None
     }
+
+    /// A lock this process did not take is held for it by `id` (`push
+    /// --lock-id`): a record whose writes must name the lock (an Azure
+    /// lease) starts naming it. Default: nothing to do.
+    fn adopt(&self, id: &str) {
+        let _ = id;
+    }
 }
 
 /// Every lock record of one state, in the order they are taken.
@@ -69,9 +76,10 @@ impl<'a> LockSet<'a> {
     pub fn new(store: &'a dyn ObjectStore, state_key: &str) -> Self {
         // Terraform's local backend: the OS lock on the state file and its
         // lock info file; everywhere else the `.tflock`.
-        let primary: Box<dyn LockStore + 'a> = match store.as_local() {
-            Some(local) => Box::new(LocalLock::new(local, state_key)),
-            None => Box::new(TfLock::new(store, state_key)),
+        let primary: Box<dyn LockStore + 'a> = match (store.as_local(), store.as_azure()) {
+            (Some(local), _) => Box::new(LocalLock::new(local, state_key)),
+            (_, Some(azure)) => Box::new(super::azure_lock::LeaseLock::new(azure, state_key)),
+            _ => Box::new(TfLock::new(store, state_key)),
         };
         let mut parts: Vec<Box<dyn LockStore + 'a>> = vec![primary];
         if let Some(table) = store.lock_table() {
@@ -100,6 +108,7 @@ impl<'a> LockSet<'a> {
         let mut first = None;
         for p in &self.parts {
             let (info, _) = check(p.read().await?, &p.location(), id, min_age)?;
+            p.adopt(id);
             first.get_or_insert(info);
         }
         first.ok_or_else(|| LockError::NotLocked {

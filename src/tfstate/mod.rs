@@ -2,6 +2,7 @@
 //! a state says, the rules for replacing one, the lock lifecycle and the one
 //! guarded state write. Nothing here prints.
 
+pub mod azure_lock;
 pub mod current;
 pub mod dynamo;
 pub mod guard;

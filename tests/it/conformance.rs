@@ -284,6 +284,8 @@ enum Kind {
         batched: Option<FsStore>,
     },
     Server(Server),
+    /// A store that is neither (Azurite's container): nothing to check after.
+    Other,
 }
 
 impl Subject {
@@ -323,6 +325,36 @@ impl Subject {
         })
     }
 
+    /// A new container on Azurite (`None`: not running).
+    pub async fn azurite() -> Option<Subject> {
+        let server = support::server("azurite")?;
+        let container = support::unique_name("conf")
+            .to_lowercase()
+            .replace('_', "-");
+        let client = tfsync::store::azure::BlobClient::new(
+            &server.env["AZURE_STORAGE_ENDPOINT"],
+            &server.env["AZURE_STORAGE_ACCOUNT"],
+            &server.env["ARM_ACCESS_KEY"],
+            &container,
+        )
+        .expect("client");
+        let r = client
+            .request(
+                hyper::Method::PUT,
+                None,
+                &[("restype", "container")],
+                &[],
+                vec![],
+            )
+            .await
+            .expect("create container");
+        assert_eq!(r.status, 201, "{r:?}");
+        Some(Subject {
+            store: Arc::new(tfsync::store::azure::AzureStore::new(client)),
+            kind: Kind::Other,
+        })
+    }
+
     /// A new bucket on the running server `name` (`None`: not running).
     pub async fn server(name: &str) -> Option<Subject> {
         let server = support::server(name)?;
@@ -339,6 +371,7 @@ impl Subject {
         match &self.kind {
             Kind::Dir { .. } => None,
             Kind::Server(server) => Some(Arc::new(server.new_bucket("cpa").await)),
+            Kind::Other => None,
         }
     }
 
@@ -438,4 +471,22 @@ conformance! {
         racing_creators,
     ],
     pair_rules: [],
+}
+
+// Azure Blob Storage on Azurite (`store::azure`): an empty blob is no state
+// there too (Terraform's azurerm Lock creates the blob empty).
+conformance! {
+    stores: {
+        azurite => Subject::azurite(),
+    },
+    rules: [
+        missing_keys,
+        create_only,
+        compare_and_swap,
+        conditional_delete,
+        odd_keys,
+        list_by_prefix,
+        racing_creators,
+    ],
+    pair_rules: [server_side_copy],
 }

@@ -604,3 +604,62 @@ async fn migrate_from_local_to_s3() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("not supported yet"), "{r:?}");
 }
+
+/// `backup` of a local working directory takes its states (default and
+/// workspaces, nothing else of the directory), and `restore --force` puts
+/// one back in place under the local lock.
+#[test]
+fn backup_and_restore_of_a_local_backend() {
+    let d = workdir();
+    let dir = d.path();
+    let v1 = state("bk-local", 2, 1);
+    std::fs::write(dir.join("terraform.tfstate"), &v1).expect("seed");
+    std::fs::create_dir_all(dir.join("terraform.tfstate.d/dev")).expect("mkdir");
+    std::fs::write(
+        dir.join("terraform.tfstate.d/dev/terraform.tfstate"),
+        state("bk-dev", 1, 1),
+    )
+    .expect("dev");
+    std::fs::create_dir_all(dir.join(".terraform/providers")).expect("mkdir");
+    std::fs::write(dir.join(".terraform/providers/p.tfstate"), b"{}").expect("debris");
+    let out = tempfile::tempdir().expect("tmp");
+    let to = format!("file://{}", out.path().display());
+    let r = run(tfsync(dir).args(["--output", "json", "backup", "--to", &to]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = json(&r);
+    assert_eq!(
+        (v["seen"].as_u64(), v["copied"].as_u64()),
+        (Some(2), Some(2)),
+        "{v}"
+    );
+    let snap = v["snapshot"].as_str().expect("snapshot id").to_string();
+    assert_eq!(
+        std::fs::read(
+            out.path()
+                .join(&snap)
+                .join("terraform.tfstate.d/dev/terraform.tfstate")
+        )
+        .expect("the workspace's state in the snapshot"),
+        state("bk-dev", 1, 1)
+    );
+
+    let ino = std::fs::metadata(dir.join("terraform.tfstate"))
+        .expect("stat")
+        .ino();
+    std::fs::write(dir.join("newer.json"), state("bk-local", 5, 1)).expect("newer");
+    let r = run(tfsync(dir).args(["push", "newer.json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let from = format!("{to}/{snap}");
+    let r = run(tfsync(dir).args(["restore", "--force", "--from", &from]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(std::fs::read(dir.join("terraform.tfstate")).expect("r"), v1);
+    assert_eq!(
+        std::fs::metadata(dir.join("terraform.tfstate"))
+            .expect("stat")
+            .ino(),
+        ino,
+        "restored in place"
+    );
+    assert!(!dir.join(".terraform.tfstate.lock.info").exists());
+    assert!(terraform_can_lock(dir, "terraform.tfstate"));
+}

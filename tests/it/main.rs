@@ -8,6 +8,7 @@
 #[macro_use]
 mod support;
 
+mod azurite;
 mod backup;
 mod bad_input;
 mod budget;
