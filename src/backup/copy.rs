@@ -2,11 +2,16 @@
 //! takes or touches a lock: it must not block Terraform.
 //!
 //! Each state is read once (checked against its ETag), written to the
-//! snapshot (or copied server-side) and checked against the ETag the
-//! destination reports; a state whose source ETag and size are those of the
-//! newest complete snapshot, and whose object is still there (one HEAD), is
-//! not read again (incremental). The manifest
-//! is written last, only when every state was stored, after a flush.
+//! snapshot and checked against the ETag the destination reports. Between
+//! two buckets of one server, a state whose listed ETag is an MD5 is copied
+//! server-side without being read whole: the first bytes of that version
+//! (for its serial and lineage) and a copy of that version, both
+//! conditional on its ETag, the copy's ETag checked against it. A state
+//! whose source ETag and size are those of the newest complete snapshot,
+//! and whose object is still there (one listing per snapshot referenced,
+//! or one HEAD each when they are many), is not read again (incremental).
+//! The manifest is written last, only when every state was stored, after a
+//! flush.
 
 use super::snapshot::{self, Entry, Manifest};
 use super::{Failure, Progress, failure_lines, retention};

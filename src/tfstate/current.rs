@@ -9,7 +9,7 @@ use super::read;
 use super::state::{self, StateBody, StateInfo};
 use super::stream;
 use crate::store::{ObjectMeta, ObjectStore, StoreError};
-use std::io::{BufReader, Read, Seek, Write};
+use std::io::{BufRead, BufReader, Read, Seek, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
@@ -89,15 +89,46 @@ pub enum Body {
     File { file: std::fs::File, size: u64 },
 }
 
+/// A buffered reader of a [`Body`] from its first byte (a concrete type:
+/// the JSON reader reads it a byte at a time).
+enum BodyReader<'a> {
+    Mem(&'a [u8]),
+    File(BufReader<std::fs::File>),
+}
+
+impl Read for BodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            BodyReader::Mem(b) => b.read(buf),
+            BodyReader::File(f) => f.read(buf),
+        }
+    }
+}
+
+impl BufRead for BodyReader<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        match self {
+            BodyReader::Mem(b) => b.fill_buf(),
+            BodyReader::File(f) => f.fill_buf(),
+        }
+    }
+    fn consume(&mut self, n: usize) {
+        match self {
+            BodyReader::Mem(b) => b.consume(n),
+            BodyReader::File(f) => f.consume(n),
+        }
+    }
+}
+
 impl Body {
     /// A buffered reader from the first byte.
-    fn reader(&self) -> std::io::Result<Box<dyn std::io::BufRead + '_>> {
+    fn reader(&self) -> std::io::Result<BodyReader<'_>> {
         match self {
-            Body::Mem(b) => Ok(Box::new(&b[..])),
+            Body::Mem(b) => Ok(BodyReader::Mem(&b[..])),
             Body::File { file, .. } => {
                 let mut f = file.try_clone()?;
                 f.rewind()?;
-                Ok(Box::new(BufReader::with_capacity(256 << 10, f)))
+                Ok(BodyReader::File(BufReader::with_capacity(256 << 10, f)))
             }
         }
     }

@@ -333,8 +333,9 @@ async fn release_taken(
     out
 }
 
-/// Run `body` while holding the locks of every spec (taken in order,
-/// released in reverse order), and release the ones taken on every path:
+/// Run `body` while holding the locks of every spec (each spec's records
+/// taken in order and released in reverse order; the specs, different
+/// states, at the same time), and release the ones taken on every path:
 /// success, error, a lock held by someone else, SIGINT and SIGTERM. One
 /// signal handler covers them all, so no lock can be left behind by a
 /// signal. `body` is lazy: nothing in it runs before every lock is held.
@@ -366,10 +367,24 @@ async fn hold<T>(
     body: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
     let parts = parts(sets, infos);
-    let tags = Mutex::default();
+    // The records of one state are taken in order (and released in reverse
+    // order); the states' sets, independent of each other, at the same
+    // time (a migration's source and destination: one round trip, not
+    // two). `body` runs only once every record of every set is held.
+    let groups = set_ranges(sets);
+    let tags: Vec<Mutex<Vec<Option<String>>>> = groups.iter().map(|_| Mutex::default()).collect();
     let mut signals = Signals::install()?;
     let work = async {
-        take_all(&parts, wait, &tags, warn).await?;
+        let taken = futures_util::future::join_all(
+            groups
+                .iter()
+                .zip(&tags)
+                .map(|(g, t)| take_all(&parts[g.clone()], wait, t, warn)),
+        )
+        .await;
+        for r in taken {
+            r?;
+        }
         body.await
     };
     let result = tokio::select! {
@@ -379,13 +394,28 @@ async fn hold<T>(
             detail: "the state was either not written or written whole (writes are all-or-nothing); check with `tfsync status`".into(),
         }),
     };
-    let tags = tags.into_inner().unwrap_or_else(|e| e.into_inner());
     let interrupted = matches!(result, Err(Error::Interrupted { .. }));
-    let released = release_taken(&parts, tags, interrupted, warn).await;
-    match released.error {
+    let released = futures_util::future::join_all(groups.iter().zip(tags).map(|(g, t)| {
+        let t = t.into_inner().unwrap_or_else(|e| e.into_inner());
+        release_taken(&parts[g.clone()], t, interrupted, warn)
+    }))
+    .await;
+    match released.into_iter().find_map(|r| r.error) {
         Some(e) => result.and(Err(e.into())),
         None => result,
     }
+}
+
+/// The range of [`parts`] each set's records take, in order.
+fn set_ranges(sets: &[LockSet<'_>]) -> Vec<std::ops::Range<usize>> {
+    let mut start = 0;
+    sets.iter()
+        .map(|s| {
+            let r = start..start + s.parts.len();
+            start = r.end;
+            r
+        })
+        .collect()
 }
 
 /// [`under_locks`] for one state.
@@ -623,6 +653,59 @@ mod tests {
             "body never ran"
         );
         let now = LockInfo::from_json(&store.get(&lock_key(KEY)).await.expect("get").bytes);
+        assert_eq!(now.expect("lock").id, theirs.id, "their lock untouched");
+    }
+
+    #[tokio::test]
+    async fn two_states_are_held_together_and_a_refusal_of_one_releases_the_other() {
+        let (_d, store) = dir_store();
+        let (_, warn) = collect();
+        const OTHER: &str = "env:/x/terraform.tfstate";
+        let held = |k: &'static str| {
+            let store = &store;
+            async move {
+                match store.head(&lock_key(k)).await {
+                    Ok(_) => true,
+                    Err(StoreError::NotFound { .. }) => false,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        };
+        let specs = [
+            LockSpec::new(&store, KEY, "a"),
+            LockSpec::new(&store, OTHER, "b"),
+        ];
+        under_locks(&specs, Duration::ZERO, &warn, async {
+            assert!(
+                held(KEY).await && held(OTHER).await,
+                "both held in the body"
+            );
+            Ok(())
+        })
+        .await
+        .expect("both taken");
+        assert!(!held(KEY).await && !held(OTHER).await, "both released");
+
+        // The second state is locked by someone else: refused, the body
+        // never runs, and the first state's lock (taken meanwhile) is gone.
+        let theirs = LockInfo::new("theirs", "", "b", OTHER);
+        store
+            .put(&lock_key(OTHER), theirs.to_json(), PutMode::Create)
+            .await
+            .expect("their lock");
+        let ran = std::sync::atomic::AtomicBool::new(false);
+        let r = under_locks(&specs, Duration::ZERO, &warn, async {
+            ran.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+        assert!(
+            matches!(r, Err(Error::Lock(LockError::Held { .. }))),
+            "{r:?}"
+        );
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(!held(KEY).await, "the first state's lock was released");
+        let now = LockInfo::from_json(&store.get(&lock_key(OTHER)).await.expect("get").bytes);
         assert_eq!(now.expect("lock").id, theirs.id, "their lock untouched");
     }
 
