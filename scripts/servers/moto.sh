@@ -19,7 +19,9 @@ moto_start() {
 	dir=$(server_dir moto)
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	run_daemon moto 01-moto_server "$PY" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$(moto_port)"
+	# moto_serial.py: moto's own app, one request at a time (its conditional writes are
+	# not atomic on the threaded stock server).
+	run_daemon moto 01-moto_server "$PY" "$SERVERS_DIR/moto_serial.py" 127.0.0.1 "$(moto_port)"
 }
 
 moto_stop() { stop_server_processes moto 3; }
