@@ -1139,7 +1139,8 @@ impl Drop for Temp {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+/// Run file-system work off the async runtime (also the local backend's).
+pub(crate) async fn blocking<T: Send + 'static>(
     location: String,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {

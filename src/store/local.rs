@@ -24,7 +24,7 @@
 //! - **Listing** sees only the states of this layout (never the rest of the
 //!   working directory, `.terraform/` with its providers included).
 
-use super::fs::FsStore;
+use super::fs::{FsStore, blocking};
 use super::{GetResult, ObjectMeta, ObjectStore, PutMode, Result, StoreError, md5_hex};
 use async_trait::async_trait;
 use rustix::fs::{self as rfs, FlockOperation};
@@ -209,18 +209,6 @@ impl LocalStore {
         .await?;
         Ok(Some(etag))
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    location: String,
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(StoreError::Other {
-            location,
-            message: format!("worker failed: {e}"),
-        })
-    })
 }
 
 #[async_trait]
