@@ -31,10 +31,7 @@ pub use sources::Engine;
 use crate::cli::{GlobalOpts, OutputFormat};
 use crate::error::Error;
 use crate::store::dynamo::LockTableOptions;
-use crate::store::local::{LocalLayout, WORKSPACE_STATE_NAME};
-
-/// azurerm's `keyEnvPrefix`.
-pub const AZURE_ENV_PREFIX: &str = "env:";
+use crate::store::local::LocalLayout;
 use crate::store::s3::{S3Options, TransportOptions, WriteOptions};
 use crate::tfstate::keys;
 use std::path::{Path, PathBuf};
@@ -153,8 +150,9 @@ pub struct Config {
     pub key: String,
     pub workspace: String,
     pub workspace_key_prefix: String,
-    /// Where the workspaces' states are: the s3 backend's layout, or the oss
-    /// backend's (a `backend "oss"` block).
+    /// Where the workspaces' states are: the s3 backend's layout, the oss
+    /// backend's (a `backend "oss"` block), the local or the azurerm one
+    /// (see [`Config::states`]).
     pub layout: keys::Layout,
     pub output: OutputFormat,
     pub quiet: bool,
@@ -216,6 +214,7 @@ impl Config {
         if let target::Store::Azure(azure) = store {
             let mut c = Self::local_like(opts, r, Target::Azure(azure), key, workspace)?;
             c.workspace_key_prefix = String::new();
+            c.layout = keys::Layout::Azure;
             return Ok(c);
         }
         let provider = target::provider(&mut r, opts, layout)?;
@@ -269,6 +268,7 @@ impl Config {
         let workspace_key_prefix = local.layout.workspace_dir.clone();
         let mut c = Self::local_like(opts, r, Target::Local(local), key, workspace)?;
         c.workspace_key_prefix = workspace_key_prefix;
+        c.layout = keys::Layout::Local;
         Ok(c)
     }
 
@@ -300,46 +300,19 @@ impl Config {
         })
     }
 
-    /// The file name of a non-default workspace's state: the backend key
-    /// for s3 (`<prefix>/W/<key>`), always `terraform.tfstate` for the
-    /// local backend (`<workspace_dir>/W/terraform.tfstate`).
-    pub fn workspace_state_name(&self) -> &str {
-        match &self.target {
-            Target::Local(_) => WORKSPACE_STATE_NAME,
-            _ => &self.key,
-        }
+    /// How the configured backend lays out its workspaces' states.
+    pub fn states(&self) -> keys::StateLayout {
+        keys::StateLayout::new(self.layout, &self.key, &self.workspace_key_prefix)
     }
 
-    /// The key of the state of `workspace`, in the backend's layout (the
-    /// local backend's workspaces are `<workspace_dir>/W/terraform.tfstate`).
+    /// The key of the state of `workspace`, in the backend's layout.
     pub fn state_key_of(&self, workspace: &str) -> String {
-        if let Target::Local(_) = &self.target {
-            if workspace == keys::DEFAULT_WORKSPACE {
-                return self.key.clone();
-            }
-            return keys::state_key(WORKSPACE_STATE_NAME, workspace, &self.workspace_key_prefix);
-        }
-        if let Target::Azure(_) = self.target {
-            if workspace == keys::DEFAULT_WORKSPACE {
-                return self.key.clone();
-            }
-            // azurerm: `<key>env:<W>` (`keyEnvPrefix`).
-            return format!("{}{AZURE_ENV_PREFIX}{workspace}", self.key);
-        }
-        keys::state_key_in(
-            self.layout,
-            &self.key,
-            workspace,
-            &self.workspace_key_prefix,
-        )
+        self.states().state_key(workspace)
     }
 
     /// The prefix to list to find the other workspaces.
     pub fn workspace_list_prefix(&self) -> String {
-        match self.target {
-            Target::Azure(_) => format!("{}{AZURE_ENV_PREFIX}", self.key),
-            _ => crate::tfstate::workspaces::list_prefix(&self.workspace_key_prefix),
-        }
+        self.states().list_prefix()
     }
 
     /// The workspace names found in a listing of
@@ -348,29 +321,7 @@ impl Config {
         &self,
         object_keys: impl IntoIterator<Item = &'a str>,
     ) -> Vec<String> {
-        match self.target {
-            Target::Azure(_) => {
-                let prefix = self.workspace_list_prefix();
-                let mut found: Vec<String> = object_keys
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(prefix.as_str()))
-                    .filter(|w| {
-                        keys::validate_workspace(w).is_ok() && *w != keys::DEFAULT_WORKSPACE
-                    })
-                    .map(str::to_string)
-                    .collect();
-                found.sort();
-                found.dedup();
-                let mut out = vec![keys::DEFAULT_WORKSPACE.to_string()];
-                out.extend(found);
-                out
-            }
-            _ => crate::tfstate::workspaces::names(
-                object_keys,
-                self.workspace_state_name(),
-                &self.workspace_key_prefix,
-            ),
-        }
+        self.states().names(object_keys)
     }
 
     /// Attempts per request (`--max-attempts`), on every side of a command.

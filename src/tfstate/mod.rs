@@ -15,5 +15,4 @@ pub mod read;
 pub mod scan;
 pub mod state;
 pub mod stream;
-pub mod workspaces;
 pub mod write;
