@@ -86,7 +86,22 @@ pub async fn locate(
                 Some(last.to_string()),
             )
         }
-        Location::S3 { .. } => (None, None),
+        Location::Azure {
+            account,
+            container,
+            prefix,
+        } if !prefix.is_empty() => {
+            let (p, last) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+            (
+                Some(Location::Azure {
+                    account: account.clone(),
+                    container: container.clone(),
+                    prefix: p.to_string(),
+                }),
+                Some(last.to_string()),
+            )
+        }
+        Location::S3 { .. } | Location::Azure { .. } => (None, None),
     };
     if let (Some(parent), Some(id)) = (parent, last) {
         let opened = open(&parent).await?;
@@ -126,7 +141,9 @@ mod tests {
                 same_server: false,
                 display: format!("file://{}", d.display()),
             }),
-            Location::S3 { .. } => Err(Error::Config("no S3 in this test".into())),
+            Location::S3 { .. } | Location::Azure { .. } => {
+                Err(Error::Config("no S3 in this test".into()))
+            }
         }
     }
 

@@ -13,10 +13,10 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     // Each side has its own layout: the source's backend's, and the
     // destination's (its location's kind).
     let src_layout = cfg.states();
-    let (dest_key, dest_prefix) = destination_keys(&args, &src_layout)?;
+    let (dest_key, dest_prefix, layout) = destination_keys(&args, &src_layout)?;
     let dest = open_destination(&ctx.config, &args.to, &args.side, false).await?;
     let dest_key = dest_key.unwrap_or_else(|| join(&dest.prefix, &cfg.key));
-    let dst_layout = keys::StateLayout::new(destination_layout(&src_layout), dest_key, dest_prefix);
+    let dst_layout = keys::StateLayout::new(layout, dest_key, dest_prefix);
     let m = Migration {
         src: ctx.store.as_ref(),
         dst: dest.store.as_ref(),
@@ -44,12 +44,14 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     result
 }
 
-/// The layout of an S3 (or directory) destination: the oss backend's for an
-/// oss source (the same rule on the other bucket), else the s3 backend's.
-fn destination_layout(src: &keys::StateLayout) -> keys::Layout {
-    match src.layout {
-        keys::Layout::Oss => keys::Layout::Oss,
-        keys::Layout::S3 | keys::Layout::Local | keys::Layout::Azure => keys::Layout::S3,
+/// The layout of the destination `loc`: azurerm's in an Azure container;
+/// in a bucket or directory the oss backend's for an oss source (the same
+/// rule on the other bucket), else the s3 backend's.
+fn destination_layout(loc: &Location, src: &keys::StateLayout) -> keys::Layout {
+    match (loc, src.layout) {
+        (Location::Azure { .. }, _) => keys::Layout::Azure,
+        (_, keys::Layout::Oss) => keys::Layout::Oss,
+        (_, keys::Layout::S3 | keys::Layout::Local | keys::Layout::Azure) => keys::Layout::S3,
     }
 }
 
@@ -57,12 +59,20 @@ fn destination_layout(src: &keys::StateLayout) -> keys::Layout {
 /// prefix) and the destination's workspace key prefix: the flag; with
 /// `--to-key`, the remote's `workspace_key_prefix`, else `env:`
 /// (Terraform's default); without it, the source's when the source is an
-/// s3 (or oss) backend, else `env:`.
+/// s3 (or oss) backend, else `env:`. An Azure destination has no prefix
+/// (its workspaces are `<key>env:W`). And the destination's layout.
 fn destination_keys(
     args: &MigrateArgs,
     src: &keys::StateLayout,
-) -> Result<(Option<String>, String), Error> {
+) -> Result<(Option<String>, String, keys::Layout), Error> {
     let loc = Location::parse(&args.to)?;
+    let layout = destination_layout(&loc, src);
+    if layout == keys::Layout::Azure && args.to_workspace_key_prefix.is_some() {
+        return Err(Error::Config(format!(
+            "--to {} is an Azure container: its workspaces are <key>env:<W>, as Terraform's azurerm backend lays them out; it has no workspace key prefix (leave out --to-workspace-key-prefix)",
+            args.to
+        )));
+    }
     if let Some(k) = &args.to_key {
         keys::validate_key(k).map_err(|e| Error::Config(format!("--to-key: {e}")))?;
         if !loc.prefix().is_empty() {
@@ -97,7 +107,10 @@ fn destination_keys(
     };
     keys::validate_prefix(&prefix)
         .map_err(|e| Error::Config(format!("the destination's workspace key prefix: {e}")))?;
-    Ok((args.to_key.clone(), prefix))
+    if layout == keys::Layout::Azure {
+        return Ok((args.to_key.clone(), String::new(), layout));
+    }
+    Ok((args.to_key.clone(), prefix, layout))
 }
 
 fn report(ctx: &Ctx, args: &MigrateArgs, m: &Migration<'_>, items: &[Item], dry_run: bool) {

@@ -67,6 +67,56 @@ impl std::fmt::Debug for AzureTarget {
     }
 }
 
+/// Azure's blob endpoint of `account` (public cloud).
+pub fn azure_default_endpoint(account: &str) -> String {
+    format!("https://{account}.blob.core.windows.net")
+}
+
+/// An Azure side of a backup, restore or migration
+/// (`az://account/container/prefix`), with its credentials from where the
+/// azurerm backend takes them: the configured azurerm backend's when it is
+/// the same storage account, else the environment (`ARM_ACCESS_KEY`). The
+/// endpoint: the side's `--to-endpoint` / `--from-endpoint`, else the
+/// configured backend's for the same account, else `TFSYNC_AZURE_ENDPOINT`,
+/// else Azure's.
+pub fn azure_side(
+    account: &str,
+    container: &str,
+    endpoint: Option<&str>,
+    source: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AzureTarget, Error> {
+    let same = match &source.target {
+        Target::Azure(a) if a.account == account => Some(a),
+        _ => None,
+    };
+    let from_env = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| env(n).filter(|v| !v.trim().is_empty()))
+    };
+    let endpoint = endpoint
+        .map(str::to_string)
+        .or_else(|| same.map(|a| a.endpoint.clone()))
+        .or_else(|| from_env(table::AZ_ENDPOINT.env))
+        .unwrap_or_else(|| azure_default_endpoint(account));
+    let access_key = same
+        .map(|a| a.access_key.clone())
+        .or_else(|| from_env(table::AZ_ACCESS_KEY.env))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "az://{account}/{container}: no credentials for the storage account {account}: set {} (its account key)",
+                table::AZ_ACCESS_KEY.env.join(" or ")
+            ))
+        })?;
+    Ok(AzureTarget {
+        endpoint,
+        account: account.to_string(),
+        container: container.to_string(),
+        access_key,
+    })
+}
+
 /// Terraform's local backend: a root directory and, beneath it, the
 /// layout's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

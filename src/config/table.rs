@@ -355,13 +355,20 @@ pub const LOCAL_WORKSPACE_DIR: Setting = Setting {
 };
 
 /// `backend "azurerm"`: the storage account.
+/// OpenMCF's labels have no account: a manifest's account comes from
+/// `AZURE_STORAGE_ACCOUNT` (the Azure CLI's variable; Terraform's backend
+/// reads none).
 pub const AZ_ACCOUNT: Setting = Setting {
     backend: &["storage_account_name"],
+    env: &["AZURE_STORAGE_ACCOUNT"],
     ..Setting::new("storage_account_name")
 };
 /// `backend "azurerm"`: the container.
+/// In an OpenMCF manifest, `backend.bucket` (OpenMCF's `--backend-bucket`
+/// is the "bucket/container name").
 pub const AZ_CONTAINER: Setting = Setting {
     backend: &["container_name"],
+    label: Some("bucket"),
     ..Setting::new("container_name")
 };
 /// `backend "azurerm"`: the account key (never shown).

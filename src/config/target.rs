@@ -127,13 +127,13 @@ fn azure_target(
     let (Some(account), Some(container), Some(access_key)) = (account, container, access_key)
     else {
         return Err(Error::Config(
-            "the azurerm backend needs storage_account_name and container_name in its block, and the account key in access_key or ARM_ACCESS_KEY (SAS tokens and Azure AD are not supported yet)".into(),
+            "the azurerm backend needs storage_account_name (in its block, or AZURE_STORAGE_ACCOUNT: an OpenMCF manifest has no label for it) and container_name (a manifest's backend.bucket), and the account key in access_key or ARM_ACCESS_KEY (SAS tokens and Azure AD are not supported yet)".into(),
         ));
     };
     let endpoint = r
         .text(&table::AZ_ENDPOINT)
         .default(
-            Some(format!("https://{account}.blob.core.windows.net")),
+            Some(super::azure_default_endpoint(&account)),
             Source::Default("Azure's"),
         )
         .get()?

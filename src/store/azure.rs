@@ -400,6 +400,15 @@ impl AzureStore {
         };
     }
 
+    /// The lease this process holds on `blob`, if any.
+    pub fn lease_of(&self, blob: &str) -> Option<String> {
+        self.leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(blob)
+            .cloned()
+    }
+
     fn lease_header(&self, blob: &str) -> Option<(&'static str, String)> {
         self.leases
             .lock()
@@ -490,6 +499,16 @@ impl super::ObjectStore for AzureStore {
 
     fn as_azure(&self) -> Option<&AzureStore> {
         Some(self)
+    }
+
+    /// The endpoint, account, container and blob: the same blob reached
+    /// through another configuration is recognised.
+    async fn identities(&self, key: &str) -> super::Result<Vec<super::ObjectId>> {
+        Ok(vec![super::ObjectId::Remote {
+            endpoint: self.client.endpoint.clone(),
+            bucket: format!("{}/{}", self.client.account, self.client.container),
+            key: key.to_string(),
+        }])
     }
 
     async fn get(&self, key: &str) -> super::Result<GetResult> {

@@ -49,7 +49,7 @@ use super::local::{LocalLayout, LocalStore};
 use super::s3::{S3Builder, S3Store, WriteOptions};
 use crate::config::{Config, Target};
 use crate::error::Error;
-use crate::location::{self, Location, SideSettings};
+use crate::location::{self, Location, SideSettings, join};
 use std::path::PathBuf;
 
 /// A built store, typed: commands that need S3-only requests (versions,
@@ -216,6 +216,21 @@ pub fn location_builder(
             String::new(),
             false,
         )),
+        Location::Azure {
+            account,
+            container,
+            prefix,
+        } => Ok((
+            StoreBuilder::Azure(crate::config::azure_side(
+                account,
+                container,
+                side.endpoint.as_deref(),
+                source,
+                env,
+            )?),
+            prefix.clone(),
+            false,
+        )),
         Location::S3 {
             bucket,
             prefix,
@@ -271,6 +286,9 @@ pub async fn open_location(
         Location::Dir(dir) => format!("file://{}", dir.display()),
         Location::S3 { bucket, .. } if prefix.is_empty() => format!("s3://{bucket}"),
         Location::S3 { bucket, .. } => format!("s3://{bucket}/{prefix}"),
+        Location::Azure {
+            account, container, ..
+        } => format!("az://{account}/{}", join(container, &prefix)),
     };
     Ok(Opened {
         store: builder.build().await?,

@@ -106,6 +106,9 @@ pub struct Item {
     pub dest_key: String,
     #[serde(skip)]
     source_etag: Option<String>,
+    /// The MD5 of the bytes copied (phase 1), for phase 2.
+    #[serde(skip)]
+    source_md5: Option<String>,
 }
 
 /// Which workspaces to move.
@@ -168,6 +171,7 @@ impl Migration<'_> {
                     source_key: sk,
                     dest_key: dk,
                     source_etag: None,
+                    source_md5: None,
                 }
             })
             .collect();
@@ -429,6 +433,7 @@ impl Migration<'_> {
                     .1
             }
         };
+        item.source_md5 = Some(md5.clone());
         if got != md5 {
             return Err(StoreError::Other {
                 location: item.destination.clone(),
@@ -450,15 +455,28 @@ impl Migration<'_> {
         .map(|item| async move {
             let spec = LockSpec::new(src, &item.source_key, SOURCE_OPERATION);
             let etag = item.source_etag.clone();
+            let md5 = item.source_md5.clone();
             let key = item.source_key.clone();
             guard::under_lock(spec, self.lock_timeout, warn, async {
+                let changed = || Error::StateConflict {
+                    location: src.location(&key),
+                    reason: "the source changed after it was copied; it was not deleted. Run the migration again".into(),
+                };
                 let now = src.head(&key).await?;
-                if now.etag != etag {
-                    return Err(Error::StateConflict {
-                        location: src.location(&key),
-                        reason: "the source changed after it was copied; it was not deleted. Run the migration again".into(),
-                    });
-                }
+                let etag = if now.etag == etag {
+                    etag
+                } else {
+                    // Another ETag, maybe the same bytes: an Azure blob's
+                    // ETag changes with its metadata, where the azurerm lock
+                    // keeps its info (each lock and unlock changes it). The
+                    // bytes copied are what may be deleted, at the ETag
+                    // they are read with now (under the lock).
+                    let (meta, now_md5) = src.get_to(&key, &mut tokio::io::sink()).await?;
+                    if md5.as_deref() != Some(now_md5.as_str()) {
+                        return Err(changed());
+                    }
+                    meta.etag
+                };
                 // The digest item goes with the state (a digest left behind
                 // makes every later Terraform read of that key fail).
                 super::dynamo::delete_state(src, &key, etag.as_deref()).await?;

@@ -459,3 +459,279 @@ async fn a_backend_azurerm_block_drives_the_commands() {
         "{r:?}"
     );
 }
+
+/// A new container on Azurite and its client.
+async fn new_container(server: &support::Server, tag: &str) -> (String, BlobClient) {
+    let container = support::unique_name(tag).to_lowercase().replace('_', "-");
+    let c = client(server, &container);
+    let r = c
+        .request(Method::PUT, None, &[("restype", "container")], &[], vec![])
+        .await
+        .expect("create container");
+    assert_eq!(r.status, 201, "{r:?}");
+    (container, c)
+}
+
+/// Every blob of the container (empty ones too, which the store hides),
+/// with what is left of a lock on it: a lease not `available`, or lock
+/// info in its metadata. `(names, locked)`.
+async fn blobs_and_locks(c: &BlobClient) -> (Vec<String>, Vec<String>) {
+    let r = c
+        .request(
+            Method::GET,
+            None,
+            &[
+                ("restype", "container"),
+                ("comp", "list"),
+                ("include", "metadata"),
+            ],
+            &[],
+            vec![],
+        )
+        .await
+        .expect("list");
+    assert_eq!(r.status, 200, "{r:?}");
+    let xml = String::from_utf8_lossy(&r.body).into_owned();
+    let field = |blob: &str, tag: &str| -> String {
+        blob.split_once(&format!("<{tag}>"))
+            .and_then(|(_, rest)| rest.split_once(&format!("</{tag}>")))
+            .map(|(v, _)| v.to_string())
+            .unwrap_or_default()
+    };
+    let (mut names, mut locked) = (Vec::new(), Vec::new());
+    for blob in xml.split("<Blob>").skip(1) {
+        let name = field(blob, "Name");
+        let lease = field(blob, "LeaseState");
+        assert!(!lease.is_empty(), "a lease state in the listing: {blob}");
+        if lease != "available" || blob.to_ascii_lowercase().contains(LOCK_INFO_META) {
+            locked.push(format!("{name}: lease {lease}"));
+        }
+        names.push(name);
+    }
+    (names, locked)
+}
+
+async fn tflocks(store: &tfsync::store::s3::S3Store) -> Vec<String> {
+    use tfsync::store::ObjectStore;
+    store
+        .list("")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key)
+        .filter(|k| k.ends_with(".tflock"))
+        .collect()
+}
+
+/// Issue 13: a state with three workspaces moves from an s3 backend
+/// (SeaweedFS, `env:/W/<key>`) to an azurerm container (Azurite,
+/// `<key>env:W`) and back (`--delete-source`), byte for byte, each side in
+/// its own layout; after each run no lease or lock info is left on any
+/// blob and no `.tflock` in any bucket. Old main refused `az://`.
+#[tokio::test]
+async fn migrate_three_workspaces_s3_to_azurerm_and_back() {
+    use tfsync::store::{ObjectStore, PutMode};
+    let (Some(s3), Some(az)) = (support::server("seaweedfs"), support::server("azurite")) else {
+        return;
+    };
+    const KEY: &str = "net/terraform.tfstate";
+    // (workspace, s3 key, azurerm blob)
+    let ws = [
+        (
+            "default",
+            "net/terraform.tfstate",
+            "moved/net/terraform.tfstate",
+        ),
+        (
+            "prod",
+            "env:/prod/net/terraform.tfstate",
+            "moved/net/terraform.tfstateenv:prod",
+        ),
+        (
+            "staging",
+            "env:/staging/net/terraform.tfstate",
+            "moved/net/terraform.tfstateenv:staging",
+        ),
+    ];
+    let src = s3.new_bucket("s3az").await;
+    let mut states = Vec::new();
+    for (i, (_, k, _)) in ws.iter().enumerate() {
+        let v = support::state(&format!("s3az-{i}"), 3 + i as u64, i + 1);
+        src.put(k, v.clone(), PutMode::Create).await.expect("seed");
+        states.push(v);
+    }
+    let (container, c) = new_container(&az, "s3az").await;
+    let account = &az.env["AZURE_STORAGE_ACCOUNT"];
+    let to = format!("az://{account}/{container}/moved");
+    let mut cmd = s3.tfsync(src.bucket(), KEY);
+    cmd.env("ARM_ACCESS_KEY", &az.env["ARM_ACCESS_KEY"])
+        .env("TFSYNC_AZURE_ENDPOINT", &az.env["AZURE_STORAGE_ENDPOINT"])
+        .args([
+            "--output",
+            "json",
+            "migrate",
+            "--all-workspaces",
+            "--to",
+            &to,
+        ]);
+    let r = support::run(&mut cmd);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains(&az.env["ARM_ACCESS_KEY"]), "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let mapping: Vec<(String, String, String)> = v["mapping"]
+        .as_array()
+        .expect("mapping")
+        .iter()
+        .map(|m| {
+            let f = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            (f("workspace"), f("source_key"), f("destination_key"))
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = ws
+        .iter()
+        .map(|(w, s, d)| (w.to_string(), s.to_string(), d.to_string()))
+        .collect();
+    assert_eq!(mapping, want, "{v}");
+    let store = tfsync::store::azure::AzureStore::new(c.clone());
+    for (i, (w, _, blob)) in ws.iter().enumerate() {
+        let got = store.get(blob).await.expect(blob);
+        assert_eq!(got.bytes, states[i], "{w}: byte for byte at {blob}");
+    }
+    let (names, locked) = blobs_and_locks(&c).await;
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(locked.is_empty(), "leases left: {locked:?}");
+    assert!(tflocks(&src).await.is_empty(), "{:?}", tflocks(&src).await);
+
+    // Back, from a `backend "azurerm"` block (its workspaces found by
+    // azurerm's listing rule) to a new bucket in the s3 layout, the source
+    // deleted in phase 2 (each blob under its lease).
+    let back = s3.new_bucket("azs3").await;
+    let d = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        d.path().join("backend.tf"),
+        format!(
+            "terraform {{\n  backend \"azurerm\" {{\n    storage_account_name = \"{account}\"\n    container_name       = \"{container}\"\n    key                  = \"moved/net/terraform.tfstate\"\n  }}\n}}\n"
+        ),
+    )
+    .expect("tf");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", d.path())
+        .current_dir(d.path());
+    for (k, v) in &s3.env {
+        cmd.env(k, v);
+    }
+    cmd.env("ARM_ACCESS_KEY", &az.env["ARM_ACCESS_KEY"])
+        .env("TFSYNC_AZURE_ENDPOINT", &az.env["AZURE_STORAGE_ENDPOINT"])
+        .args([
+            "migrate",
+            "--all-workspaces",
+            "--delete-source",
+            "--to",
+            &format!("s3://{}", back.bucket()),
+            "--to-key",
+            KEY,
+            "--to-endpoint",
+            &s3.endpoint(),
+        ]);
+    let r = support::run(&mut cmd);
+    assert_eq!(r.code, 0, "{r:?}");
+    for (i, (w, k, _)) in ws.iter().enumerate() {
+        let got = back.get(k).await.expect(k);
+        assert_eq!(got.bytes, states[i], "{w}: byte for byte back at {k}");
+        assert_eq!(
+            got.bytes,
+            src.get(k).await.expect("original").bytes,
+            "{w}: the round trip is the original"
+        );
+    }
+    let (names, locked) = blobs_and_locks(&c).await;
+    assert!(locked.is_empty(), "leases left: {locked:?}");
+    let states_left: Vec<&String> = {
+        let mut left = Vec::new();
+        for n in &names {
+            if store.head(n).await.is_ok() {
+                left.push(n);
+            }
+        }
+        left
+    };
+    assert!(states_left.is_empty(), "sources deleted: {states_left:?}");
+    assert!(
+        tflocks(&back).await.is_empty(),
+        "{:?}",
+        tflocks(&back).await
+    );
+}
+
+/// Issue 13: `tfsync -f manifest.yaml status` with an OpenMCF manifest of
+/// `backend.type: azurerm` (container in `backend.bucket`, the account in
+/// `AZURE_STORAGE_ACCOUNT`, the key in `ARM_ACCESS_KEY`): the state and
+/// the lock at `<key>`. Old main: the manifest gave no container.
+#[tokio::test]
+async fn an_openmcf_manifest_of_type_azurerm_drives_status() {
+    use tfsync::store::{ObjectStore, PutMode};
+    let Some(az) = support::server("azurite") else {
+        return;
+    };
+    let (container, c) = new_container(&az, "azmcf").await;
+    let store = tfsync::store::azure::AzureStore::new(c.clone());
+    store
+        .put(
+            "mcf/terraform.tfstate",
+            support::state("az-mcf", 6, 1),
+            PutMode::Create,
+        )
+        .await
+        .expect("seed");
+    let d = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        d.path().join("manifest.yaml"),
+        format!(
+            "apiVersion: azure.openmcf.org/v1\nkind: AzureStorageAccount\nmetadata:\n  name: net\n  labels:\n    openmcf.org/provisioner: terraform\n    terraform.openmcf.org/backend.type: azurerm\n    terraform.openmcf.org/backend.bucket: {container}\n    terraform.openmcf.org/backend.key: mcf/terraform.tfstate\n"
+        ),
+    )
+    .expect("manifest");
+    let tfsync = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", d.path())
+            .env("AZURE_STORAGE_ACCOUNT", &az.env["AZURE_STORAGE_ACCOUNT"])
+            .env("ARM_ACCESS_KEY", &az.env["ARM_ACCESS_KEY"])
+            .env("TFSYNC_AZURE_ENDPOINT", &az.env["AZURE_STORAGE_ENDPOINT"])
+            .current_dir(d.path())
+            .args(args);
+        support::run(&mut cmd)
+    };
+    let r = tfsync(&["-f", "manifest.yaml", "--output", "json", "status"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(
+        (
+            v["state"]["serial"].as_u64(),
+            v["state"]["lineage"].as_str()
+        ),
+        (Some(6), Some("az-mcf")),
+        "{v}"
+    );
+    assert!(v["lock"].is_null(), "{v}");
+    assert!(
+        v["location"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("az://") && l.contains(&container)),
+        "{v}"
+    );
+    // A lease taken through the manifest shows in its status.
+    let r = tfsync(&["-f", "manifest.yaml", "lock", "--info", "mcf"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r.stdout.trim().to_string();
+    let r = tfsync(&["-f", "manifest.yaml", "--output", "json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["lock"]["ID"], id.as_str(), "{v}");
+    let r = tfsync(&["-f", "manifest.yaml", "unlock", &id]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (_, locked) = blobs_and_locks(&c).await;
+    assert!(locked.is_empty(), "{locked:?}");
+}
