@@ -735,3 +735,75 @@ async fn an_openmcf_manifest_of_type_azurerm_drives_status() {
     let (_, locked) = blobs_and_locks(&c).await;
     assert!(locked.is_empty(), "{locked:?}");
 }
+
+/// Issue 13: `az://account/container/prefix` as a backup location, built
+/// by the one store builder with the azurerm backend's credentials: a
+/// backup of an s3 bucket (SeaweedFS) into an Azurite container, `backup
+/// verify` of it, and `restore` of one state from the snapshot there, byte
+/// for byte, its lock released. Old main refused `az://`.
+#[tokio::test]
+async fn backup_to_azure_and_restore_from_it() {
+    use tfsync::store::{ObjectStore, PutMode};
+    let (Some(s3), Some(az)) = (support::server("seaweedfs"), support::server("azurite")) else {
+        return;
+    };
+    let src = s3.new_bucket("bkaz").await;
+    let keys = ["net/terraform.tfstate", "env:/dev/net/terraform.tfstate"];
+    for (i, k) in keys.iter().enumerate() {
+        src.put(
+            k,
+            support::state(&format!("bkaz-{i}"), 2, 1),
+            PutMode::Create,
+        )
+        .await
+        .expect("seed");
+    }
+    let (container, c) = new_container(&az, "bkaz").await;
+    let to = format!(
+        "az://{}/{container}/nightly",
+        az.env["AZURE_STORAGE_ACCOUNT"]
+    );
+    let tfsync = |key: &str, args: &[&str]| {
+        let mut cmd = s3.tfsync(src.bucket(), key);
+        cmd.env("ARM_ACCESS_KEY", &az.env["ARM_ACCESS_KEY"])
+            .env("TFSYNC_AZURE_ENDPOINT", &az.env["AZURE_STORAGE_ENDPOINT"])
+            .args(args);
+        support::run(&mut cmd)
+    };
+    let r = tfsync("unused", &["--output", "json", "backup", "--to", &to]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["copied"], 2, "{v}");
+    let snap = v["snapshot"].as_str().expect("snapshot").to_string();
+    let store = tfsync::store::azure::AzureStore::new(c.clone());
+    for (i, k) in keys.iter().enumerate() {
+        let blob = format!("nightly/{snap}/{k}");
+        assert_eq!(
+            store.get(&blob).await.expect(&blob).bytes,
+            support::state(&format!("bkaz-{i}"), 2, 1),
+            "{blob}"
+        );
+    }
+    let r = tfsync("unused", &["backup", "verify", "--from", &to]);
+    assert_eq!(r.code, 0, "{r:?}");
+
+    // The state is lost; restore it from the snapshot in Azure.
+    src.delete(keys[0], None).await.expect("delete");
+    let from = format!("{to}/{snap}");
+    let r = tfsync(keys[0], &["restore", "--from", &from]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        src.get(keys[0]).await.expect("restored").bytes,
+        support::state("bkaz-0", 2, 1)
+    );
+    assert!(tflocks(&src).await.is_empty(), "{:?}", tflocks(&src).await);
+    let (_, locked) = blobs_and_locks(&c).await;
+    assert!(locked.is_empty(), "{locked:?}");
+    // Without credentials the location says what to set, and nothing else.
+    let mut cmd = s3.tfsync(src.bucket(), "unused");
+    cmd.env("TFSYNC_AZURE_ENDPOINT", &az.env["AZURE_STORAGE_ENDPOINT"])
+        .args(["backup", "--to", &to]);
+    let r = support::run(&mut cmd);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("ARM_ACCESS_KEY"), "{r:?}");
+}
