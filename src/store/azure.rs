@@ -421,6 +421,64 @@ impl AzureStore {
         &self.client
     }
 
+    /// Every blob under `prefix` (empty ones too: a lock's), all pages,
+    /// sorted, with its lease state.
+    pub async fn list_blobs(&self, prefix: &str) -> super::Result<Vec<ListedBlob>> {
+        let mut out = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let mut q = vec![
+                ("restype", "container"),
+                ("comp", "list"),
+                ("prefix", prefix),
+            ];
+            if !marker.is_empty() {
+                q.push(("marker", marker.as_str()));
+            }
+            let r = self
+                .client
+                .request(Method::GET, None, &q, &[], Vec::new())
+                .await?;
+            if r.status != 200 {
+                return Err(self.fail(prefix, &r, None));
+            }
+            let xml = String::from_utf8_lossy(&r.body).into_owned();
+            for blob in xml_all(&xml, "Blob") {
+                let name = xml_all(blob, "Name").first().map(|n| xml_unescape(n));
+                let size: u64 = xml_all(blob, "Content-Length")
+                    .first()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let Some(name) = name else { continue };
+                let lease_state = xml_all(blob, "LeaseState")
+                    .first()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                let meta = ObjectMeta {
+                    key: name,
+                    size,
+                    etag: xml_all(blob, "Etag")
+                        .first()
+                        .map(|e| super::unquote_etag(&xml_unescape(e))),
+                    last_modified: xml_all(blob, "Last-Modified")
+                        .first()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc2822(t).ok())
+                        .map(|t| t.with_timezone(&chrono::Utc)),
+                };
+                out.push(ListedBlob { meta, lease_state });
+            }
+            marker = xml_all(&xml, "NextMarker")
+                .first()
+                .map(|m| xml_unescape(m))
+                .unwrap_or_default();
+            if marker.is_empty() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.meta.key.cmp(&b.meta.key));
+        Ok(out)
+    }
+
     fn fail(&self, blob: &str, r: &BlobResponse, conditional: Option<&PutMode>) -> StoreError {
         let location = self.client.location(blob);
         let code = r.error_code().unwrap_or("").to_string();
@@ -461,6 +519,14 @@ impl AzureStore {
                 .map(|t| t.with_timezone(&chrono::Utc)),
         }
     }
+}
+
+/// A blob of a listing, with its lease state (`available`, `leased`,
+/// `expired`, `breaking`, `broken`).
+#[derive(Debug, Clone)]
+pub struct ListedBlob {
+    pub meta: ObjectMeta,
+    pub lease_state: String,
 }
 
 /// The text of every `<tag>...</tag>` in `xml`, unescaped.
@@ -632,56 +698,12 @@ impl super::ObjectStore for AzureStore {
 
     /// Every non-empty blob under `prefix`, all pages, sorted.
     async fn list(&self, prefix: &str) -> super::Result<Vec<ObjectMeta>> {
-        let mut out = Vec::new();
-        let mut marker = String::new();
-        loop {
-            let mut q = vec![
-                ("restype", "container"),
-                ("comp", "list"),
-                ("prefix", prefix),
-            ];
-            if !marker.is_empty() {
-                q.push(("marker", marker.as_str()));
-            }
-            let r = self
-                .client
-                .request(Method::GET, None, &q, &[], Vec::new())
-                .await?;
-            if r.status != 200 {
-                return Err(self.fail(prefix, &r, None));
-            }
-            let xml = String::from_utf8_lossy(&r.body).into_owned();
-            for blob in xml_all(&xml, "Blob") {
-                let name = xml_all(blob, "Name").first().map(|n| xml_unescape(n));
-                let size: u64 = xml_all(blob, "Content-Length")
-                    .first()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let Some(name) = name else { continue };
-                if size == 0 {
-                    continue;
-                }
-                out.push(ObjectMeta {
-                    key: name,
-                    size,
-                    etag: xml_all(blob, "Etag")
-                        .first()
-                        .map(|e| super::unquote_etag(&xml_unescape(e))),
-                    last_modified: xml_all(blob, "Last-Modified")
-                        .first()
-                        .and_then(|t| chrono::DateTime::parse_from_rfc2822(t).ok())
-                        .map(|t| t.with_timezone(&chrono::Utc)),
-                });
-            }
-            marker = xml_all(&xml, "NextMarker")
-                .first()
-                .map(|m| xml_unescape(m))
-                .unwrap_or_default();
-            if marker.is_empty() {
-                break;
-            }
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        Ok(self
+            .list_blobs(prefix)
+            .await?
+            .into_iter()
+            .filter(|b| b.meta.size > 0)
+            .map(|b| b.meta)
+            .collect())
     }
 }

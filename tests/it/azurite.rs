@@ -807,3 +807,181 @@ async fn backup_to_azure_and_restore_from_it() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("ARM_ACCESS_KEY"), "{r:?}");
 }
+
+/// A lock taken the way Terraform's azurerm backend takes it: the blob
+/// created empty if missing, an infinite lease with the lock's ID, the info
+/// (created at `created`) in its metadata.
+async fn terraform_lock(
+    c: &BlobClient,
+    container: &str,
+    blob: &str,
+    who: &str,
+    created: &str,
+) -> String {
+    let r = c
+        .request(Method::HEAD, Some(blob), &[], &[], vec![])
+        .await
+        .expect("head");
+    if r.status == 404 {
+        let r = c
+            .request(
+                Method::PUT,
+                Some(blob),
+                &[],
+                &[("x-ms-blob-type", "BlockBlob".into())],
+                vec![],
+            )
+            .await
+            .expect("put empty");
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let r = c
+        .lease(
+            blob,
+            "acquire",
+            &[
+                ("x-ms-lease-duration", "-1".into()),
+                ("x-ms-proposed-lease-id", id.clone()),
+            ],
+        )
+        .await
+        .expect("acquire");
+    assert_eq!(r.status, 201, "{r:?}");
+    let info = format!(
+        r#"{{"ID":"{id}","Operation":"OperationTypeApply","Info":"","Who":"{who}","Version":"1.11.0","Created":"{created}","Path":"{container}/{blob}"}}"#
+    );
+    let r = c
+        .write_lock_info(blob, Some(info.as_bytes()), &id)
+        .await
+        .expect("metadata");
+    assert_eq!(r.status, 200, "{r:?}");
+    id
+}
+
+/// Issue 13: `locks` and `force-unlock --all` find an azurerm container's
+/// locks, which are leases on the state blobs (not `.tflock` objects):
+/// Terraform-style leases on a state and on a blob Terraform created empty
+/// to lock it are listed with their holders; `force-unlock --all
+/// --older-than` breaks the old ones by their IDs and leaves the young one.
+/// Old main listed none.
+#[tokio::test]
+async fn locks_and_force_unlock_all_see_azure_leases() {
+    use tfsync::store::{ObjectStore, PutMode};
+    let Some(az) = support::server("azurite") else {
+        return;
+    };
+    let (container, c) = new_container(&az, "azlocks").await;
+    let store = tfsync::store::azure::AzureStore::new(c.clone());
+    store
+        .put(
+            "a/terraform.tfstate",
+            support::state("azl", 1, 1),
+            PutMode::Create,
+        )
+        .await
+        .expect("seed");
+    store
+        .put(
+            "c/terraform.tfstate",
+            support::state("azl-c", 1, 1),
+            PutMode::Create,
+        )
+        .await
+        .expect("seed");
+    let old = "2026-01-01T00:00:00.000000Z";
+    let young = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let id_a = terraform_lock(&c, &container, "a/terraform.tfstate", "alice@ci", old).await;
+    let id_b = terraform_lock(
+        &c,
+        &container,
+        "b/terraform.tfstateenv:dev",
+        "bob@laptop",
+        old,
+    )
+    .await;
+    let id_c = terraform_lock(&c, &container, "c/terraform.tfstate", "carol@ci", &young).await;
+    let d = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        d.path().join("backend.tf"),
+        format!(
+            "terraform {{\n  backend \"azurerm\" {{\n    storage_account_name = \"{}\"\n    container_name       = \"{container}\"\n    key                  = \"a/terraform.tfstate\"\n  }}\n}}\n",
+            az.env["AZURE_STORAGE_ACCOUNT"]
+        ),
+    )
+    .expect("tf");
+    let tfsync = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", d.path())
+            .env("ARM_ACCESS_KEY", &az.env["ARM_ACCESS_KEY"])
+            .env("TFSYNC_AZURE_ENDPOINT", &az.env["AZURE_STORAGE_ENDPOINT"])
+            .current_dir(d.path())
+            .args(args);
+        support::run(&mut cmd)
+    };
+    let ids = |v: &serde_json::Value, field: &str| -> Vec<(String, String)> {
+        v[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field} in {v}"))
+            .iter()
+            .map(|l| {
+                (
+                    l["state_key"].as_str().unwrap_or_default().to_string(),
+                    l["lock"]["id"]
+                        .as_str()
+                        .or_else(|| l["id"].as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    let r = tfsync(&["--output", "json", "locks"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let pair = |k: &str, id: &str| (k.to_string(), id.to_string());
+    assert_eq!(
+        ids(&v, "locks"),
+        [
+            pair("a/terraform.tfstate", &id_a),
+            pair("b/terraform.tfstateenv:dev", &id_b),
+            pair("c/terraform.tfstate", &id_c),
+        ],
+        "{v}"
+    );
+    let r = tfsync(&["locks"]);
+    assert!(
+        r.stdout.contains("bob@laptop") && r.stdout.contains("alice@ci"),
+        "{r:?}"
+    );
+
+    let r = tfsync(&[
+        "--output",
+        "json",
+        "force-unlock",
+        "--all",
+        "--older-than",
+        "1d",
+        "--yes",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(
+        ids(&v, "released"),
+        [
+            pair("a/terraform.tfstate", &id_a),
+            pair("b/terraform.tfstateenv:dev", &id_b),
+        ],
+        "{v}"
+    );
+    let (_, locked) = blobs_and_locks(&c).await;
+    assert_eq!(locked.len(), 1, "only the young lease is left: {locked:?}");
+    assert!(locked[0].starts_with("c/terraform.tfstate"), "{locked:?}");
+    // The state under the broken lease is intact.
+    assert_eq!(
+        store.get("a/terraform.tfstate").await.expect("a").bytes,
+        support::state("azl", 1, 1)
+    );
+}
