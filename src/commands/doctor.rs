@@ -34,14 +34,16 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
         // Terraform's azurerm lock is a lease on the state blob.
         note(store.describe());
         (azure_probe::run(store, &prefix).await, String::new())
-    } else if ctx.store.as_local().is_some() {
-        return Err(Error::Config(format!(
-            "doctor probes an S3 bucket or an Azure container; {} is Terraform's local backend, which needs no probe: it locks with an fcntl lock on the state file, as Terraform does (README, Backends)",
-            ctx.store.describe()
-        )));
+    } else if let Some(store) = ctx.store.as_local() {
+        // Terraform's local lock is the OS's: does this file system keep it?
+        ctx.out.note(format!(
+            "probing the locks of {} with a scratch file (removed afterwards)",
+            store.describe()
+        ));
+        (crate::tfstate::local_probe::run(store).await, String::new())
     } else {
         return Err(Error::Config(
-            "doctor probes an S3 bucket or an Azure container; a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
+            "doctor probes a backend (s3, azurerm, local); a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
         ));
     };
     let store = ctx.store.as_ref();

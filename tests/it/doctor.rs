@@ -244,3 +244,41 @@ async fn azurerm_on_azurite_is_probed_through_leases() {
         .expect("list the container");
     assert!(left.is_empty(), "scratch blobs left: {left:?}");
 }
+
+/// Terraform's local backend: doctor checks, on a scratch file beside the
+/// state, that the file system keeps a second fcntl write lock (and flock)
+/// out, names the file system, and leaves nothing behind.
+#[test]
+fn local_backend_locks_are_probed_on_its_file_system() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("main.tf"), "terraform {}\n").expect("main.tf");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .args(["doctor", "--output", "json"]);
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["safe"], true, "{v:#}");
+    for id in [
+        "permissions",
+        "filesystem",
+        "os_lock_excludes",
+        "os_lock_visible",
+        "flock_excludes",
+        "cleanup",
+    ] {
+        assert_eq!(verdict(&v, id), "pass", "{id}: {v:#}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("main.tf")],
+        "nothing left"
+    );
+}
