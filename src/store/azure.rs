@@ -530,7 +530,7 @@ pub struct ListedBlob {
 }
 
 /// The text of every `<tag>...</tag>` in `xml`, unescaped.
-fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+pub(crate) fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     let mut out = Vec::new();
     let mut rest = xml;
@@ -543,7 +543,7 @@ fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     out
 }
 
-fn xml_unescape(s: &str) -> String {
+pub(crate) fn xml_unescape(s: &str) -> String {
     s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")

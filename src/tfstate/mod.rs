@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod guard;
 pub mod keys;
 pub mod local_lock;
+pub mod local_probe;
 pub mod lock;
 pub mod migrate;
 pub mod outputs;
