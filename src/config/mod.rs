@@ -53,7 +53,16 @@ pub struct AzureTarget {
     pub endpoint: String,
     pub account: String,
     pub container: String,
-    pub access_key: String,
+    pub credential: AzureCredential,
+}
+
+/// How an Azure side authenticates, in Terraform's order: the account key
+/// (`access_key` / `ARM_ACCESS_KEY`), else a SAS token (`sas_token` /
+/// `ARM_SAS_TOKEN`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum AzureCredential {
+    AccessKey(String),
+    SasToken(String),
 }
 
 impl std::fmt::Debug for AzureTarget {
@@ -75,7 +84,8 @@ pub fn azure_default_endpoint(account: &str) -> String {
 /// An Azure side of a backup, restore or migration
 /// (`az://account/container/prefix`), with its credentials from where the
 /// azurerm backend takes them: the configured azurerm backend's when it is
-/// the same storage account, else the environment (`ARM_ACCESS_KEY`). The
+/// the same storage account, else the environment (`ARM_ACCESS_KEY`, then
+/// `ARM_SAS_TOKEN`). The
 /// endpoint: the side's `--to-endpoint` / `--from-endpoint`, else the
 /// configured backend's for the same account, else `TFSYNC_AZURE_ENDPOINT`,
 /// else Azure's.
@@ -100,20 +110,22 @@ pub fn azure_side(
         .or_else(|| same.map(|a| a.endpoint.clone()))
         .or_else(|| from_env(table::AZ_ENDPOINT.env))
         .unwrap_or_else(|| azure_default_endpoint(account));
-    let access_key = same
-        .map(|a| a.access_key.clone())
-        .or_else(|| from_env(table::AZ_ACCESS_KEY.env))
+    let credential = same
+        .map(|a| a.credential.clone())
+        .or_else(|| from_env(table::AZ_ACCESS_KEY.env).map(AzureCredential::AccessKey))
+        .or_else(|| from_env(table::AZ_SAS_TOKEN.env).map(AzureCredential::SasToken))
         .ok_or_else(|| {
             Error::Config(format!(
-                "az://{account}/{container}: no credentials for the storage account {account}: set {} (its account key)",
-                table::AZ_ACCESS_KEY.env.join(" or ")
+                "az://{account}/{container}: no credentials for the storage account {account}: set {} (its account key) or {} (a SAS token)",
+                table::AZ_ACCESS_KEY.env.join(" or "),
+                table::AZ_SAS_TOKEN.env.join(" or ")
             ))
         })?;
     Ok(AzureTarget {
         endpoint,
         account: account.to_string(),
         container: container.to_string(),
-        access_key,
+        credential,
     })
 }
 

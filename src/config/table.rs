@@ -378,6 +378,14 @@ pub const AZ_ACCESS_KEY: Setting = Setting {
     secret: true,
     ..Setting::new("access_key")
 };
+/// `backend "azurerm"`: a SAS token (never shown), used when no account
+/// key is given (Terraform's order).
+pub const AZ_SAS_TOKEN: Setting = Setting {
+    backend: &["sas_token"],
+    env: &["ARM_SAS_TOKEN"],
+    secret: true,
+    ..Setting::new("sas_token")
+};
 /// The blob endpoint (tfsync's: Azurite); default
 /// `https://<account>.blob.core.windows.net`.
 pub const AZ_ENDPOINT: Setting = Setting {

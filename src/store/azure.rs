@@ -52,14 +52,25 @@ const BLOB_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'~')
     .remove(b'/');
 
-/// One container of one storage account, with its shared key.
+/// How requests are authorised.
+#[derive(Clone)]
+enum Auth {
+    /// SharedKey: the account key (decoded), every request signed.
+    Key(Vec<u8>),
+    /// A SAS token (its query string, without the `?`), appended to every
+    /// request's URL.
+    Sas(String),
+}
+
+/// One container of one storage account, with its shared key or a SAS
+/// token.
 #[derive(Clone)]
 pub struct BlobClient {
     /// `http://host:port/account` (path-style, the emulator) or
     /// `https://account.blob.core.windows.net`, without a trailing `/`.
     endpoint: String,
     account: String,
-    key: Vec<u8>,
+    auth: Auth,
     container: String,
     http: Client<HttpConnector, Full<Bytes>>,
 }
@@ -105,6 +116,36 @@ impl BlobClient {
                 location: location.clone(),
                 message: "the storage account key is not base64 (check ARM_ACCESS_KEY)".into(),
             })?;
+        Self::with_auth(endpoint, account, Auth::Key(key), container)
+    }
+
+    /// With a SAS token (Terraform's `sas_token` / `ARM_SAS_TOKEN`, with or
+    /// without its leading `?`) instead of the account key.
+    pub fn with_sas(
+        endpoint: &str,
+        account: &str,
+        sas: &str,
+        container: &str,
+    ) -> Result<Self, StoreError> {
+        let sas = sas.trim().trim_start_matches('?');
+        let has = |name: &str| sas.split('&').any(|p| p.starts_with(name));
+        // Never the token itself in a message.
+        if !has("sig=") || !has("sv=") || sas.chars().any(|c| c.is_whitespace() || c == '#') {
+            return Err(StoreError::Other {
+                location: format!("az://{account}/{container}"),
+                message: "the SAS token is not one (it needs sv= and sig= query parameters; check ARM_SAS_TOKEN)".into(),
+            });
+        }
+        Self::with_auth(endpoint, account, Auth::Sas(sas.to_string()), container)
+    }
+
+    fn with_auth(
+        endpoint: &str,
+        account: &str,
+        auth: Auth,
+        container: &str,
+    ) -> Result<Self, StoreError> {
+        let location = format!("az://{account}/{container}");
         if !endpoint.starts_with("http://") {
             return Err(StoreError::Other {
                 location,
@@ -116,7 +157,7 @@ impl BlobClient {
         Ok(BlobClient {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             account: account.to_string(),
-            key,
+            auth,
             container: container.to_string(),
             http: Client::builder(TokioExecutor::new()).build_http(),
         })
@@ -175,7 +216,10 @@ impl BlobClient {
         for (k, v) in q {
             to_sign.push_str(&format!("\n{k}:{v}"));
         }
-        let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key) {
+        let Auth::Key(key) = &self.auth else {
+            return String::new();
+        };
+        let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(key) {
             Ok(m) => m,
             // HMAC takes a key of any length.
             Err(_) => return String::new(),
@@ -223,10 +267,14 @@ impl BlobClient {
             url.push('?');
             url.push_str(&qs.join("&"));
         }
+        if let Auth::Sas(sas) = &self.auth {
+            url.push(if query.is_empty() { '?' } else { '&' });
+            url.push_str(sas);
+        }
         let mut req = Request::builder().method(method.clone()).uri(&url);
         let h = req
             .headers_mut()
-            .ok_or_else(|| other(format!("bad request URL {url}")))?;
+            .ok_or_else(|| other("bad request URL".to_string()))?;
         let date = chrono::Utc::now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
@@ -244,13 +292,15 @@ impl BlobClient {
         for (k, v) in headers {
             put(k, v)?;
         }
-        let signature = self.sign(method.as_str(), &path, query, h);
-        let auth = format!("SharedKey {}:{signature}", self.account);
-        h.insert(
-            hyper::header::AUTHORIZATION,
-            hyper::header::HeaderValue::from_str(&auth)
-                .map_err(|e| other(format!("authorization: {e}")))?,
-        );
+        if let Auth::Key(_) = &self.auth {
+            let signature = self.sign(method.as_str(), &path, query, h);
+            let auth = format!("SharedKey {}:{signature}", self.account);
+            h.insert(
+                hyper::header::AUTHORIZATION,
+                hyper::header::HeaderValue::from_str(&auth)
+                    .map_err(|e| other(format!("authorization: {e}")))?,
+            );
+        }
         let req = req
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| other(e.to_string()))?;

@@ -158,14 +158,19 @@ impl StoreBuilder {
                 let store = FsStore::open(root)?.with_max_object_size(max_object_size);
                 Store::Dir(if batched { store.batched() } else { store })
             }
-            StoreBuilder::Azure(a) => Store::Azure(super::azure::AzureStore::new(
-                super::azure::BlobClient::new(
-                    &a.endpoint,
-                    &a.account,
-                    &a.access_key,
-                    &a.container,
-                )?,
-            )),
+            StoreBuilder::Azure(a) => {
+                use super::azure::BlobClient;
+                use crate::config::AzureCredential;
+                let client = match &a.credential {
+                    AzureCredential::AccessKey(k) => {
+                        BlobClient::new(&a.endpoint, &a.account, k, &a.container)?
+                    }
+                    AzureCredential::SasToken(t) => {
+                        BlobClient::with_sas(&a.endpoint, &a.account, t, &a.container)?
+                    }
+                };
+                Store::Azure(super::azure::AzureStore::new(client))
+            }
             StoreBuilder::Local {
                 root,
                 layout,
