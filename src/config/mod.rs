@@ -48,6 +48,8 @@ pub enum Target {
     Local(LocalTarget),
     /// Terraform's azurerm backend (`store::azure`).
     Azure(AzureTarget),
+    /// Terraform's gcs backend (`store::gcs`).
+    Gcs(crate::store::gcs::GcsOptions),
 }
 
 /// An Azure storage container, with the account key.
@@ -174,6 +176,16 @@ pub struct Config {
     pub max_state_size: u64,
 }
 
+/// The gcs backend's state of `workspace` under `prefix` (no leading or
+/// trailing `/`): `path.Join(prefix, W + ".tfstate")`.
+pub fn gcs_state_key(prefix: &str, workspace: &str) -> String {
+    if prefix.is_empty() {
+        format!("{workspace}{}", keys::STATE_SUFFIX)
+    } else {
+        format!("{prefix}/{workspace}{}", keys::STATE_SUFFIX)
+    }
+}
+
 /// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
 pub type Prompt<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
 
@@ -218,12 +230,20 @@ impl Config {
             c.workspace_key_prefix = String::new();
             return Ok(c);
         }
+        if let target::Store::Gcs(gcs, prefix) = store {
+            // `key` is the default workspace's state, `<prefix>/default.tfstate`.
+            let mut c = Self::local_like(opts, r, Target::Gcs(gcs), key, workspace)?;
+            c.workspace_key_prefix = prefix;
+            return Ok(c);
+        }
         let provider = target::provider(&mut r, opts, layout)?;
         let workspace_key_prefix = target::workspace_key_prefix(&mut r, opts)?;
         let mut warnings = Vec::new();
         let (target, create_only_header) = match store {
             target::Store::Dir(d) => (Target::Dir(d), None),
-            target::Store::Local(_) | target::Store::Azure(_) => unreachable!("returned above"),
+            target::Store::Local(_) | target::Store::Azure(_) | target::Store::Gcs(..) => {
+                unreachable!("returned above")
+            }
             target::Store::Bucket(bucket) => {
                 let (s3, header) = target::s3(&mut r, opts, bucket, provider, &mut warnings)?;
                 (Target::S3(s3), header)
@@ -319,6 +339,10 @@ impl Config {
             }
             return keys::state_key(WORKSPACE_STATE_NAME, workspace, &self.workspace_key_prefix);
         }
+        if let Target::Gcs(_) = self.target {
+            // gcs: `path.Join(prefix, W + ".tfstate")`.
+            return gcs_state_key(&self.workspace_key_prefix, workspace);
+        }
         if let Target::Azure(_) = self.target {
             if workspace == keys::DEFAULT_WORKSPACE {
                 return self.key.clone();
@@ -338,6 +362,8 @@ impl Config {
     pub fn workspace_list_prefix(&self) -> String {
         match self.target {
             Target::Azure(_) => format!("{}{AZURE_ENV_PREFIX}", self.key),
+            Target::Gcs(_) if self.workspace_key_prefix.is_empty() => String::new(),
+            Target::Gcs(_) => format!("{}/", self.workspace_key_prefix),
             _ => crate::tfstate::workspaces::list_prefix(&self.workspace_key_prefix),
         }
     }
@@ -349,6 +375,26 @@ impl Config {
         object_keys: impl IntoIterator<Item = &'a str>,
     ) -> Vec<String> {
         match self.target {
+            Target::Gcs(_) => {
+                // Terraform's `Workspaces`: a listing with delimiter `/`,
+                // the base names ending in `.tfstate`.
+                let prefix = self.workspace_list_prefix();
+                let mut found: Vec<String> = object_keys
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(prefix.as_str()))
+                    .filter(|rest| !rest.contains('/'))
+                    .filter_map(|rest| rest.strip_suffix(keys::STATE_SUFFIX))
+                    .filter(|w| {
+                        keys::validate_workspace(w).is_ok() && *w != keys::DEFAULT_WORKSPACE
+                    })
+                    .map(str::to_string)
+                    .collect();
+                found.sort();
+                found.dedup();
+                let mut out = vec![keys::DEFAULT_WORKSPACE.to_string()];
+                out.extend(found);
+                out
+            }
             Target::Azure(_) => {
                 let prefix = self.workspace_list_prefix();
                 let mut found: Vec<String> = object_keys

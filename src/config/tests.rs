@@ -23,7 +23,7 @@ fn base() -> GlobalOpts {
 fn s3(c: &Config) -> &S3Options {
     match &c.target {
         Target::S3(o) => o,
-        Target::Dir(_) | Target::Local(_) | Target::Azure(_) => panic!("expected S3"),
+        Target::Dir(_) | Target::Local(_) | Target::Azure(_) | Target::Gcs(_) => panic!("expected S3"),
     }
 }
 

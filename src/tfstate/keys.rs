@@ -7,6 +7,8 @@
 pub const DEFAULT_WORKSPACE: &str = "default";
 pub const DEFAULT_WORKSPACE_KEY_PREFIX: &str = "env:";
 pub const LOCK_SUFFIX: &str = ".tflock";
+/// Terraform's gcs backend: a workspace's state is `<prefix>/<W>.tfstate`.
+pub const STATE_SUFFIX: &str = ".tfstate";
 
 /// The key of the state of `workspace`.
 pub fn state_key(key: &str, workspace: &str, workspace_key_prefix: &str) -> String {

@@ -3,6 +3,7 @@
 //! guarded state write. Nothing here prints.
 
 pub mod azure_lock;
+pub mod gcs_lock;
 pub mod current;
 pub mod dynamo;
 pub mod guard;

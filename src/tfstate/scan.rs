@@ -101,6 +101,9 @@ pub async fn locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLoc
     if store.as_local().is_some() {
         return local_locks(store, prefix).await;
     }
+    if store.as_gcs().is_some() {
+        return gcs_locks(store, prefix).await;
+    }
     let mut items: BTreeMap<String, dynamo::FoundItem> = match store.lock_table() {
         Some(t) => dynamo::scan(t, store.bucket(), prefix)
             .await?
@@ -156,6 +159,34 @@ pub async fn locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLoc
             current: i.current.clone(),
             has_tflock: false,
             item: Some(i.current),
+        });
+    }
+    out.sort_by(|a, b| a.lock_key.cmp(&b.lock_key));
+    Ok(out)
+}
+
+/// The gcs backend's locks: every `<prefix>/<W>.tflock` under `prefix`,
+/// read through its lock (ID = the lock object's generation), guarding
+/// `<prefix>/<W>.tfstate`.
+async fn gcs_locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLock>, Error> {
+    let mut out = Vec::new();
+    for meta in store.list(prefix).await? {
+        let Some(state_key) = super::gcs_lock::state_key_of_lock(&meta.key) else {
+            continue;
+        };
+        let (_, current) = super::guard::LockSet::new(store, &state_key)
+            .holder()
+            .await?;
+        if matches!(current, Current::Unlocked) {
+            continue;
+        }
+        out.push(FoundLock {
+            lock_key: meta.key.clone(),
+            state_key,
+            meta,
+            current,
+            has_tflock: true,
+            item: None,
         });
     }
     out.sort_by(|a, b| a.lock_key.cmp(&b.lock_key));
