@@ -10,6 +10,16 @@ use crate::store::probe::{self, Verdict};
 use serde_json::json;
 
 pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
+    let base = args.prefix.trim_end_matches('/');
+    let prefix = format!("{base}/{}/", uuid::Uuid::new_v4());
+    if let Some(gcs) = ctx.store.as_gcs() {
+        ctx.out.note(format!(
+            "probing {} with scratch objects under {prefix} (removed afterwards)",
+            gcs.describe()
+        ));
+        let report = crate::store::probe_gcs::run(gcs, &prefix).await;
+        return show(ctx, &gcs.describe(), report);
+    }
     let Some(store) = ctx.store.as_s3() else {
         if ctx.store.as_local().is_some() {
             return Err(Error::Config(format!(
@@ -21,8 +31,6 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
             "doctor probes an S3 bucket; a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
         ));
     };
-    let base = args.prefix.trim_end_matches('/');
-    let prefix = format!("{base}/{}/", uuid::Uuid::new_v4());
     ctx.out.note(format!(
         "probing {} with scratch objects under {prefix} (removed afterwards)",
         store.describe()
@@ -35,6 +43,11 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
             .checks
             .extend(crate::tfstate::dynamo::doctor_checks(store, table, &prefix).await);
     }
+    show(ctx, &store.describe(), report)
+}
+
+/// Print the report; exit 6 (`LockingUnsafe`) when a check failed.
+fn show(ctx: &Ctx, describe: &str, report: probe::Report) -> Result<(), Error> {
     let safe = report.safe();
     let reasons = report.reasons();
     if ctx.out.json() {
@@ -60,13 +73,13 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
         if safe {
             lines.push(format!(
                 "verdict: locking is SAFE on {} (versioning {})",
-                store.describe(),
+                describe.to_string(),
                 report.versioning
             ));
         } else {
             lines.push(format!(
                 "verdict: locking is UNSAFE on {}: {} check(s) failed",
-                store.describe(),
+                describe.to_string(),
                 reasons.len()
             ));
         }
@@ -76,7 +89,7 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::LockingUnsafe {
-            bucket: store.describe(),
+            bucket: describe.to_string(),
             reasons,
         })
     }

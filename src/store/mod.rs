@@ -12,6 +12,7 @@ pub mod gcs;
 pub mod local;
 pub mod open;
 pub mod probe;
+pub mod probe_gcs;
 pub mod s3;
 
 pub use open::Store;

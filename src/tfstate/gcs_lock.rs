@@ -138,7 +138,28 @@ impl<'a> GcsLock<'a> {
         Ok(info)
     }
 
+    /// What a lock object already there means for us.
+    fn refused(ours: &LockInfo, seen: Seen) -> Attempt {
+        // Our own JSON: the response to our create was lost and the retry
+        // ran into our lock. It is ours.
+        if seen.json_id.as_deref() == Some(ours.id.as_str()) {
+            return Attempt::Taken(Some(seen.generation));
+        }
+        match seen.current {
+            Current::Locked { info, .. } => Attempt::Held(Holder::Lock(Box::new(info))),
+            Current::Unreadable { reason, .. } => Attempt::Held(Holder::Unreadable(reason)),
+            Current::Unlocked => Attempt::Vanished,
+        }
+    }
+
+    /// One read, then the create with `ifGenerationMatch=0`. The read costs
+    /// a request Terraform does not make; it keeps a server that ignores the
+    /// precondition (gcp-storage-emulator) from replacing a held lock when
+    /// no one races us. The create alone is what excludes a racing writer.
     async fn try_once(&self, ours: &LockInfo) -> Result<Attempt, LockError> {
+        if let Some(seen) = self.seen().await? {
+            return Ok(Self::refused(ours, seen));
+        }
         let mut written = ours.clone();
         // Terraform's `info.Path = c.lockFileURL()`.
         written.path = self.store.gs(&self.lock_key);
@@ -150,16 +171,7 @@ impl<'a> GcsLock<'a> {
             Ok(generation) => Ok(Attempt::Taken(generation)),
             Err(StoreError::AlreadyExists { .. }) => Ok(match self.seen().await? {
                 None => Attempt::Vanished,
-                // Our own JSON: the response to our create was lost and the
-                // retry ran into our lock. It is ours.
-                Some(s) if s.json_id.as_deref() == Some(ours.id.as_str()) => {
-                    Attempt::Taken(Some(s.generation))
-                }
-                Some(s) => match s.current {
-                    Current::Locked { info, .. } => Attempt::Held(Holder::Lock(Box::new(info))),
-                    Current::Unreadable { reason, .. } => Attempt::Held(Holder::Unreadable(reason)),
-                    Current::Unlocked => Attempt::Vanished,
-                },
+                Some(s) => Self::refused(ours, s),
             }),
             Err(e) => Err(e.into()),
         }
