@@ -73,13 +73,12 @@ fn show(ctx: &Ctx, describe: &str, report: probe::Report) -> Result<(), Error> {
         if safe {
             lines.push(format!(
                 "verdict: locking is SAFE on {} (versioning {})",
-                describe.to_string(),
-                report.versioning
+                describe, report.versioning
             ));
         } else {
             lines.push(format!(
                 "verdict: locking is UNSAFE on {}: {} check(s) failed",
-                describe.to_string(),
+                describe,
                 reasons.len()
             ));
         }

@@ -122,7 +122,10 @@ fn path_or_contents(v: &str, what: &str) -> Result<String, Error> {
     };
     if !p.starts_with('{') && p.len() < 4096 && expanded.is_file() {
         return std::fs::read_to_string(&expanded).map_err(|e| {
-            Error::Config(format!("cannot read the {what} file {}: {e}", expanded.display()))
+            Error::Config(format!(
+                "cannot read the {what} file {}: {e}",
+                expanded.display()
+            ))
         });
     }
     Ok(v.to_string())

@@ -341,7 +341,10 @@ impl GcsStore {
         };
         let mut url = format!("{}{path}", self.origin);
         if !query.is_empty() {
-            let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
+            let qs: Vec<String> = query
+                .iter()
+                .map(|(k, v)| format!("{k}={}", enc(v)))
+                .collect();
             url.push('?');
             url.push_str(&qs.join("&"));
         }
@@ -503,7 +506,10 @@ impl GcsStore {
         body: Vec<u8>,
         generation: Option<&str>,
     ) -> std::result::Result<ObjectMeta, (u16, StoreError)> {
-        let mut q = vec![("uploadType", "media".to_string()), ("name", key.to_string())];
+        let mut q = vec![
+            ("uploadType", "media".to_string()),
+            ("name", key.to_string()),
+        ];
         if let Some(g) = generation {
             q.push(("ifGenerationMatch", g.to_string()));
         }
@@ -532,7 +538,10 @@ impl GcsStore {
 fn redact(s: &str) -> String {
     s.split_whitespace()
         .map(|w| {
-            if w.len() > 40 && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_.=/+".contains(c)) {
+            if w.len() > 40
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.=/+".contains(c))
+            {
                 "<redacted>"
             } else {
                 w
@@ -770,8 +779,11 @@ mod tests {
 
     #[tokio::test]
     async fn no_credentials_over_plain_http() {
-        let e = GcsStore::new(&opts(GcsAuth::Token("ya29.secret-token".into()), "http://10.1.2.3"))
-            .expect_err("refused");
+        let e = GcsStore::new(&opts(
+            GcsAuth::Token("ya29.secret-token".into()),
+            "http://10.1.2.3",
+        ))
+        .expect_err("refused");
         let m = e.to_string();
         assert!(m.contains("plain http"), "{m}");
         assert!(!m.contains("secret-token"), "{m}");
@@ -782,13 +794,21 @@ mod tests {
     async fn csek_is_checked_and_never_shown() {
         let mut o = opts(GcsAuth::Anonymous, "http://127.0.0.1:1");
         o.encryption_key = Some("c2hvcnQ=".into());
-        assert!(GcsStore::new(&o).expect_err("short").to_string().contains("32 bytes"));
+        assert!(
+            GcsStore::new(&o)
+                .expect_err("short")
+                .to_string()
+                .contains("32 bytes")
+        );
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         o.encryption_key = Some(key.clone());
         let s = GcsStore::new(&o).expect("store");
         assert!(!format!("{s:?} {o:?}").contains(&key));
         let h = s.csek_headers("p/default.tfstate");
         assert_eq!(h.len(), 3);
-        assert!(s.csek_headers("p/default.tflock").is_empty(), "locks unencrypted");
+        assert!(
+            s.csek_headers("p/default.tflock").is_empty(),
+            "locks unencrypted"
+        );
     }
 }

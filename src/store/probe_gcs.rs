@@ -38,10 +38,22 @@ pub async fn run(store: &GcsStore, prefix: &str) -> Report {
         checks.push(stale_delete(store, &format!("{prefix}delete")).await);
     } else {
         for (id, title) in [
-            ("create_only", "create with ifGenerationMatch=0 refused the second time"),
-            ("create_after_delete", "create with ifGenerationMatch=0 after a delete"),
-            ("if_generation_match_stale", "upload with a stale ifGenerationMatch refused"),
-            ("conditional_delete", "delete with a stale ifGenerationMatch refused"),
+            (
+                "create_only",
+                "create with ifGenerationMatch=0 refused the second time",
+            ),
+            (
+                "create_after_delete",
+                "create with ifGenerationMatch=0 after a delete",
+            ),
+            (
+                "if_generation_match_stale",
+                "upload with a stale ifGenerationMatch refused",
+            ),
+            (
+                "conditional_delete",
+                "delete with a stale ifGenerationMatch refused",
+            ),
         ] {
             checks.push(check(
                 id,
@@ -106,7 +118,12 @@ async fn create_only(store: &GcsStore, key: &str) -> Check {
     let title = "create with ifGenerationMatch=0 refused the second time";
     let id = "create_only";
     if let Err(e) = store.put(key, b"one".to_vec(), PutMode::Create).await {
-        return check(id, title, Verdict::Fail, format!("the first create failed: {e}"));
+        return check(
+            id,
+            title,
+            Verdict::Fail,
+            format!("the first create failed: {e}"),
+        );
     }
     match store.put(key, b"two".to_vec(), PutMode::Create).await {
         Err(StoreError::AlreadyExists { .. }) => check(id, title, Verdict::Pass, "refused with 412"),
@@ -151,10 +168,20 @@ async fn stale_update(store: &GcsStore, key: &str) -> Check {
     let id = "if_generation_match_stale";
     let stale = match store.put(key, b"v1".to_vec(), PutMode::Overwrite).await {
         Ok(Some(g)) => g,
-        Ok(None) => return check(id, title, Verdict::Warn, "the upload reported no generation"),
+        Ok(None) => {
+            return check(
+                id,
+                title,
+                Verdict::Warn,
+                "the upload reported no generation",
+            );
+        }
         Err(e) => return check(id, title, Verdict::Warn, format!("upload failed: {e}")),
     };
-    if let Err(e) = store.put(key, b"v2".to_vec(), PutMode::Update(stale.clone())).await {
+    if let Err(e) = store
+        .put(key, b"v2".to_vec(), PutMode::Update(stale.clone()))
+        .await
+    {
         return check(
             id,
             title,
@@ -208,15 +235,27 @@ async fn cleanup(store: &GcsStore, prefix: &str) -> Check {
         }
         Err(e) => errors.push(e.to_string()),
     }
-    let left = store.list(prefix).await.map(|l| l.len()).unwrap_or(usize::MAX);
+    let left = store
+        .list(prefix)
+        .await
+        .map(|l| l.len())
+        .unwrap_or(usize::MAX);
     if errors.is_empty() && left == 0 {
-        check("cleanup", title, Verdict::Pass, "nothing left under the prefix")
+        check(
+            "cleanup",
+            title,
+            Verdict::Pass,
+            "nothing left under the prefix",
+        )
     } else {
         check(
             "cleanup",
             title,
             Verdict::Warn,
-            format!("left under {prefix}: {left} object(s); {}", errors.join("; ")),
+            format!(
+                "left under {prefix}: {left} object(s); {}",
+                errors.join("; ")
+            ),
         )
     }
 }

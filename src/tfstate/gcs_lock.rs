@@ -103,18 +103,16 @@ impl<'a> GcsLock<'a> {
 
     /// Release the lock if `matches` says it is the one (ID = generation or
     /// the JSON's ID), at least `min_age` old.
-    async fn release_if(
-        &self,
-        id: &str,
-        min_age: Option<Duration>,
-    ) -> Result<LockInfo, LockError> {
+    async fn release_if(&self, id: &str, min_age: Option<Duration>) -> Result<LockInfo, LockError> {
         let lock = self.location();
         let Some(seen) = self.seen().await? else {
             return Err(LockError::NotLocked { lock });
         };
         let info = match seen.current {
             Current::Locked { info, .. } => info,
-            Current::Unreadable { reason, .. } => return Err(LockError::Unreadable { lock, reason }),
+            Current::Unreadable { reason, .. } => {
+                return Err(LockError::Unreadable { lock, reason });
+            }
             Current::Unlocked => return Err(LockError::NotLocked { lock }),
         };
         if id != seen.generation && seen.json_id.as_deref() != Some(id) {
@@ -234,7 +232,10 @@ mod tests {
     fn lock_keys_beside_the_state() {
         assert_eq!(lock_key("p/default.tfstate"), "p/default.tflock");
         assert_eq!(lock_key("default.tfstate"), "default.tflock");
-        assert_eq!(state_key_of_lock("a/b/dev.tflock").as_deref(), Some("a/b/dev.tfstate"));
+        assert_eq!(
+            state_key_of_lock("a/b/dev.tflock").as_deref(),
+            Some("a/b/dev.tfstate")
+        );
         assert_eq!(state_key_of_lock("a/.tflock"), None);
         assert_eq!(state_key_of_lock("a/dev.tfstate"), None);
     }

@@ -3,9 +3,9 @@
 //! guarded state write. Nothing here prints.
 
 pub mod azure_lock;
-pub mod gcs_lock;
 pub mod current;
 pub mod dynamo;
+pub mod gcs_lock;
 pub mod guard;
 pub mod keys;
 pub mod local_lock;

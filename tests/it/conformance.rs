@@ -514,14 +514,20 @@ pub async fn generation_as_etag(s: &dyn ObjectStore) {
         .await
         .expect("put")
         .expect("generation");
-    assert!(g1.parse::<u64>().is_ok() && g2.parse::<u64>().is_ok(), "{g1} {g2}");
+    assert!(
+        g1.parse::<u64>().is_ok() && g2.parse::<u64>().is_ok(),
+        "{g1} {g2}"
+    );
     assert_ne!(g1, g2, "a new generation per write");
     let got = s.get(&k).await.expect("get");
     assert_eq!(got.bytes, b"two");
     assert_eq!(got.meta.etag.as_deref(), Some(g2.as_str()));
     assert_eq!(got.meta.size, 3);
     assert!(got.meta.last_modified.is_some());
-    assert_eq!(s.head(&k).await.expect("head").etag.as_deref(), Some(g2.as_str()));
+    assert_eq!(
+        s.head(&k).await.expect("head").etag.as_deref(),
+        Some(g2.as_str())
+    );
     let listed = s.list(&format!("{P}/")).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].etag.as_deref(), Some(g2.as_str()));
@@ -556,7 +562,9 @@ mod gcs_preconditions {
     /// Skip `rule` with its reason, after checking that the emulator still
     /// accepts what the rule would refuse.
     async fn expected_unsafe(rule: &str, probe: impl AsyncFnOnce(&dyn ObjectStore) -> bool) {
-        let Some(subject) = Subject::gcs().await else { return };
+        let Some(subject) = Subject::gcs().await else {
+            return;
+        };
         let ignored = probe(subject.store.as_ref()).await;
         assert!(
             ignored,
@@ -571,7 +579,9 @@ mod gcs_preconditions {
     async fn create_only() {
         expected_unsafe("create_only", async |s| {
             let k = format!("{P}/lock.tflock");
-            s.put(&k, b"one".to_vec(), PutMode::Create).await.expect("create");
+            s.put(&k, b"one".to_vec(), PutMode::Create)
+                .await
+                .expect("create");
             s.put(&k, b"two".to_vec(), PutMode::Create).await.is_ok()
         })
         .await;
@@ -597,7 +607,9 @@ mod gcs_preconditions {
                 .await
                 .expect("put")
                 .expect("generation");
-            s.put(&k, b"v2".to_vec(), PutMode::Overwrite).await.expect("put");
+            s.put(&k, b"v2".to_vec(), PutMode::Overwrite)
+                .await
+                .expect("put");
             s.put(&k, b"v3".to_vec(), PutMode::Update(g1)).await.is_ok()
         })
         .await;

@@ -47,7 +47,12 @@ pub async fn new_bucket(server: &Server, tag: &str) -> GcsStore {
         )
         .await
         .expect("create bucket");
-    assert_eq!(r.status, 200, "create bucket {bucket}: {:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        200,
+        "create bucket {bucket}: {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
     s
 }
 
@@ -98,9 +103,20 @@ async fn a_backend_gcs_block_drives_the_commands() {
     std::fs::write(&file, &state).expect("write");
 
     // push writes Terraform's layout: <prefix>/default.tfstate, no lock left.
-    ok(&support::run(tfsync(&ep, dir.path()).arg("push").arg(&file)));
-    assert_eq!(s.get("team/net/default.tfstate").await.expect("state").bytes, state);
-    assert!(s.head("team/net/default.tflock").await.is_err(), "lock released");
+    ok(&support::run(
+        tfsync(&ep, dir.path()).arg("push").arg(&file),
+    ));
+    assert_eq!(
+        s.get("team/net/default.tfstate")
+            .await
+            .expect("state")
+            .bytes,
+        state
+    );
+    assert!(
+        s.head("team/net/default.tflock").await.is_err(),
+        "lock released"
+    );
     let pulled = support::run(tfsync(&ep, dir.path()).arg("pull"));
     ok(&pulled);
     assert_eq!(pulled.stdout.as_bytes(), &state[..], "pull: bytes exact");
@@ -109,9 +125,22 @@ async fn a_backend_gcs_block_drives_the_commands() {
     // neither a nested object nor a lock).
     let staging = support::state("lin-st", 1, 1);
     std::fs::write(&file, &staging).expect("write");
-    ok(&support::run(tfsync(&ep, dir.path()).args(["-w", "staging", "push"]).arg(&file)));
-    assert_eq!(s.get("team/net/staging.tfstate").await.expect("ws").bytes, staging);
-    s.put("team/net/deeper/x.tfstate", b"{}".to_vec(), PutMode::Overwrite).await.expect("put");
+    ok(&support::run(
+        tfsync(&ep, dir.path())
+            .args(["-w", "staging", "push"])
+            .arg(&file),
+    ));
+    assert_eq!(
+        s.get("team/net/staging.tfstate").await.expect("ws").bytes,
+        staging
+    );
+    s.put(
+        "team/net/deeper/x.tfstate",
+        b"{}".to_vec(),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("put");
     let list = support::run(tfsync(&ep, dir.path()).args(["--output", "json", "list"]));
     ok(&list);
     let v: serde_json::Value = serde_json::from_str(&list.stdout).expect("json");
@@ -128,14 +157,29 @@ async fn a_backend_gcs_block_drives_the_commands() {
     ok(&lock);
     let id = lock.stdout.trim().to_string();
     let held = s.get("team/net/default.tflock").await.expect("lock object");
-    assert_eq!(held.meta.etag.as_deref(), Some(id.as_str()), "ID = generation");
+    assert_eq!(
+        held.meta.etag.as_deref(),
+        Some(id.as_str()),
+        "ID = generation"
+    );
     let json: serde_json::Value = serde_json::from_slice(&held.bytes).expect("lock json");
-    assert_eq!(json["Path"], format!("gs://{bucket}/team/net/default.tflock"));
+    assert_eq!(
+        json["Path"],
+        format!("gs://{bucket}/team/net/default.tflock")
+    );
     assert_eq!(json["Operation"], "tfsync-lock", "{json}");
     let status = support::run(tfsync(&ep, dir.path()).arg("status"));
     ok(&status);
-    assert!(status.stdout.contains(&id) && status.stdout.contains("LOCKED"), "{status:?}");
-    assert!(status.stdout.contains(&format!("gs://{bucket}/team/net/default.tfstate")), "{status:?}");
+    assert!(
+        status.stdout.contains(&id) && status.stdout.contains("LOCKED"),
+        "{status:?}"
+    );
+    assert!(
+        status
+            .stdout
+            .contains(&format!("gs://{bucket}/team/net/default.tfstate")),
+        "{status:?}"
+    );
     // A second lock is refused and names the holder.
     let second = support::run(tfsync(&ep, dir.path()).arg("lock"));
     assert_eq!(second.code, 3, "{second:?}");
@@ -143,8 +187,18 @@ async fn a_backend_gcs_block_drives_the_commands() {
     // push --lock-id under that lock, then unlock by the ID.
     let next = support::state("lin-gcs", 4, 2);
     std::fs::write(&file, &next).expect("write");
-    ok(&support::run(tfsync(&ep, dir.path()).args(["push", "--lock-id", &id]).arg(&file)));
-    assert_eq!(s.get("team/net/default.tfstate").await.expect("state").bytes, next);
+    ok(&support::run(
+        tfsync(&ep, dir.path())
+            .args(["push", "--lock-id", &id])
+            .arg(&file),
+    ));
+    assert_eq!(
+        s.get("team/net/default.tfstate")
+            .await
+            .expect("state")
+            .bytes,
+        next
+    );
     let wrong = support::run(tfsync(&ep, dir.path()).args(["unlock", "12345"]));
     assert_eq!(wrong.code, 3, "{wrong:?}");
     ok(&support::run(tfsync(&ep, dir.path()).args(["unlock", &id])));
@@ -159,7 +213,11 @@ async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation(
     let ep = endpoint(&server);
     let dir = backend_dir(&bucket, "prod");
     let generation = s
-        .put("prod/default.tflock", terraform_lock(&bucket, "prod/default.tflock"), PutMode::Create)
+        .put(
+            "prod/default.tflock",
+            terraform_lock(&bucket, "prod/default.tflock"),
+            PutMode::Create,
+        )
         .await
         .expect("terraform's lock")
         .expect("generation");
@@ -168,8 +226,14 @@ async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation(
 
     let push = support::run(tfsync(&ep, dir.path()).arg("push").arg(&file));
     assert_eq!(push.code, 3, "{push:?}");
-    assert!(push.stderr.contains(&generation) && push.stderr.contains("alice@ci-7"), "{push:?}");
-    assert!(s.head("prod/default.tfstate").await.is_err(), "nothing written");
+    assert!(
+        push.stderr.contains(&generation) && push.stderr.contains("alice@ci-7"),
+        "{push:?}"
+    );
+    assert!(
+        s.head("prod/default.tfstate").await.is_err(),
+        "nothing written"
+    );
 
     let locks = support::run(tfsync(&ep, dir.path()).args(["--output", "json", "locks"]));
     ok(&locks);
@@ -181,9 +245,15 @@ async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation(
     let other = support::run(tfsync(&ep, dir.path()).args(["force-unlock", "--yes", "999"]));
     assert_eq!(other.code, 3, "{other:?}");
     assert!(s.head("prod/default.tflock").await.is_ok(), "left in place");
-    ok(&support::run(tfsync(&ep, dir.path()).args(["force-unlock", "--yes", &generation])));
+    ok(&support::run(tfsync(&ep, dir.path()).args([
+        "force-unlock",
+        "--yes",
+        &generation,
+    ])));
     assert!(s.head("prod/default.tflock").await.is_err(), "released");
-    ok(&support::run(tfsync(&ep, dir.path()).arg("push").arg(&file)));
+    ok(&support::run(
+        tfsync(&ep, dir.path()).arg("push").arg(&file),
+    ));
 }
 
 #[tokio::test]
@@ -192,9 +262,13 @@ async fn manifest_status_with_backend_type_gcs() {
     let s = new_bucket(&server, "gcs-mf").await;
     let bucket = s.bucket().to_string();
     let state = support::state("lin-mf", 7, 1);
-    s.put("stacks/web/default.tfstate", state.clone(), PutMode::Overwrite)
-        .await
-        .expect("put");
+    s.put(
+        "stacks/web/default.tfstate",
+        state.clone(),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("put");
     let dir = tempfile::tempdir().expect("tempdir");
     let manifest = dir.path().join("manifest.yaml");
     std::fs::write(
@@ -205,13 +279,22 @@ async fn manifest_status_with_backend_type_gcs() {
     )
     .expect("manifest");
     let run = support::run(
-        tfsync(&endpoint(&server), dir.path()).args(["--output", "json", "-f"]).arg(&manifest).arg("status"),
+        tfsync(&endpoint(&server), dir.path())
+            .args(["--output", "json", "-f"])
+            .arg(&manifest)
+            .arg("status"),
     );
     ok(&run);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
     let text = v.to_string();
-    assert!(text.contains(&format!("gs://{bucket}/stacks/web/default.tfstate")), "{text}");
-    assert!(text.contains("\"serial\":7") && text.contains("lin-mf"), "{text}");
+    assert!(
+        text.contains(&format!("gs://{bucket}/stacks/web/default.tfstate")),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"serial\":7") && text.contains("lin-mf"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -219,7 +302,8 @@ async fn doctor_calls_the_emulator_unsafe() {
     let Some(server) = server() else { return };
     let s = new_bucket(&server, "gcs-doc").await;
     let dir = backend_dir(s.bucket(), "p");
-    let run = support::run(tfsync(&endpoint(&server), dir.path()).args(["--output", "json", "doctor"]));
+    let run =
+        support::run(tfsync(&endpoint(&server), dir.path()).args(["--output", "json", "doctor"]));
     assert_eq!(run.code, 6, "{run:?}");
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
     let verdict = |id: &str| {
@@ -232,10 +316,17 @@ async fn doctor_calls_the_emulator_unsafe() {
     };
     assert_eq!(verdict("permissions").as_deref(), Some("pass"), "{v}");
     assert_eq!(verdict("create_only").as_deref(), Some("fail"), "{v}");
-    assert_eq!(verdict("create_after_delete").as_deref(), Some("fail"), "{v}");
+    assert_eq!(
+        verdict("create_after_delete").as_deref(),
+        Some("fail"),
+        "{v}"
+    );
     assert_eq!(verdict("cleanup").as_deref(), Some("pass"), "{v}");
     assert_eq!(v["safe"], false);
-    assert!(s.list("").await.expect("list").is_empty(), "scratch objects removed");
+    assert!(
+        s.list("").await.expect("list").is_empty(),
+        "scratch objects removed"
+    );
 }
 
 /// The query parameter `name` of a recorded request path.
@@ -262,12 +353,21 @@ async fn the_preconditions_are_on_the_wire() {
 
     // A first push creates the state: lock create, state create, unlock.
     std::fs::write(&file, support::state("W", 1, 1)).expect("write");
-    ok(&support::run(tfsync(&via, dir.path()).arg("push").arg(&file)));
-    let first = s.head("wire/default.tfstate").await.expect("state").etag.expect("generation");
+    ok(&support::run(
+        tfsync(&via, dir.path()).arg("push").arg(&file),
+    ));
+    let first = s
+        .head("wire/default.tfstate")
+        .await
+        .expect("state")
+        .etag
+        .expect("generation");
     // A second push updates it under the generation it read.
     proxy.clear();
     std::fs::write(&file, support::state("W", 2, 1)).expect("write");
-    ok(&support::run(tfsync(&via, dir.path()).arg("push").arg(&file)));
+    ok(&support::run(
+        tfsync(&via, dir.path()).arg("push").arg(&file),
+    ));
     let seen = proxy.seen();
     let uploads: Vec<&proxy::Seen> = seen
         .iter()
@@ -277,7 +377,11 @@ async fn the_preconditions_are_on_the_wire() {
         .iter()
         .find(|r| query(&r.path, "name").as_deref() == Some("wire%2Fdefault.tflock"))
         .unwrap_or_else(|| panic!("no lock upload in {seen:#?}"));
-    assert_eq!(query(&lock_up.path, "ifGenerationMatch").as_deref(), Some("0"), "{lock_up:?}");
+    assert_eq!(
+        query(&lock_up.path, "ifGenerationMatch").as_deref(),
+        Some("0"),
+        "{lock_up:?}"
+    );
     let state_up = uploads
         .iter()
         .find(|r| query(&r.path, "name").as_deref() == Some("wire%2Fdefault.tfstate"))
@@ -294,7 +398,10 @@ async fn the_preconditions_are_on_the_wire() {
         .unwrap_or_else(|| panic!("no conditional lock delete in {seen:#?}"));
     assert!(lock_gen.parse::<u64>().is_ok_and(|g| g > 0), "{lock_gen}");
     // No credentials go to a plain-http endpoint.
-    assert!(seen.iter().all(|r| r.header("authorization").is_none()), "{seen:#?}");
+    assert!(
+        seen.iter().all(|r| r.header("authorization").is_none()),
+        "{seen:#?}"
+    );
 }
 
 // The proxy runs on the runtime while the test waits for tfsync.
@@ -324,6 +431,8 @@ async fn a_lost_response_to_the_lock_create_is_recognised_by_its_id() {
     ok(&lock);
     let held = s.head("lost/default.tflock").await.expect("lock object");
     assert_eq!(held.etag.as_deref(), Some(lock.stdout.trim()), "{lock:?}");
-    ok(&support::run(tfsync(&ep, dir.path()).args(["unlock", lock.stdout.trim()])));
+    ok(&support::run(
+        tfsync(&ep, dir.path()).args(["unlock", lock.stdout.trim()]),
+    ));
     assert!(s.head("lost/default.tflock").await.is_err());
 }
