@@ -451,16 +451,16 @@ fn bad_sources_are_errors() {
     let f = d.path().join("m.yaml");
     std::fs::write(
         &f,
-        "metadata:\n  labels:\n    terraform.openmcf.org/backend.type: gcs\n",
+        "metadata:\n  labels:\n    terraform.openmcf.org/backend.type: consul\n",
     )
     .expect("w");
     let mut o = in_dir(d.path());
     o.manifest = Some(f);
     assert!(
         resolve(o, &[])
-            .expect_err("gcs")
+            .expect_err("consul")
             .to_string()
-            .contains("gcs")
+            .contains("consul")
     );
     std::fs::write(
         d.path().join("a.tf"),
