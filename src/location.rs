@@ -179,7 +179,7 @@ pub fn s3_options(
 ) -> S3Options {
     let src = match source {
         Target::S3(o) => Some(o),
-        Target::Dir(_) | Target::Local(_) | Target::Azure(_) => None,
+        Target::Dir(_) | Target::Local(_) | Target::Azure(_) | Target::Gcs(_) => None,
     };
     let pick =
         |flag: &Option<String>, rem: Option<&Option<String>>, src: Option<&Option<String>>| {

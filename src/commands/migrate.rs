@@ -51,7 +51,9 @@ fn destination_layout(loc: &Location, src: &keys::StateLayout) -> keys::Layout {
     match (loc, src.layout) {
         (Location::Azure { .. }, _) => keys::Layout::Azure,
         (_, keys::Layout::Oss) => keys::Layout::Oss,
-        (_, keys::Layout::S3 | keys::Layout::Local | keys::Layout::Azure) => keys::Layout::S3,
+        (_, keys::Layout::S3 | keys::Layout::Local | keys::Layout::Azure | keys::Layout::Gcs) => {
+            keys::Layout::S3
+        }
     }
 }
 
@@ -100,7 +102,7 @@ fn destination_keys(
         }
         (None, None) => match src.layout {
             keys::Layout::S3 | keys::Layout::Oss => src.prefix.clone(),
-            keys::Layout::Local | keys::Layout::Azure => {
+            keys::Layout::Local | keys::Layout::Azure | keys::Layout::Gcs => {
                 keys::DEFAULT_WORKSPACE_KEY_PREFIX.to_string()
             }
         },

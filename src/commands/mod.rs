@@ -163,7 +163,9 @@ impl Ctx {
         self.store.as_s3().ok_or_else(|| {
             let dir = match &self.config.target {
                 Target::Dir(d) => d.display().to_string(),
-                Target::S3(_) | Target::Local(_) | Target::Azure(_) => self.store.describe(),
+                Target::S3(_) | Target::Local(_) | Target::Azure(_) | Target::Gcs(_) => {
+                    self.store.describe()
+                }
             };
             Error::Config(format!(
                 "{dir} is a directory: it keeps no versions (only S3 buckets with versioning do)"

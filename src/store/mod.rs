@@ -9,9 +9,11 @@ pub mod azure;
 pub mod azure_probe;
 pub mod dynamo;
 pub mod fs;
+pub mod gcs;
 pub mod local;
 pub mod open;
 pub mod probe;
+pub mod probe_gcs;
 pub mod s3;
 
 pub use open::Store;
@@ -139,6 +141,13 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Azure Blob Storage (the state lock is a lease on the state blob,
     /// `tfstate::azure_lock`), or `None`.
     fn as_azure(&self) -> Option<&azure::AzureStore> {
+        None
+    }
+
+    /// Google Cloud Storage (the state lock is `<prefix>/<W>.tflock` beside
+    /// `<prefix>/<W>.tfstate`, its ID the lock object's generation,
+    /// `tfstate::gcs_lock`), or `None`.
+    fn as_gcs(&self) -> Option<&gcs::GcsStore> {
         None
     }
 

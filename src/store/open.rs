@@ -62,6 +62,8 @@ pub enum Store {
     Local(LocalStore),
     /// Terraform's azurerm backend.
     Azure(super::azure::AzureStore),
+    /// Terraform's gcs backend.
+    Gcs(super::gcs::GcsStore),
 }
 
 impl Store {
@@ -73,6 +75,7 @@ impl Store {
             Store::Dir(d) => d,
             Store::Local(l) => l,
             Store::Azure(a) => a,
+            Store::Gcs(g) => g,
         }
     }
 
@@ -80,7 +83,7 @@ impl Store {
     pub fn as_s3(&self) -> Option<&S3Store> {
         match self {
             Store::S3(s) => Some(s),
-            Store::Dir(_) | Store::Local(_) | Store::Azure(_) => None,
+            Store::Dir(_) | Store::Local(_) | Store::Azure(_) | Store::Gcs(_) => None,
         }
     }
 }
@@ -112,6 +115,8 @@ pub enum StoreBuilder {
     },
     /// Terraform's azurerm backend.
     Azure(crate::config::AzureTarget),
+    /// Terraform's gcs backend.
+    Gcs(super::gcs::GcsOptions),
     /// Terraform's local backend: `root` must exist.
     Local {
         root: PathBuf,
@@ -136,6 +141,7 @@ impl StoreBuilder {
                 max_object_size: config.max_state_size,
             },
             Target::Azure(a) => StoreBuilder::Azure(a.clone()),
+            Target::Gcs(g) => StoreBuilder::Gcs(g.clone()),
             Target::Local(l) => StoreBuilder::Local {
                 root: l.root.clone(),
                 layout: l.layout.clone(),
@@ -171,6 +177,7 @@ impl StoreBuilder {
                 };
                 Store::Azure(super::azure::AzureStore::new(client))
             }
+            StoreBuilder::Gcs(g) => Store::Gcs(super::gcs::GcsStore::new(&g)?),
             StoreBuilder::Local {
                 root,
                 layout,
@@ -255,7 +262,7 @@ pub fn location_builder(
                         && s.region == opts.region
                         && s.profile == opts.profile
                 }
-                Target::Dir(_) | Target::Local(_) | Target::Azure(_) => false,
+                Target::Dir(_) | Target::Local(_) | Target::Azure(_) | Target::Gcs(_) => false,
             };
             let (write, lock_table) = if same_server {
                 (source.write.clone(), source.lock_table.clone())
@@ -355,7 +362,10 @@ mod tests {
     fn built(b: &StoreBuilder) -> &S3Builder {
         match b {
             StoreBuilder::S3(s) => s,
-            StoreBuilder::Dir { .. } | StoreBuilder::Local { .. } | StoreBuilder::Azure(_) => {
+            StoreBuilder::Dir { .. }
+            | StoreBuilder::Local { .. }
+            | StoreBuilder::Azure(_)
+            | StoreBuilder::Gcs(_) => {
                 panic!("expected S3")
             }
         }

@@ -1,0 +1,438 @@
+//! Terraform's gcs backend on gcp-storage-emulator (`scripts/servers/gcs.sh`):
+//! the commands end to end from a `backend "gcs"` block and an OpenMCF
+//! manifest, a Terraform-style lock object written by the test, the
+//! generation preconditions on the wire (recorded by the test proxy: the
+//! emulator itself ignores them), a lost response to the lock's create, and
+//! `doctor` calling the emulator unsafe.
+
+use crate::support::{self, Server, proxy};
+use hyper::Method;
+use std::path::Path;
+use tfsync::store::gcs::{GcsAuth, GcsOptions, GcsStore};
+use tfsync::store::{ObjectStore, PutMode};
+
+pub fn server() -> Option<Server> {
+    support::server("gcs")
+}
+
+pub fn endpoint(server: &Server) -> String {
+    server.env["TFSYNC_GCS_ENDPOINT"].clone()
+}
+
+/// A store on `endpoint` for `bucket` (no credentials: plain http).
+pub fn store(endpoint: &str, bucket: &str) -> GcsStore {
+    GcsStore::new(&GcsOptions {
+        bucket: bucket.into(),
+        endpoint: endpoint.into(),
+        auth: GcsAuth::Anonymous,
+        encryption_key: None,
+        kms_key: None,
+        verbose: false,
+    })
+    .expect("gcs store")
+}
+
+/// A new, empty bucket on the emulator, and its store.
+pub async fn new_bucket(server: &Server, tag: &str) -> GcsStore {
+    let bucket = support::unique_name(tag).to_lowercase().replace('_', "-");
+    let s = store(&endpoint(server), &bucket);
+    let r = s
+        .request(
+            Method::POST,
+            "/storage/v1/b",
+            &[("project", "tfsync".to_string())],
+            &[("content-type", "application/json".to_string())],
+            serde_json::to_vec(&serde_json::json!({ "name": bucket })).expect("json"),
+            "bucket",
+        )
+        .await
+        .expect("create bucket");
+    assert_eq!(
+        r.status,
+        200,
+        "create bucket {bucket}: {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
+    s
+}
+
+/// tfsync with nothing in its environment but the emulator's endpoint.
+fn tfsync(endpoint: &str, dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir().join("tfsync-test-home"))
+        .env("TFSYNC_GCS_ENDPOINT", endpoint)
+        .arg("--chdir")
+        .arg(dir);
+    cmd
+}
+
+fn backend_dir(bucket: &str, prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("main.tf"),
+        format!("terraform {{\n  backend \"gcs\" {{\n    bucket = \"{bucket}\"\n    prefix = \"{prefix}\"\n  }}\n}}\n"),
+    )
+    .expect("main.tf");
+    dir
+}
+
+fn ok(run: &support::Run) {
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+/// A lock object as Terraform's gcs `Lock` writes it: its own UUID in the
+/// JSON, `Path` the lock object's URL.
+fn terraform_lock(bucket: &str, lock_key: &str) -> Vec<u8> {
+    format!(
+        r#"{{"ID":"2b6a6738-5dd5-8e81-2c0e-1d4b7b4d3c2a","Operation":"OperationTypeApply","Info":"","Who":"alice@ci-7","Version":"1.11.0","Created":"2026-11-22T02:11:09.53Z","Path":"gs://{bucket}/{lock_key}"}}"#
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_backend_gcs_block_drives_the_commands() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-cli").await;
+    let bucket = s.bucket().to_string();
+    let ep = endpoint(&server);
+    let dir = backend_dir(&bucket, "/team/net/");
+    let state = support::state("lin-gcs", 3, 2);
+    let file = dir.path().join("in.tfstate");
+    std::fs::write(&file, &state).expect("write");
+
+    // push writes Terraform's layout: <prefix>/default.tfstate, no lock left.
+    ok(&support::run(
+        tfsync(&ep, dir.path()).arg("push").arg(&file),
+    ));
+    assert_eq!(
+        s.get("team/net/default.tfstate")
+            .await
+            .expect("state")
+            .bytes,
+        state
+    );
+    assert!(
+        s.head("team/net/default.tflock").await.is_err(),
+        "lock released"
+    );
+    let pulled = support::run(tfsync(&ep, dir.path()).arg("pull"));
+    ok(&pulled);
+    assert_eq!(pulled.stdout.as_bytes(), &state[..], "pull: bytes exact");
+
+    // Another workspace: <prefix>/staging.tfstate; list sees both (and
+    // neither a nested object nor a lock).
+    let staging = support::state("lin-st", 1, 1);
+    std::fs::write(&file, &staging).expect("write");
+    ok(&support::run(
+        tfsync(&ep, dir.path())
+            .args(["-w", "staging", "push"])
+            .arg(&file),
+    ));
+    assert_eq!(
+        s.get("team/net/staging.tfstate").await.expect("ws").bytes,
+        staging
+    );
+    s.put(
+        "team/net/deeper/x.tfstate",
+        b"{}".to_vec(),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("put");
+    let list = support::run(tfsync(&ep, dir.path()).args(["--output", "json", "list"]));
+    ok(&list);
+    let v: serde_json::Value = serde_json::from_str(&list.stdout).expect("json");
+    let names: Vec<&str> = v["workspaces"]
+        .as_array()
+        .expect("workspaces")
+        .iter()
+        .map(|w| w["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["default", "staging"], "{}", list.stdout);
+
+    // lock: the ID is the lock object's generation, as Terraform reports it.
+    let lock = support::run(tfsync(&ep, dir.path()).args(["--quiet", "lock"]));
+    ok(&lock);
+    let id = lock.stdout.trim().to_string();
+    let held = s.get("team/net/default.tflock").await.expect("lock object");
+    assert_eq!(
+        held.meta.etag.as_deref(),
+        Some(id.as_str()),
+        "ID = generation"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&held.bytes).expect("lock json");
+    assert_eq!(
+        json["Path"],
+        format!("gs://{bucket}/team/net/default.tflock")
+    );
+    assert_eq!(json["Operation"], "tfsync-lock", "{json}");
+    let status = support::run(tfsync(&ep, dir.path()).arg("status"));
+    ok(&status);
+    assert!(
+        status.stdout.contains(&id) && status.stdout.contains("LOCKED"),
+        "{status:?}"
+    );
+    assert!(
+        status
+            .stdout
+            .contains(&format!("gs://{bucket}/team/net/default.tfstate")),
+        "{status:?}"
+    );
+    // A second lock is refused and names the holder.
+    let second = support::run(tfsync(&ep, dir.path()).arg("lock"));
+    assert_eq!(second.code, 3, "{second:?}");
+    assert!(second.stderr.contains(&id), "{second:?}");
+    // push --lock-id under that lock, then unlock by the ID.
+    let next = support::state("lin-gcs", 4, 2);
+    std::fs::write(&file, &next).expect("write");
+    ok(&support::run(
+        tfsync(&ep, dir.path())
+            .args(["push", "--lock-id", &id])
+            .arg(&file),
+    ));
+    assert_eq!(
+        s.get("team/net/default.tfstate")
+            .await
+            .expect("state")
+            .bytes,
+        next
+    );
+    let wrong = support::run(tfsync(&ep, dir.path()).args(["unlock", "12345"]));
+    assert_eq!(wrong.code, 3, "{wrong:?}");
+    ok(&support::run(tfsync(&ep, dir.path()).args(["unlock", &id])));
+    assert!(s.head("team/net/default.tflock").await.is_err(), "unlocked");
+}
+
+#[tokio::test]
+async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-tf").await;
+    let bucket = s.bucket().to_string();
+    let ep = endpoint(&server);
+    let dir = backend_dir(&bucket, "prod");
+    let generation = s
+        .put(
+            "prod/default.tflock",
+            terraform_lock(&bucket, "prod/default.tflock"),
+            PutMode::Create,
+        )
+        .await
+        .expect("terraform's lock")
+        .expect("generation");
+    let file = dir.path().join("in.tfstate");
+    std::fs::write(&file, support::state("L", 1, 0)).expect("write");
+
+    let push = support::run(tfsync(&ep, dir.path()).arg("push").arg(&file));
+    assert_eq!(push.code, 3, "{push:?}");
+    assert!(
+        push.stderr.contains(&generation) && push.stderr.contains("alice@ci-7"),
+        "{push:?}"
+    );
+    assert!(
+        s.head("prod/default.tfstate").await.is_err(),
+        "nothing written"
+    );
+
+    let locks = support::run(tfsync(&ep, dir.path()).args(["--output", "json", "locks"]));
+    ok(&locks);
+    let v: serde_json::Value = serde_json::from_str(&locks.stdout).expect("json");
+    assert_eq!(v["locks"][0]["state_key"], "prod/default.tfstate", "{v}");
+    assert_eq!(v["locks"][0]["lock"]["id"], generation.as_str(), "{v}");
+
+    // Terraform's own JSON ID is not what Terraform calls the lock's ID.
+    let other = support::run(tfsync(&ep, dir.path()).args(["force-unlock", "--yes", "999"]));
+    assert_eq!(other.code, 3, "{other:?}");
+    assert!(s.head("prod/default.tflock").await.is_ok(), "left in place");
+    ok(&support::run(tfsync(&ep, dir.path()).args([
+        "force-unlock",
+        "--yes",
+        &generation,
+    ])));
+    assert!(s.head("prod/default.tflock").await.is_err(), "released");
+    ok(&support::run(
+        tfsync(&ep, dir.path()).arg("push").arg(&file),
+    ));
+}
+
+#[tokio::test]
+async fn manifest_status_with_backend_type_gcs() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-mf").await;
+    let bucket = s.bucket().to_string();
+    let state = support::state("lin-mf", 7, 1);
+    s.put(
+        "stacks/web/default.tfstate",
+        state.clone(),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("put");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("manifest.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: gcp.openmcf.org/v1\nkind: GcpCloudRun\nmetadata:\n  name: web\n  labels:\n    openmcf.org/provisioner: terraform\n    terraform.openmcf.org/backend.type: gcs\n    terraform.openmcf.org/backend.bucket: {bucket}\n    terraform.openmcf.org/backend.key: stacks/web\n"
+        ),
+    )
+    .expect("manifest");
+    let run = support::run(
+        tfsync(&endpoint(&server), dir.path())
+            .args(["--output", "json", "-f"])
+            .arg(&manifest)
+            .arg("status"),
+    );
+    ok(&run);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let text = v.to_string();
+    assert!(
+        text.contains(&format!("gs://{bucket}/stacks/web/default.tfstate")),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"serial\":7") && text.contains("lin-mf"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn doctor_calls_the_emulator_unsafe() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-doc").await;
+    let dir = backend_dir(s.bucket(), "p");
+    let run =
+        support::run(tfsync(&endpoint(&server), dir.path()).args(["--output", "json", "doctor"]));
+    assert_eq!(run.code, 6, "{run:?}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let verdict = |id: &str| {
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["verdict"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(verdict("permissions").as_deref(), Some("pass"), "{v}");
+    assert_eq!(verdict("create_only").as_deref(), Some("fail"), "{v}");
+    assert_eq!(
+        verdict("create_after_delete").as_deref(),
+        Some("fail"),
+        "{v}"
+    );
+    assert_eq!(verdict("cleanup").as_deref(), Some("pass"), "{v}");
+    assert_eq!(v["safe"], false);
+    assert!(
+        s.list("").await.expect("list").is_empty(),
+        "scratch objects removed"
+    );
+}
+
+/// The query parameter `name` of a recorded request path.
+fn query(path: &str, name: &str) -> Option<String> {
+    let q = path.split_once('?')?.1;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+// The proxy runs on the runtime while the test waits for tfsync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preconditions_are_on_the_wire() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-wire").await;
+    let bucket = s.bucket().to_string();
+    let ep = endpoint(&server);
+    let upstream = ep.trim_start_matches("http://").to_string();
+    let proxy = proxy::Proxy::start(upstream).await;
+    let via = format!("http://127.0.0.1:{}", proxy.port);
+    let dir = backend_dir(&bucket, "wire");
+    let file = dir.path().join("in.tfstate");
+
+    // A first push creates the state: lock create, state create, unlock.
+    std::fs::write(&file, support::state("W", 1, 1)).expect("write");
+    ok(&support::run(
+        tfsync(&via, dir.path()).arg("push").arg(&file),
+    ));
+    let first = s
+        .head("wire/default.tfstate")
+        .await
+        .expect("state")
+        .etag
+        .expect("generation");
+    // A second push updates it under the generation it read.
+    proxy.clear();
+    std::fs::write(&file, support::state("W", 2, 1)).expect("write");
+    ok(&support::run(
+        tfsync(&via, dir.path()).arg("push").arg(&file),
+    ));
+    let seen = proxy.seen();
+    let uploads: Vec<&proxy::Seen> = seen
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/upload/storage/v1/"))
+        .collect();
+    let lock_up = uploads
+        .iter()
+        .find(|r| query(&r.path, "name").as_deref() == Some("wire%2Fdefault.tflock"))
+        .unwrap_or_else(|| panic!("no lock upload in {seen:#?}"));
+    assert_eq!(
+        query(&lock_up.path, "ifGenerationMatch").as_deref(),
+        Some("0"),
+        "{lock_up:?}"
+    );
+    let state_up = uploads
+        .iter()
+        .find(|r| query(&r.path, "name").as_deref() == Some("wire%2Fdefault.tfstate"))
+        .unwrap_or_else(|| panic!("no state upload in {seen:#?}"));
+    assert_eq!(
+        query(&state_up.path, "ifGenerationMatch").as_deref(),
+        Some(first.as_str()),
+        "the update names the generation read: {state_up:?}"
+    );
+    let lock_gen = seen
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path.contains("wire%2Fdefault.tflock"))
+        .find_map(|r| query(&r.path, "ifGenerationMatch"))
+        .unwrap_or_else(|| panic!("no conditional lock delete in {seen:#?}"));
+    assert!(lock_gen.parse::<u64>().is_ok_and(|g| g > 0), "{lock_gen}");
+    // No credentials go to a plain-http endpoint.
+    assert!(
+        seen.iter().all(|r| r.header("authorization").is_none()),
+        "{seen:#?}"
+    );
+}
+
+// The proxy runs on the runtime while the test waits for tfsync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_response_to_the_lock_create_is_recognised_by_its_id() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-lost").await;
+    let ep = endpoint(&server);
+    let proxy = proxy::Proxy::start(ep.trim_start_matches("http://").to_string()).await;
+    let via = format!("http://127.0.0.1:{}", proxy.port);
+    let dir = backend_dir(s.bucket(), "lost");
+    // The create lands but its answer is lost; the retry is refused with 412,
+    // as GCS refuses a second ifGenerationMatch=0 (the emulator would not).
+    proxy.add(proxy::Rule {
+        method: "POST",
+        path_ends: "/o".into(),
+        times: 1,
+        fault: proxy::Fault::DropResponse,
+    });
+    proxy.add(proxy::Rule {
+        method: "POST",
+        path_ends: "/o".into(),
+        times: 1,
+        fault: proxy::Fault::Respond(412),
+    });
+    let lock = support::run(tfsync(&via, dir.path()).args(["--quiet", "lock"]));
+    ok(&lock);
+    let held = s.head("lost/default.tflock").await.expect("lock object");
+    assert_eq!(held.etag.as_deref(), Some(lock.stdout.trim()), "{lock:?}");
+    ok(&support::run(
+        tfsync(&ep, dir.path()).args(["unlock", lock.stdout.trim()]),
+    ));
+    assert!(s.head("lost/default.tflock").await.is_err());
+}
