@@ -378,6 +378,21 @@ mod tests {
         assert_eq!(az.state_key("default"), "net/t.tfstate");
         assert_eq!(az.state_key("dev"), "net/t.tfstateenv:dev");
         assert_eq!(az.list_prefix(), "net/t.tfstateenv:");
+        let gcs = StateLayout::new(Layout::Gcs, "", "stacks/net");
+        assert_eq!(gcs.state_key("default"), "stacks/net/default.tfstate");
+        assert_eq!(gcs.state_key("dev"), "stacks/net/dev.tfstate");
+        assert_eq!(gcs.list_prefix(), "stacks/net/");
+        assert_eq!(
+            gcs.names([
+                "stacks/net/default.tfstate",
+                "stacks/net/dev.tfstate",
+                "stacks/net/dev.tflock",
+                "stacks/net/sub/x.tfstate",
+            ]),
+            ["default", "dev"]
+        );
+        let gcs_root = StateLayout::new(Layout::Gcs, "", "");
+        assert_eq!(gcs_root.state_key("qa"), "qa.tfstate");
         assert_eq!(az.pattern(), "net/t.tfstateenv:<W>");
         assert_eq!(
             az.names([
