@@ -242,7 +242,11 @@ async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation(
     assert_eq!(v["locks"][0]["lock"]["id"], generation.as_str(), "{v}");
 
     // Terraform's own JSON ID is not what Terraform calls the lock's ID.
-    let other = support::run(tfsync(&ep, dir.path()).args(["force-unlock", "--yes", "999"]));
+    let other = support::run(tfsync(&ep, dir.path()).args([
+        "force-unlock",
+        "--yes",
+        "2b6a6738-5dd5-8e81-2c0e-1d4b7b4d3c2a",
+    ]));
     assert_eq!(other.code, 3, "{other:?}");
     assert!(s.head("prod/default.tflock").await.is_ok(), "left in place");
     ok(&support::run(tfsync(&ep, dir.path()).args([
@@ -254,6 +258,108 @@ async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation(
     ok(&support::run(
         tfsync(&ep, dir.path()).arg("push").arg(&file),
     ));
+
+    // force-unlock --all --older-than: Terraform's old lock of another
+    // workspace goes (by its generation), a young tfsync lock stays.
+    s.put(
+        "prod/old.tflock",
+        terraform_lock(&bucket, "prod/old.tflock"),
+        PutMode::Create,
+    )
+    .await
+    .expect("old lock");
+    ok(&support::run(
+        tfsync(&ep, dir.path()).args(["-w", "young", "lock"]),
+    ));
+    let all = support::run(tfsync(&ep, dir.path()).args([
+        "--output",
+        "json",
+        "force-unlock",
+        "--all",
+        "--older-than",
+        "1h",
+        "--yes",
+    ]));
+    ok(&all);
+    let v: serde_json::Value = serde_json::from_str(&all.stdout).expect("json");
+    assert_eq!(v["released"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["released"][0]["state_key"], "prod/old.tfstate", "{v}");
+    assert!(
+        s.head("prod/old.tflock").await.is_err(),
+        "old lock released"
+    );
+    assert!(s.head("prod/young.tflock").await.is_ok(), "young lock kept");
+}
+
+#[tokio::test]
+async fn backup_and_restore_of_gcs_states() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-bk").await;
+    let ep = endpoint(&server);
+    let dir = backend_dir(s.bucket(), "app");
+    let (a, b) = (support::state("A", 2, 1), support::state("B", 5, 2));
+    s.put("app/default.tfstate", a.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    s.put("app/dev.tfstate", b.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    s.put(
+        "app/dev.tflock",
+        terraform_lock(s.bucket(), "app/dev.tflock"),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("lock");
+    let to = dir.path().join("backups");
+    std::fs::create_dir(&to).expect("mkdir");
+    let run = support::run(
+        tfsync(&ep, dir.path())
+            .args(["--output", "json", "backup", "--to"])
+            .arg(format!("file://{}", to.display())),
+    );
+    ok(&run);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(
+        (v["copied"].as_u64(), v["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    let snap_dir = std::fs::read_dir(&to)
+        .expect("ls")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.is_dir() && !p.ends_with("manifests"))
+        .expect("snapshot dir");
+    assert_eq!(
+        std::fs::read(snap_dir.join("app/default.tfstate")).expect("a"),
+        a
+    );
+    assert_eq!(
+        std::fs::read(snap_dir.join("app/dev.tfstate")).expect("b"),
+        b
+    );
+    assert!(
+        !snap_dir.join("app/dev.tflock").exists(),
+        "no lock in a backup"
+    );
+
+    // Restore the default workspace over a newer serial (--force), under
+    // the gcs lock.
+    s.put(
+        "app/default.tfstate",
+        support::state("A", 3, 0),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("put");
+    let run = support::run(
+        tfsync(&ep, dir.path())
+            .args(["restore", "--force", "--from"])
+            .arg(format!("file://{}", snap_dir.display())),
+    );
+    ok(&run);
+    assert_eq!(s.get("app/default.tfstate").await.expect("get").bytes, a);
+    assert!(s.head("app/default.tflock").await.is_err(), "lock released");
 }
 
 #[tokio::test]
