@@ -13,6 +13,15 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     // The engine lays out both sides with one workspace prefix; the local
     // backend's workspaces (`<workspace_dir>/W/terraform.tfstate`) have
     // another shape: only its default workspace moves for now.
+    // The gcs backend's (`<prefix>/W.tfstate`) too.
+    if ctx.store.as_gcs().is_some()
+        && (args.all_workspaces || cfg.workspace != crate::tfstate::keys::DEFAULT_WORKSPACE)
+    {
+        return Err(Error::Config(format!(
+            "migrating the workspaces of a gcs backend is not supported yet: only its default workspace ({}) can be migrated; for workspace W, `tfsync -w W pull -o W.tfstate`, then push it at the destination",
+            ctx.state_location()
+        )));
+    }
     if ctx.store.as_local().is_some()
         && (args.all_workspaces || cfg.workspace != crate::tfstate::keys::DEFAULT_WORKSPACE)
     {

@@ -542,3 +542,38 @@ async fn a_lost_response_to_the_lock_create_is_recognised_by_its_id() {
     ));
     assert!(s.head("lost/default.tflock").await.is_err());
 }
+
+#[tokio::test]
+async fn migrate_moves_the_default_workspace_and_refuses_the_others() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-mig").await;
+    let ep = endpoint(&server);
+    let dir = backend_dir(s.bucket(), "net");
+    let state = support::state("M", 4, 1);
+    s.put("net/default.tfstate", state.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    s.put("net/dev.tfstate", state.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    let to = dir.path().join("dest");
+    std::fs::create_dir(&to).expect("mkdir");
+    let loc = format!("file://{}", to.display());
+    // The workspaces would be laid out as s3's: refused, nothing written.
+    let all =
+        support::run(tfsync(&ep, dir.path()).args(["migrate", "--all-workspaces", "--to", &loc]));
+    assert_eq!(all.code, 2, "{all:?}");
+    assert!(all.stderr.contains("gcs backend"), "{all:?}");
+    assert!(!to.join("net/default.tfstate").exists());
+    ok(&support::run(
+        tfsync(&ep, dir.path()).args(["migrate", "--to", &loc]),
+    ));
+    assert_eq!(
+        std::fs::read(to.join("net/default.tfstate")).expect("moved"),
+        state
+    );
+    assert!(
+        s.head("net/default.tflock").await.is_err(),
+        "source lock released"
+    );
+}
