@@ -36,6 +36,12 @@ pub enum Location {
         remote: Option<String>,
     },
     Dir(PathBuf),
+    /// `gs://bucket/prefix`: a Google Cloud Storage bucket (a backup root;
+    /// not yet a migration destination).
+    Gcs {
+        bucket: String,
+        prefix: String,
+    },
 }
 
 /// Per-side settings given on the command line.
@@ -71,7 +77,7 @@ impl Location {
     pub fn parse(text: &str) -> Result<Location, Error> {
         let bad = |why: &str| {
             Error::Config(format!(
-                "location {text:?} {why}; write s3://bucket/prefix, file:///dir or REMOTE:bucket/prefix"
+                "location {text:?} {why}; write s3://bucket/prefix, gs://bucket/prefix, file:///dir or REMOTE:bucket/prefix"
             ))
         };
         if let Some(path) = text.strip_prefix("file://") {
@@ -79,6 +85,16 @@ impl Location {
                 return Err(bad("needs an absolute path (file:///dir)"));
             }
             return Ok(Location::Dir(PathBuf::from(path)));
+        }
+        if let Some(rest) = text.strip_prefix("gs://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("has no bucket"));
+            }
+            return Ok(Location::Gcs {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
         }
         let (remote, rest) = if let Some(rest) = text.strip_prefix("s3://") {
             (None, rest)
@@ -104,7 +120,7 @@ impl Location {
     /// The key prefix inside the store ("" for the whole bucket or directory).
     pub fn prefix(&self) -> &str {
         match self {
-            Location::S3 { prefix, .. } => prefix,
+            Location::S3 { prefix, .. } | Location::Gcs { prefix, .. } => prefix,
             Location::Dir(_) => "",
         }
     }

@@ -30,6 +30,12 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
             ctx.state_location()
         )));
     }
+    if let Location::Gcs { .. } = Location::parse(&args.to)? {
+        return Err(Error::Config(format!(
+            "migrating into a gcs bucket ({}) is not supported yet: the migration engine would lay the states out as s3's, not as <prefix>/<W>.tfstate; `backup --to gs://...` works",
+            args.to
+        )));
+    }
     let (dest_key, dest_prefix) = destination_keys(&args, &cfg.workspace_key_prefix)?;
     let dest = open_destination(&ctx.config, &args.to, &args.side, false).await?;
     let dest_key = dest_key.unwrap_or_else(|| join(&dest.prefix, &cfg.key));

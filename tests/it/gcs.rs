@@ -577,3 +577,86 @@ async fn migrate_moves_the_default_workspace_and_refuses_the_others() {
         "source lock released"
     );
 }
+
+#[tokio::test]
+async fn backup_to_a_gs_location_verify_and_restore_from_it() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-src").await;
+    let snaps = new_bucket(&server, "gcs-snaps").await;
+    let ep = endpoint(&server);
+    let dir = backend_dir(s.bucket(), "svc");
+    let (a, b) = (support::state("A", 2, 1), support::state("B", 5, 2));
+    s.put("svc/default.tfstate", a.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    s.put("svc/dev.tfstate", b.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    let to = format!("gs://{}/nightly", snaps.bucket());
+    let run =
+        support::run(tfsync(&ep, dir.path()).args(["--output", "json", "backup", "--to", &to]));
+    ok(&run);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(
+        (v["copied"].as_u64(), v["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    let snap = v["snapshot"].as_str().expect("snapshot").to_string();
+    let id = snap.rsplit('/').next().expect("id").to_string();
+    let objects: Vec<String> = snaps
+        .list("nightly/")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert!(
+        objects.contains(&format!("nightly/{id}/svc/default.tfstate")),
+        "{objects:?}"
+    );
+    assert!(
+        objects.contains(&format!("nightly/manifests/{id}.json")),
+        "{objects:?}"
+    );
+    assert_eq!(
+        snaps
+            .get(&format!("nightly/{id}/svc/dev.tfstate"))
+            .await
+            .expect("get")
+            .bytes,
+        b
+    );
+    ok(&support::run(
+        tfsync(&ep, dir.path()).args(["backup", "verify", "--from", &to]),
+    ));
+    // A damaged object is found.
+    snaps
+        .put(
+            &format!("nightly/{id}/svc/dev.tfstate"),
+            b"damaged".to_vec(),
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("damage");
+    let bad = support::run(tfsync(&ep, dir.path()).args(["backup", "verify", "--from", &to]));
+    assert_ne!(bad.code, 0, "{bad:?}");
+    // Restore the default workspace from the snapshot.
+    s.put(
+        "svc/default.tfstate",
+        support::state("A", 3, 0),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("put");
+    ok(&support::run(tfsync(&ep, dir.path()).args([
+        "restore",
+        "--force",
+        "--from",
+        &format!("{to}/{id}"),
+    ])));
+    assert_eq!(s.get("svc/default.tfstate").await.expect("get").bytes, a);
+    // Not a migration destination yet.
+    let m = support::run(tfsync(&ep, dir.path()).args(["migrate", "--to", &to]));
+    assert_eq!(m.code, 2, "{m:?}");
+}
