@@ -1180,6 +1180,10 @@ fn a_gcs_block_is_terraforms_layout_and_credential_chain() {
     )
     .expect("token");
     assert_eq!(gcs(&c).auth, GcsAuth::Token(String::new()));
+    // Secrets are shown as set, never their value.
+    let shown = format!("{:?} {:?}", c.sources, gcs(&c));
+    assert!(!shown.contains("ya29"), "{shown}");
+    assert!(shown.contains("access_token"), "{shown}");
     let c = resolve(
         in_dir(d.path()),
         &[("GOOGLE_CREDENTIALS", "{\"type\":\"x\"}")],
@@ -1193,9 +1197,6 @@ fn a_gcs_block_is_terraforms_layout_and_credential_chain() {
     .expect("emulator");
     assert_eq!(gcs(&c).auth, GcsAuth::Anonymous);
     assert_eq!(gcs(&c).endpoint, "http://127.0.0.1:9");
-    // Secrets are shown as set, never their value.
-    let shown = format!("{:?} {:?}", c.sources, gcs(&c));
-    assert!(!shown.contains("ya29"), "{shown}");
     // An empty prefix: `default.tfstate` at the bucket's root.
     let d = gcs_dir("    bucket = \"tf\"");
     let c = resolve(in_dir(d.path()), &[]).expect("gcs");

@@ -206,14 +206,8 @@ impl GcsStore {
             message,
         };
         let origin = origin_of(&opts.endpoint).map_err(other)?;
-        let plain = origin.starts_with("http://");
         let tokens = match &opts.auth {
             GcsAuth::Anonymous => Tokens::None,
-            _ if plain => {
-                return Err(other(format!(
-                    "endpoint {origin} is plain http: tfsync sends no Google credentials over it (use https, or an emulator without credentials)"
-                )));
-            }
             GcsAuth::Token(t) => Tokens::Static(t.trim().to_string()),
             GcsAuth::ServiceAccountJson(json) => {
                 let sa = gcp_auth::CustomServiceAccount::from_json(json).map_err(|e| {
@@ -269,6 +263,16 @@ impl GcsStore {
     }
 
     async fn token(&self, location: &str) -> Result<Option<String>> {
+        if self.origin.starts_with("http://") && !matches!(self.tokens.as_ref(), Tokens::None) {
+            // Checked per request, so that `tfsync config` still shows it.
+            return Err(StoreError::Other {
+                location: location.to_string(),
+                message: format!(
+                    "endpoint {} is plain http: tfsync sends no Google credentials over it (use https, or an emulator without credentials)",
+                    self.origin
+                ),
+            });
+        }
         let fail = |e: gcp_auth::Error| StoreError::AccessDenied {
             location: location.to_string(),
             message: format!(
@@ -744,6 +748,7 @@ impl super::ObjectStore for GcsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ObjectStore;
 
     #[test]
     fn origins() {
@@ -779,11 +784,13 @@ mod tests {
 
     #[tokio::test]
     async fn no_credentials_over_plain_http() {
-        let e = GcsStore::new(&opts(
+        // Refused before any connection (nothing listens on port 1).
+        let s = GcsStore::new(&opts(
             GcsAuth::Token("ya29.secret-token".into()),
-            "http://10.1.2.3",
+            "http://127.0.0.1:1",
         ))
-        .expect_err("refused");
+        .expect("store");
+        let e = s.head("k").await.expect_err("refused");
         let m = e.to_string();
         assert!(m.contains("plain http"), "{m}");
         assert!(!m.contains("secret-token"), "{m}");

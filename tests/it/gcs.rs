@@ -242,7 +242,11 @@ async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation(
     assert_eq!(v["locks"][0]["lock"]["id"], generation.as_str(), "{v}");
 
     // Terraform's own JSON ID is not what Terraform calls the lock's ID.
-    let other = support::run(tfsync(&ep, dir.path()).args(["force-unlock", "--yes", "999"]));
+    let other = support::run(tfsync(&ep, dir.path()).args([
+        "force-unlock",
+        "--yes",
+        "2b6a6738-5dd5-8e81-2c0e-1d4b7b4d3c2a",
+    ]));
     assert_eq!(other.code, 3, "{other:?}");
     assert!(s.head("prod/default.tflock").await.is_ok(), "left in place");
     ok(&support::run(tfsync(&ep, dir.path()).args([
@@ -254,6 +258,108 @@ async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation(
     ok(&support::run(
         tfsync(&ep, dir.path()).arg("push").arg(&file),
     ));
+
+    // force-unlock --all --older-than: Terraform's old lock of another
+    // workspace goes (by its generation), a young tfsync lock stays.
+    s.put(
+        "prod/old.tflock",
+        terraform_lock(&bucket, "prod/old.tflock"),
+        PutMode::Create,
+    )
+    .await
+    .expect("old lock");
+    ok(&support::run(
+        tfsync(&ep, dir.path()).args(["-w", "young", "lock"]),
+    ));
+    let all = support::run(tfsync(&ep, dir.path()).args([
+        "--output",
+        "json",
+        "force-unlock",
+        "--all",
+        "--older-than",
+        "1h",
+        "--yes",
+    ]));
+    ok(&all);
+    let v: serde_json::Value = serde_json::from_str(&all.stdout).expect("json");
+    assert_eq!(v["released"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["released"][0]["state_key"], "prod/old.tfstate", "{v}");
+    assert!(
+        s.head("prod/old.tflock").await.is_err(),
+        "old lock released"
+    );
+    assert!(s.head("prod/young.tflock").await.is_ok(), "young lock kept");
+}
+
+#[tokio::test]
+async fn backup_and_restore_of_gcs_states() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-bk").await;
+    let ep = endpoint(&server);
+    let dir = backend_dir(s.bucket(), "app");
+    let (a, b) = (support::state("A", 2, 1), support::state("B", 5, 2));
+    s.put("app/default.tfstate", a.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    s.put("app/dev.tfstate", b.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    s.put(
+        "app/dev.tflock",
+        terraform_lock(s.bucket(), "app/dev.tflock"),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("lock");
+    let to = dir.path().join("backups");
+    std::fs::create_dir(&to).expect("mkdir");
+    let run = support::run(
+        tfsync(&ep, dir.path())
+            .args(["--output", "json", "backup", "--to"])
+            .arg(format!("file://{}", to.display())),
+    );
+    ok(&run);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(
+        (v["copied"].as_u64(), v["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    let snap_dir = std::fs::read_dir(&to)
+        .expect("ls")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.is_dir() && !p.ends_with("manifests"))
+        .expect("snapshot dir");
+    assert_eq!(
+        std::fs::read(snap_dir.join("app/default.tfstate")).expect("a"),
+        a
+    );
+    assert_eq!(
+        std::fs::read(snap_dir.join("app/dev.tfstate")).expect("b"),
+        b
+    );
+    assert!(
+        !snap_dir.join("app/dev.tflock").exists(),
+        "no lock in a backup"
+    );
+
+    // Restore the default workspace over a newer serial (--force), under
+    // the gcs lock.
+    s.put(
+        "app/default.tfstate",
+        support::state("A", 3, 0),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("put");
+    let run = support::run(
+        tfsync(&ep, dir.path())
+            .args(["restore", "--force", "--from"])
+            .arg(format!("file://{}", snap_dir.display())),
+    );
+    ok(&run);
+    assert_eq!(s.get("app/default.tfstate").await.expect("get").bytes, a);
+    assert!(s.head("app/default.tflock").await.is_err(), "lock released");
 }
 
 #[tokio::test]
@@ -435,4 +541,223 @@ async fn a_lost_response_to_the_lock_create_is_recognised_by_its_id() {
         tfsync(&ep, dir.path()).args(["unlock", lock.stdout.trim()]),
     ));
     assert!(s.head("lost/default.tflock").await.is_err());
+}
+
+/// Every workspace of a gcs backend moves (each side in its own layout):
+/// into a directory laid out as s3's, the default at the source's key
+/// (`<prefix>/default.tfstate`), `W` at `env:/W/<that key>`; the source's
+/// locks are released. (Old code refused `--all-workspaces`.)
+#[tokio::test]
+async fn migrate_moves_every_workspace_out_of_gcs() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-mig").await;
+    let ep = endpoint(&server);
+    let dir = backend_dir(s.bucket(), "net");
+    let (state, dev) = (support::state("M", 4, 1), support::state("D", 7, 2));
+    s.put("net/default.tfstate", state.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    s.put("net/dev.tfstate", dev.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    let to = dir.path().join("dest");
+    std::fs::create_dir(&to).expect("mkdir");
+    let loc = format!("file://{}", to.display());
+    ok(&support::run(tfsync(&ep, dir.path()).args([
+        "migrate",
+        "--all-workspaces",
+        "--to",
+        &loc,
+    ])));
+    assert_eq!(
+        std::fs::read(to.join("net/default.tfstate")).expect("moved"),
+        state
+    );
+    assert_eq!(
+        std::fs::read(to.join("env:/dev/net/default.tfstate")).expect("moved dev"),
+        dev
+    );
+    for lock in ["net/default.tflock", "net/dev.tflock"] {
+        assert!(s.head(lock).await.is_err(), "source lock {lock} released");
+    }
+}
+
+#[tokio::test]
+async fn backup_to_a_gs_location_verify_and_restore_from_it() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-src").await;
+    let snaps = new_bucket(&server, "gcs-snaps").await;
+    let ep = endpoint(&server);
+    let dir = backend_dir(s.bucket(), "svc");
+    let (a, b) = (support::state("A", 2, 1), support::state("B", 5, 2));
+    s.put("svc/default.tfstate", a.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    s.put("svc/dev.tfstate", b.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    let to = format!("gs://{}/nightly", snaps.bucket());
+    let run =
+        support::run(tfsync(&ep, dir.path()).args(["--output", "json", "backup", "--to", &to]));
+    ok(&run);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(
+        (v["copied"].as_u64(), v["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    let snap = v["snapshot"].as_str().expect("snapshot").to_string();
+    let id = snap.rsplit('/').next().expect("id").to_string();
+    let objects: Vec<String> = snaps
+        .list("nightly/")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert!(
+        objects.contains(&format!("nightly/{id}/svc/default.tfstate")),
+        "{objects:?}"
+    );
+    assert!(
+        objects.contains(&format!("nightly/manifests/{id}.json")),
+        "{objects:?}"
+    );
+    assert_eq!(
+        snaps
+            .get(&format!("nightly/{id}/svc/dev.tfstate"))
+            .await
+            .expect("get")
+            .bytes,
+        b
+    );
+    ok(&support::run(
+        tfsync(&ep, dir.path()).args(["backup", "verify", "--from", &to]),
+    ));
+    // A damaged object is found.
+    snaps
+        .put(
+            &format!("nightly/{id}/svc/dev.tfstate"),
+            b"damaged".to_vec(),
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("damage");
+    let bad = support::run(tfsync(&ep, dir.path()).args(["backup", "verify", "--from", &to]));
+    assert_ne!(bad.code, 0, "{bad:?}");
+    // Restore the default workspace from the snapshot.
+    s.put(
+        "svc/default.tfstate",
+        support::state("A", 3, 0),
+        PutMode::Overwrite,
+    )
+    .await
+    .expect("put");
+    ok(&support::run(tfsync(&ep, dir.path()).args([
+        "restore",
+        "--force",
+        "--from",
+        &format!("{to}/{id}"),
+    ])));
+    assert_eq!(s.get("svc/default.tfstate").await.expect("get").bytes, a);
+    // A migration destination in gcs's own layout: `<prefix>/<W>.tfstate`
+    // under the location's prefix. (Old code refused gs:// destinations.)
+    let moved = format!("gs://{}/moved", snaps.bucket());
+    ok(&support::run(tfsync(&ep, dir.path()).args([
+        "migrate",
+        "--all-workspaces",
+        "--to",
+        &moved,
+    ])));
+    assert_eq!(
+        snaps.get("moved/default.tfstate").await.expect("get").bytes,
+        a
+    );
+    assert_eq!(snaps.get("moved/dev.tfstate").await.expect("get").bytes, b);
+    for lock in [
+        "moved/default.tflock",
+        "moved/dev.tflock",
+        "svc/default.tflock",
+    ] {
+        assert!(
+            snaps.head(lock).await.is_err() && s.head(lock).await.is_err(),
+            "{lock} released"
+        );
+    }
+    let k =
+        support::run(tfsync(&ep, dir.path()).args(["migrate", "--to", &moved, "--to-key", "x"]));
+    assert_eq!(k.code, 2, "--to-key has no meaning in gcs's layout: {k:?}");
+}
+
+/// Between backends, each in its own layout: three workspaces of an s3
+/// backend (SeaweedFS) migrate into a gcs bucket (`<prefix>/<W>.tfstate`)
+/// and back into another s3 bucket, byte for byte; no lock is left on any
+/// side.
+#[tokio::test]
+async fn three_workspaces_migrate_s3_to_gcs_and_back() {
+    let Some(server) = server() else { return };
+    let Some(weed) = support::server("seaweedfs") else {
+        return;
+    };
+    let g = new_bucket(&server, "gcs-s3").await;
+    let ep = endpoint(&server);
+    let src = weed.new_bucket("to-gcs").await;
+    let back = weed.new_bucket("from-gcs").await;
+    let key = "net/terraform.tfstate";
+    let states = [
+        ("default", key.to_string(), support::state("L3", 3, 1)),
+        ("dev", format!("env:/dev/{key}"), support::state("L3", 5, 2)),
+        ("qa", format!("env:/qa/{key}"), support::state("L3", 8, 3)),
+    ];
+    for (_, k, bytes) in &states {
+        src.put(k, bytes.clone(), PutMode::Create)
+            .await
+            .expect("seed");
+    }
+    let to = format!("gs://{}/stacks/net", g.bucket());
+    let out = support::run(
+        weed.tfsync(src.bucket(), key)
+            .env("TFSYNC_GCS_ENDPOINT", &ep)
+            .args(["migrate", "--all-workspaces", "--to", &to]),
+    );
+    ok(&out);
+    for (w, k, bytes) in &states {
+        assert_eq!(
+            &g.get(&format!("stacks/net/{w}.tfstate"))
+                .await
+                .expect("in gcs")
+                .bytes,
+            bytes,
+            "{w}"
+        );
+        assert!(g.head(&format!("stacks/net/{w}.tflock")).await.is_err());
+        assert!(src.head(&format!("{k}.tflock")).await.is_err());
+    }
+
+    // Back, from a backend "gcs" block, into another bucket on SeaweedFS.
+    let dir = backend_dir(g.bucket(), "stacks/net");
+    let mut cmd = tfsync(&ep, dir.path());
+    for (k, v) in &weed.env {
+        cmd.env(k, v);
+    }
+    let out = support::run(cmd.args([
+        "migrate",
+        "--all-workspaces",
+        "--to",
+        &format!("s3://{}", back.bucket()),
+        "--to-endpoint",
+        &weed.env["AWS_ENDPOINT_URL_S3"],
+        "--to-key",
+        key,
+    ]));
+    ok(&out);
+    for (w, k, bytes) in &states {
+        assert_eq!(
+            &back.get(k).await.expect("back in s3").bytes,
+            bytes,
+            "{w} at {k}"
+        );
+        assert!(back.head(&format!("{k}.tflock")).await.is_err());
+        assert!(g.head(&format!("stacks/net/{w}.tflock")).await.is_err());
+    }
 }
