@@ -395,10 +395,18 @@ impl Copier<'_> {
     async fn copy_read(&self, meta: &ObjectMeta) -> Result<Entry, StoreError> {
         let got = self.src.get(&meta.key).await?;
         // MD5 and header on the blocking pool: a second core while the
-        // runtime thread keeps the requests going.
+        // runtime thread keeps the requests going. Serial and lineage from
+        // the first bytes, as a server-side copy takes them (the whole
+        // document is parsed only when they are not there): the manifest
+        // says the same of a state whichever way it was copied.
         let (got, md5, header) = tokio::task::spawn_blocking(move || {
             let md5 = md5_hex(&got.bytes);
-            let header = state::header(&got.bytes);
+            let header = match got.bytes.get(..HEAD_BYTES as usize) {
+                Some(head) if got.bytes.len() as u64 > HEAD_BYTES => {
+                    state::head_header(head).or_else(|| state::header(&got.bytes))
+                }
+                _ => state::header(&got.bytes),
+            };
             (got, md5, header)
         })
         .await
