@@ -5,7 +5,11 @@
 //! state`, destination `migration destination state`): read the source
 //! (checked against its ETag), apply the push rules against the destination
 //! and write it with the one guarded write ([`StateWrite`]: compare-and-swap,
-//! a lost response recognised), then read back and compare MD5s. Phase 2
+//! a lost response recognised), then compare MD5s (the ETag the server
+//! answered the write with, where it is the server's own; else read back).
+//! The destinations are listed once before any lock: one the listing shows
+//! absent is not read, its write is create-only, and one that appeared
+//! since is read under the locks and ruled on. Phase 2
 //! (`delete_source`), only when every workspace passed phase 1: delete each
 //! source under its lock, if it still has the ETag that was copied. A
 //! failure in phase 1 leaves every source untouched.
