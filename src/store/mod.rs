@@ -285,6 +285,17 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Is the ETag a write returns the server's own, of the bytes it
+    /// stored? (S3: the server computes it from the body it received and
+    /// checked against the `Content-MD5` sent.) Then a write answered with
+    /// the MD5 of the bytes sent stored exactly those bytes, and a read-back
+    /// would learn nothing more. Default `false`: the ETag is worked out by
+    /// the client (the directory store hashes what it was given), so a
+    /// read-back must look at the stored object.
+    fn write_etag_is_stored(&self) -> bool {
+        false
+    }
+
     /// Server-side copy of `src_key` in bucket `src_bucket` (same server,
     /// same credentials) to `key` in this store, unconditionally; returns the
     /// new object's ETag. Stores without server-side copy refuse.
