@@ -156,6 +156,9 @@ async fn a_backend_gcs_block_drives_the_commands() {
     let lock = support::run(tfsync(&ep, dir.path()).args(["--quiet", "lock"]));
     ok(&lock);
     let id = lock.stdout.trim().to_string();
+    // Not Google's endpoint: the lock warns that the server may ignore the
+    // precondition (doctor measures it).
+    assert!(lock.stderr.contains("tfsync doctor"), "{lock:?}");
     let held = s.get("team/net/default.tflock").await.expect("lock object");
     assert_eq!(
         held.meta.etag.as_deref(),
