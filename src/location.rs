@@ -2,6 +2,9 @@
 //!
 //! - `s3://bucket/prefix`: a bucket (and a key prefix in it);
 //! - `file:///dir`: a local directory;
+//! - `az://account/container/prefix`: an Azure storage container (and a
+//!   blob name prefix in it), with the account key or SAS token from where
+//!   the azurerm backend takes them (`config::azure_side`);
 //! - `NAME:bucket/prefix`: a bucket on the named remote of the config file
 //!   (`$TFSYNC_CONFIG`, else `$XDG_CONFIG_HOME/tfsync/config.toml`, else
 //!   `~/.config/tfsync/config.toml`):
@@ -36,6 +39,12 @@ pub enum Location {
         remote: Option<String>,
     },
     Dir(PathBuf),
+    /// An Azure storage container.
+    Azure {
+        account: String,
+        container: String,
+        prefix: String,
+    },
     /// `gs://bucket/prefix`: a Google Cloud Storage bucket (a backup root;
     /// not yet a migration destination).
     Gcs {
@@ -77,7 +86,7 @@ impl Location {
     pub fn parse(text: &str) -> Result<Location, Error> {
         let bad = |why: &str| {
             Error::Config(format!(
-                "location {text:?} {why}; write s3://bucket/prefix, gs://bucket/prefix, file:///dir or REMOTE:bucket/prefix"
+                "location {text:?} {why}; write s3://bucket/prefix, az://account/container/prefix, gs://bucket/prefix, file:///dir or REMOTE:bucket/prefix"
             ))
         };
         if let Some(path) = text.strip_prefix("file://") {
@@ -85,6 +94,34 @@ impl Location {
                 return Err(bad("needs an absolute path (file:///dir)"));
             }
             return Ok(Location::Dir(PathBuf::from(path)));
+        }
+        if let Some(rest) = text.strip_prefix("az://") {
+            let mut parts = rest.splitn(3, '/');
+            let account = parts.next().unwrap_or_default();
+            let container = parts.next().unwrap_or_default();
+            let prefix = parts.next().unwrap_or_default();
+            // Azure's rules: an account is 3-24 lowercase letters and
+            // digits; a container 3-63 of those and `-`.
+            let ok = |s: &str, max: usize, dash: bool| {
+                (3..=max).contains(&s.len())
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || (dash && c == '-'))
+            };
+            if !ok(account, 24, false) {
+                return Err(bad(
+                    "has no valid storage account (3-24 lowercase letters and digits)",
+                ));
+            }
+            if !ok(container, 63, true) {
+                return Err(bad(
+                    "has no valid container (3-63 lowercase letters, digits and -)",
+                ));
+            }
+            return Ok(Location::Azure {
+                account: account.to_string(),
+                container: container.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
         }
         if let Some(rest) = text.strip_prefix("gs://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -120,7 +157,9 @@ impl Location {
     /// The key prefix inside the store ("" for the whole bucket or directory).
     pub fn prefix(&self) -> &str {
         match self {
-            Location::S3 { prefix, .. } | Location::Gcs { prefix, .. } => prefix,
+            Location::S3 { prefix, .. }
+            | Location::Azure { prefix, .. }
+            | Location::Gcs { prefix, .. } => prefix,
             Location::Dir(_) => "",
         }
     }
@@ -273,7 +312,32 @@ mod tests {
             Location::parse("file:///var/backups").expect("ok"),
             Location::Dir("/var/backups".into())
         );
-        for bad in ["file://rel", "bucket/key", "s3://", "s3:///p", ""] {
+        assert_eq!(
+            Location::parse("az://acct1/tf-states/a/b/").expect("ok"),
+            Location::Azure {
+                account: "acct1".into(),
+                container: "tf-states".into(),
+                prefix: "a/b".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("az://acct1/tfstate").expect("ok").prefix(),
+            ""
+        );
+        for bad in [
+            "file://rel",
+            "bucket/key",
+            "s3://",
+            "s3:///p",
+            "",
+            "az://",
+            "az://acct1",
+            "az://acct1/",
+            "az://Acct/c-1",
+            "az://a/cont",
+            "az://acct1/UPPER",
+            "az://acct1/c_1",
+        ] {
             assert!(Location::parse(bad).is_err(), "{bad}");
         }
     }

@@ -6,48 +6,54 @@ use super::Ctx;
 use crate::cli::DoctorArgs;
 use crate::error::Error;
 use crate::store::ObjectStore;
+use crate::store::azure_probe;
 use crate::store::probe::{self, Verdict};
 use serde_json::json;
 
 pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
     let base = args.prefix.trim_end_matches('/');
     let prefix = format!("{base}/{}/", uuid::Uuid::new_v4());
-    if let Some(gcs) = ctx.store.as_gcs() {
+    let note = |what: String| {
         ctx.out.note(format!(
-            "probing {} with scratch objects under {prefix} (removed afterwards)",
-            gcs.describe()
-        ));
-        let report = crate::store::probe_gcs::run(gcs, &prefix).await;
-        return show(ctx, &gcs.describe(), report);
-    }
-    let Some(store) = ctx.store.as_s3() else {
-        if ctx.store.as_local().is_some() {
-            return Err(Error::Config(format!(
-                "doctor probes an S3 bucket; {} is Terraform's local backend, which needs no probe: it locks with an fcntl lock on the state file, as Terraform does (README, Backends)",
-                ctx.store.describe()
-            )));
+            "probing {what} with scratch objects under {prefix} (removed afterwards)"
+        ))
+    };
+    let (report, versioning) = if let Some(store) = ctx.store.as_s3() {
+        note(store.describe());
+        let mut report = probe::run(store, &prefix).await;
+        // With a DynamoDB table: its lock item, the digests, and whether the
+        // bucket can do without the table.
+        if let Some(table) = store.lock_table() {
+            report
+                .checks
+                .extend(crate::tfstate::dynamo::doctor_checks(store, table, &prefix).await);
         }
+        let v = format!(" (versioning {})", report.versioning);
+        (report, v)
+    } else if let Some(store) = ctx.store.as_gcs() {
+        // Terraform's gcs lock is a create-only object (ifGenerationMatch=0).
+        note(store.describe());
+        (
+            crate::store::probe_gcs::run(store, &prefix).await,
+            String::new(),
+        )
+    } else if let Some(store) = ctx.store.as_azure() {
+        // Terraform's azurerm lock is a lease on the state blob.
+        note(store.describe());
+        (azure_probe::run(store, &prefix).await, String::new())
+    } else if let Some(store) = ctx.store.as_local() {
+        // Terraform's local lock is the OS's: does this file system keep it?
+        ctx.out.note(format!(
+            "probing the locks of {} with a scratch file (removed afterwards)",
+            store.describe()
+        ));
+        (crate::tfstate::local_probe::run(store).await, String::new())
+    } else {
         return Err(Error::Config(
-            "doctor probes an S3 bucket; a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
+            "doctor probes a backend (s3, gcs, azurerm, local); a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
         ));
     };
-    ctx.out.note(format!(
-        "probing {} with scratch objects under {prefix} (removed afterwards)",
-        store.describe()
-    ));
-    let mut report = probe::run(store, &prefix).await;
-    // With a DynamoDB table: its lock item, the digests, and whether the
-    // bucket can do without the table.
-    if let Some(table) = store.lock_table() {
-        report
-            .checks
-            .extend(crate::tfstate::dynamo::doctor_checks(store, table, &prefix).await);
-    }
-    show(ctx, &store.describe(), report)
-}
-
-/// Print the report; exit 6 (`LockingUnsafe`) when a check failed.
-fn show(ctx: &Ctx, describe: &str, report: probe::Report) -> Result<(), Error> {
+    let store = ctx.store.as_ref();
     let safe = report.safe();
     let reasons = report.reasons();
     if ctx.out.json() {
@@ -72,13 +78,13 @@ fn show(ctx: &Ctx, describe: &str, report: probe::Report) -> Result<(), Error> {
         lines.push(String::new());
         if safe {
             lines.push(format!(
-                "verdict: locking is SAFE on {} (versioning {})",
-                describe, report.versioning
+                "verdict: locking is SAFE on {}{versioning}",
+                store.describe(),
             ));
         } else {
             lines.push(format!(
                 "verdict: locking is UNSAFE on {}: {} check(s) failed",
-                describe,
+                store.describe(),
                 reasons.len()
             ));
         }
@@ -88,7 +94,7 @@ fn show(ctx: &Ctx, describe: &str, report: probe::Report) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::LockingUnsafe {
-            bucket: describe.to_string(),
+            bucket: store.describe(),
             reasons,
         })
     }

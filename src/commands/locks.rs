@@ -50,7 +50,9 @@ pub async fn run(ctx: &Ctx, args: LocksArgs) -> Result<(), Error> {
 
 /// `--output prometheus`: one `tfsync_lock_age_seconds` sample per lock
 /// record (the `.tflock` in the bucket, `lock_store="s3"` (`"dir"` for a
-/// directory store), and the DynamoDB item, `lock_store="dynamodb"`), the
+/// directory store, `"local"` for a local backend's OS lock,
+/// `"azure_lease"` for an azurerm blob lease), and the DynamoDB item,
+/// `lock_store="dynamodb"`), the
 /// number of locks found and of unreadable ones.
 fn prometheus(ctx: &Ctx, args: &LocksArgs, found: &[FoundLock]) -> Result<String, Error> {
     let m = Metrics::new();
@@ -79,6 +81,10 @@ fn prometheus(ctx: &Ctx, args: &LocksArgs, found: &[FoundLock]) -> Result<String
     let bucket = ctx.store.bucket();
     let object_store = if ctx.store.as_s3().is_some() {
         "s3"
+    } else if ctx.store.as_azure().is_some() {
+        "azure_lease"
+    } else if ctx.store.as_local().is_some() {
+        "local"
     } else {
         "dir"
     };

@@ -10,42 +10,18 @@ use crate::tfstate::migrate::{Item, Migration, Workspaces};
 
 pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     let cfg = &ctx.config;
-    // The engine lays out both sides with one workspace prefix; the local
-    // backend's workspaces (`<workspace_dir>/W/terraform.tfstate`) have
-    // another shape: only its default workspace moves for now.
-    // The gcs backend's (`<prefix>/W.tfstate`) too.
-    if ctx.store.as_gcs().is_some()
-        && (args.all_workspaces || cfg.workspace != crate::tfstate::keys::DEFAULT_WORKSPACE)
-    {
-        return Err(Error::Config(format!(
-            "migrating the workspaces of a gcs backend is not supported yet: only its default workspace ({}) can be migrated; for workspace W, `tfsync -w W pull -o W.tfstate`, then push it at the destination",
-            ctx.state_location()
-        )));
-    }
-    if ctx.store.as_local().is_some()
-        && (args.all_workspaces || cfg.workspace != crate::tfstate::keys::DEFAULT_WORKSPACE)
-    {
-        return Err(Error::Config(format!(
-            "migrating the workspaces of a local backend is not supported yet: only its default workspace ({}) can be migrated; for workspace W, `tfsync -w W pull -o W.tfstate`, then push it at the destination",
-            ctx.state_location()
-        )));
-    }
-    if let Location::Gcs { .. } = Location::parse(&args.to)? {
-        return Err(Error::Config(format!(
-            "migrating into a gcs bucket ({}) is not supported yet: the migration engine would lay the states out as s3's, not as <prefix>/<W>.tfstate; `backup --to gs://...` works",
-            args.to
-        )));
-    }
-    let (dest_key, dest_prefix) = destination_keys(&args, &cfg.workspace_key_prefix)?;
+    // Each side has its own layout: the source's backend's, and the
+    // destination's (its location's kind).
+    let src_layout = cfg.states();
+    let (dest_key, dest_prefix, layout) = destination_keys(&args, &src_layout)?;
     let dest = open_destination(&ctx.config, &args.to, &args.side, false).await?;
     let dest_key = dest_key.unwrap_or_else(|| join(&dest.prefix, &cfg.key));
+    let dst_layout = keys::StateLayout::new(layout, dest_key, dest_prefix);
     let m = Migration {
         src: ctx.store.as_ref(),
         dst: dest.store.as_ref(),
-        key: &cfg.key,
-        dest_key: &dest_key,
-        workspace_key_prefix: &cfg.workspace_key_prefix,
-        dest_workspace_key_prefix: &dest_prefix,
+        src_layout,
+        dst_layout,
         to: &args.to,
         force: args.force,
         concurrency: args.concurrency as usize,
@@ -68,15 +44,50 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     result
 }
 
+/// The layout of the destination `loc`: azurerm's in an Azure container;
+/// in a bucket or directory the oss backend's for an oss source (the same
+/// rule on the other bucket), else the s3 backend's.
+fn destination_layout(loc: &Location, src: &keys::StateLayout) -> keys::Layout {
+    match (loc, src.layout) {
+        (Location::Azure { .. }, _) => keys::Layout::Azure,
+        (Location::Gcs { .. }, _) => keys::Layout::Gcs,
+        (_, keys::Layout::Oss) => keys::Layout::Oss,
+        (_, keys::Layout::S3 | keys::Layout::Local | keys::Layout::Azure | keys::Layout::Gcs) => {
+            keys::Layout::S3
+        }
+    }
+}
+
 /// `--to-key` (checked, the whole key: the location may then name no
 /// prefix) and the destination's workspace key prefix: the flag; with
 /// `--to-key`, the remote's `workspace_key_prefix`, else `env:`
-/// (Terraform's default); without it, the source's (as before).
+/// (Terraform's default); without it, the source's when the source is an
+/// s3 (or oss) backend, else `env:`. An Azure destination has no prefix
+/// (its workspaces are `<key>env:W`). And the destination's layout.
 fn destination_keys(
     args: &MigrateArgs,
-    source_prefix: &str,
-) -> Result<(Option<String>, String), Error> {
+    src: &keys::StateLayout,
+) -> Result<(Option<String>, String, keys::Layout), Error> {
     let loc = Location::parse(&args.to)?;
+    let layout = destination_layout(&loc, src);
+    if layout == keys::Layout::Azure && args.to_workspace_key_prefix.is_some() {
+        return Err(Error::Config(format!(
+            "--to {} is an Azure container: its workspaces are <key>env:<W>, as Terraform's azurerm backend lays them out; it has no workspace key prefix (leave out --to-workspace-key-prefix)",
+            args.to
+        )));
+    }
+    if layout == keys::Layout::Gcs {
+        // Terraform's gcs layout: `<prefix>/<W>.tfstate`, the prefix being
+        // the location's; no key, no workspace key prefix.
+        if args.to_key.is_some() || args.to_workspace_key_prefix.is_some() {
+            return Err(Error::Config(format!(
+                "--to {} is a gcs bucket: its workspaces are <prefix>/<W>.tfstate, as Terraform's gcs backend lays them out, the prefix being the location's (gs://bucket/PREFIX); leave out --to-key and --to-workspace-key-prefix",
+                args.to
+            )));
+        }
+        keys::validate_prefix(loc.prefix()).map_err(Error::Config)?;
+        return Ok((None, loc.prefix().to_string(), layout));
+    }
     if let Some(k) = &args.to_key {
         keys::validate_key(k).map_err(|e| Error::Config(format!("--to-key: {e}")))?;
         if !loc.prefix().is_empty() {
@@ -102,11 +113,19 @@ fn destination_keys(
         (None, Some(_)) => {
             remote_prefix.unwrap_or_else(|| keys::DEFAULT_WORKSPACE_KEY_PREFIX.to_string())
         }
-        (None, None) => source_prefix.to_string(),
+        (None, None) => match src.layout {
+            keys::Layout::S3 | keys::Layout::Oss => src.prefix.clone(),
+            keys::Layout::Local | keys::Layout::Azure | keys::Layout::Gcs => {
+                keys::DEFAULT_WORKSPACE_KEY_PREFIX.to_string()
+            }
+        },
     };
     keys::validate_prefix(&prefix)
         .map_err(|e| Error::Config(format!("the destination's workspace key prefix: {e}")))?;
-    Ok((args.to_key.clone(), prefix))
+    if layout == keys::Layout::Azure {
+        return Ok((args.to_key.clone(), String::new(), layout));
+    }
+    Ok((args.to_key.clone(), prefix, layout))
 }
 
 fn report(ctx: &Ctx, args: &MigrateArgs, m: &Migration<'_>, items: &[Item], dry_run: bool) {
@@ -125,8 +144,9 @@ fn report(ctx: &Ctx, args: &MigrateArgs, m: &Migration<'_>, items: &[Item], dry_
             "to": args.to,
             "dry_run": dry_run,
             "delete_source": args.delete_source,
-            "destination_key": m.dest_key,
-            "destination_workspace_key_prefix": m.dest_workspace_key_prefix,
+            "destination_key": m.dst_layout.key,
+            "destination_workspace_key_prefix": m.dst_layout.prefix,
+            "destination_workspaces": m.dst_layout.pattern(),
             "mapping": mapping,
             "workspaces": items,
         }));
@@ -139,12 +159,8 @@ fn report(ctx: &Ctx, args: &MigrateArgs, m: &Migration<'_>, items: &[Item], dry_
         use crate::output::escape_for_terminal as esc;
         ctx.out.data(format!(
             "  destination key {}, workspaces at {}",
-            esc(m.dest_key),
-            esc(&keys::state_key(
-                m.dest_key,
-                "<W>",
-                m.dest_workspace_key_prefix
-            ))
+            esc(&m.dst_layout.key),
+            esc(&m.dst_layout.pattern())
         ));
     }
     for it in items {

@@ -31,10 +31,7 @@ pub use sources::Engine;
 use crate::cli::{GlobalOpts, OutputFormat};
 use crate::error::Error;
 use crate::store::dynamo::LockTableOptions;
-use crate::store::local::{LocalLayout, WORKSPACE_STATE_NAME};
-
-/// azurerm's `keyEnvPrefix`.
-pub const AZURE_ENV_PREFIX: &str = "env:";
+use crate::store::local::LocalLayout;
 use crate::store::s3::{S3Options, TransportOptions, WriteOptions};
 use crate::tfstate::keys;
 use std::path::{Path, PathBuf};
@@ -58,7 +55,16 @@ pub struct AzureTarget {
     pub endpoint: String,
     pub account: String,
     pub container: String,
-    pub access_key: String,
+    pub credential: AzureCredential,
+}
+
+/// How an Azure side authenticates, in Terraform's order: the account key
+/// (`access_key` / `ARM_ACCESS_KEY`), else a SAS token (`sas_token` /
+/// `ARM_SAS_TOKEN`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum AzureCredential {
+    AccessKey(String),
+    SasToken(String),
 }
 
 impl std::fmt::Debug for AzureTarget {
@@ -70,6 +76,59 @@ impl std::fmt::Debug for AzureTarget {
             self.account, self.container, self.endpoint
         )
     }
+}
+
+/// Azure's blob endpoint of `account` (public cloud).
+pub fn azure_default_endpoint(account: &str) -> String {
+    format!("https://{account}.blob.core.windows.net")
+}
+
+/// An Azure side of a backup, restore or migration
+/// (`az://account/container/prefix`), with its credentials from where the
+/// azurerm backend takes them: the configured azurerm backend's when it is
+/// the same storage account, else the environment (`ARM_ACCESS_KEY`, then
+/// `ARM_SAS_TOKEN`). The
+/// endpoint: the side's `--to-endpoint` / `--from-endpoint`, else the
+/// configured backend's for the same account, else `TFSYNC_AZURE_ENDPOINT`,
+/// else Azure's.
+pub fn azure_side(
+    account: &str,
+    container: &str,
+    endpoint: Option<&str>,
+    source: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AzureTarget, Error> {
+    let same = match &source.target {
+        Target::Azure(a) if a.account == account => Some(a),
+        _ => None,
+    };
+    let from_env = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| env(n).filter(|v| !v.trim().is_empty()))
+    };
+    let endpoint = endpoint
+        .map(str::to_string)
+        .or_else(|| same.map(|a| a.endpoint.clone()))
+        .or_else(|| from_env(table::AZ_ENDPOINT.env))
+        .unwrap_or_else(|| azure_default_endpoint(account));
+    let credential = same
+        .map(|a| a.credential.clone())
+        .or_else(|| from_env(table::AZ_ACCESS_KEY.env).map(AzureCredential::AccessKey))
+        .or_else(|| from_env(table::AZ_SAS_TOKEN.env).map(AzureCredential::SasToken))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "az://{account}/{container}: no credentials for the storage account {account}: set {} (its account key) or {} (a SAS token)",
+                table::AZ_ACCESS_KEY.env.join(" or "),
+                table::AZ_SAS_TOKEN.env.join(" or ")
+            ))
+        })?;
+    Ok(AzureTarget {
+        endpoint,
+        account: account.to_string(),
+        container: container.to_string(),
+        credential,
+    })
 }
 
 /// Terraform's local backend: a root directory and, beneath it, the
@@ -155,8 +214,9 @@ pub struct Config {
     pub key: String,
     pub workspace: String,
     pub workspace_key_prefix: String,
-    /// Where the workspaces' states are: the s3 backend's layout, or the oss
-    /// backend's (a `backend "oss"` block).
+    /// Where the workspaces' states are: the s3 backend's layout, the oss
+    /// backend's (a `backend "oss"` block), the local or the azurerm one
+    /// (see [`Config::states`]).
     pub layout: keys::Layout,
     pub output: OutputFormat,
     pub quiet: bool,
@@ -179,11 +239,7 @@ pub struct Config {
 /// The gcs backend's state of `workspace` under `prefix` (no leading or
 /// trailing `/`): `path.Join(prefix, W + ".tfstate")`.
 pub fn gcs_state_key(prefix: &str, workspace: &str) -> String {
-    if prefix.is_empty() {
-        format!("{workspace}{}", keys::STATE_SUFFIX)
-    } else {
-        format!("{prefix}/{workspace}{}", keys::STATE_SUFFIX)
-    }
+    keys::StateLayout::new(keys::Layout::Gcs, "", prefix).state_key(workspace)
 }
 
 /// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
@@ -228,12 +284,14 @@ impl Config {
         if let target::Store::Azure(azure) = store {
             let mut c = Self::local_like(opts, r, Target::Azure(azure), key, workspace)?;
             c.workspace_key_prefix = String::new();
+            c.layout = keys::Layout::Azure;
             return Ok(c);
         }
         if let target::Store::Gcs(gcs, prefix) = store {
             // `key` is the default workspace's state, `<prefix>/default.tfstate`.
             let mut c = Self::local_like(opts, r, Target::Gcs(gcs), key, workspace)?;
             c.workspace_key_prefix = prefix;
+            c.layout = keys::Layout::Gcs;
             return Ok(c);
         }
         let provider = target::provider(&mut r, opts, layout)?;
@@ -289,6 +347,7 @@ impl Config {
         let workspace_key_prefix = local.layout.workspace_dir.clone();
         let mut c = Self::local_like(opts, r, Target::Local(local), key, workspace)?;
         c.workspace_key_prefix = workspace_key_prefix;
+        c.layout = keys::Layout::Local;
         Ok(c)
     }
 
@@ -320,52 +379,19 @@ impl Config {
         })
     }
 
-    /// The file name of a non-default workspace's state: the backend key
-    /// for s3 (`<prefix>/W/<key>`), always `terraform.tfstate` for the
-    /// local backend (`<workspace_dir>/W/terraform.tfstate`).
-    pub fn workspace_state_name(&self) -> &str {
-        match &self.target {
-            Target::Local(_) => WORKSPACE_STATE_NAME,
-            _ => &self.key,
-        }
+    /// How the configured backend lays out its workspaces' states.
+    pub fn states(&self) -> keys::StateLayout {
+        keys::StateLayout::new(self.layout, &self.key, &self.workspace_key_prefix)
     }
 
-    /// The key of the state of `workspace`, in the backend's layout (the
-    /// local backend's workspaces are `<workspace_dir>/W/terraform.tfstate`).
+    /// The key of the state of `workspace`, in the backend's layout.
     pub fn state_key_of(&self, workspace: &str) -> String {
-        if let Target::Local(_) = &self.target {
-            if workspace == keys::DEFAULT_WORKSPACE {
-                return self.key.clone();
-            }
-            return keys::state_key(WORKSPACE_STATE_NAME, workspace, &self.workspace_key_prefix);
-        }
-        if let Target::Gcs(_) = self.target {
-            // gcs: `path.Join(prefix, W + ".tfstate")`.
-            return gcs_state_key(&self.workspace_key_prefix, workspace);
-        }
-        if let Target::Azure(_) = self.target {
-            if workspace == keys::DEFAULT_WORKSPACE {
-                return self.key.clone();
-            }
-            // azurerm: `<key>env:<W>` (`keyEnvPrefix`).
-            return format!("{}{AZURE_ENV_PREFIX}{workspace}", self.key);
-        }
-        keys::state_key_in(
-            self.layout,
-            &self.key,
-            workspace,
-            &self.workspace_key_prefix,
-        )
+        self.states().state_key(workspace)
     }
 
     /// The prefix to list to find the other workspaces.
     pub fn workspace_list_prefix(&self) -> String {
-        match self.target {
-            Target::Azure(_) => format!("{}{AZURE_ENV_PREFIX}", self.key),
-            Target::Gcs(_) if self.workspace_key_prefix.is_empty() => String::new(),
-            Target::Gcs(_) => format!("{}/", self.workspace_key_prefix),
-            _ => crate::tfstate::workspaces::list_prefix(&self.workspace_key_prefix),
-        }
+        self.states().list_prefix()
     }
 
     /// The workspace names found in a listing of
@@ -374,49 +400,7 @@ impl Config {
         &self,
         object_keys: impl IntoIterator<Item = &'a str>,
     ) -> Vec<String> {
-        match self.target {
-            Target::Gcs(_) => {
-                // Terraform's `Workspaces`: a listing with delimiter `/`,
-                // the base names ending in `.tfstate`.
-                let prefix = self.workspace_list_prefix();
-                let mut found: Vec<String> = object_keys
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(prefix.as_str()))
-                    .filter(|rest| !rest.contains('/'))
-                    .filter_map(|rest| rest.strip_suffix(keys::STATE_SUFFIX))
-                    .filter(|w| {
-                        keys::validate_workspace(w).is_ok() && *w != keys::DEFAULT_WORKSPACE
-                    })
-                    .map(str::to_string)
-                    .collect();
-                found.sort();
-                found.dedup();
-                let mut out = vec![keys::DEFAULT_WORKSPACE.to_string()];
-                out.extend(found);
-                out
-            }
-            Target::Azure(_) => {
-                let prefix = self.workspace_list_prefix();
-                let mut found: Vec<String> = object_keys
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(prefix.as_str()))
-                    .filter(|w| {
-                        keys::validate_workspace(w).is_ok() && *w != keys::DEFAULT_WORKSPACE
-                    })
-                    .map(str::to_string)
-                    .collect();
-                found.sort();
-                found.dedup();
-                let mut out = vec![keys::DEFAULT_WORKSPACE.to_string()];
-                out.extend(found);
-                out
-            }
-            _ => crate::tfstate::workspaces::names(
-                object_keys,
-                self.workspace_state_name(),
-                &self.workspace_key_prefix,
-            ),
-        }
+        self.states().names(object_keys)
     }
 
     /// Attempts per request (`--max-attempts`), on every side of a command.

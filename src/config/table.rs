@@ -355,13 +355,20 @@ pub const LOCAL_WORKSPACE_DIR: Setting = Setting {
 };
 
 /// `backend "azurerm"`: the storage account.
+/// OpenMCF's labels have no account: a manifest's account comes from
+/// `AZURE_STORAGE_ACCOUNT` (the Azure CLI's variable; Terraform's backend
+/// reads none).
 pub const AZ_ACCOUNT: Setting = Setting {
     backend: &["storage_account_name"],
+    env: &["AZURE_STORAGE_ACCOUNT"],
     ..Setting::new("storage_account_name")
 };
 /// `backend "azurerm"`: the container.
+/// In an OpenMCF manifest, `backend.bucket` (OpenMCF's `--backend-bucket`
+/// is the "bucket/container name").
 pub const AZ_CONTAINER: Setting = Setting {
     backend: &["container_name"],
+    label: Some("bucket"),
     ..Setting::new("container_name")
 };
 /// `backend "azurerm"`: the account key (never shown).
@@ -370,6 +377,14 @@ pub const AZ_ACCESS_KEY: Setting = Setting {
     env: &["ARM_ACCESS_KEY"],
     secret: true,
     ..Setting::new("access_key")
+};
+/// `backend "azurerm"`: a SAS token (never shown), used when no account
+/// key is given (Terraform's order).
+pub const AZ_SAS_TOKEN: Setting = Setting {
+    backend: &["sas_token"],
+    env: &["ARM_SAS_TOKEN"],
+    secret: true,
+    ..Setting::new("sas_token")
 };
 /// The blob endpoint (tfsync's: Azurite); default
 /// `https://<account>.blob.core.windows.net`.

@@ -201,8 +201,8 @@ fn gcs_target(
 /// Terraform's azurerm backend, when a `backend "azurerm"` block (or
 /// `terraform init`'s record, or a manifest) names it and no `--bucket` or
 /// `--dir` flag says otherwise: its account, container and key; the
-/// account key from `access_key` or `ARM_ACCESS_KEY` (SAS tokens and Azure
-/// AD are not supported yet).
+/// account key from `access_key` or `ARM_ACCESS_KEY`, else a SAS token from
+/// `sas_token` or `ARM_SAS_TOKEN` (Azure AD is not supported yet).
 fn azure_target(
     r: &mut Resolver<'_>,
     opts: &GlobalOpts,
@@ -214,16 +214,25 @@ fn azure_target(
     let account = r.text(&table::AZ_ACCOUNT).get()?;
     let container = r.text(&table::AZ_CONTAINER).get()?;
     let access_key = r.text(&table::AZ_ACCESS_KEY).get()?;
-    let (Some(account), Some(container), Some(access_key)) = (account, container, access_key)
+    // Terraform's order: the key, else the SAS token (asked only then, so
+    // `tfsync config` shows the one used).
+    let credential = match access_key {
+        Some(k) => Some(super::AzureCredential::AccessKey(k)),
+        None => r
+            .text(&table::AZ_SAS_TOKEN)
+            .get()?
+            .map(super::AzureCredential::SasToken),
+    };
+    let (Some(account), Some(container), Some(credential)) = (account, container, credential)
     else {
         return Err(Error::Config(
-            "the azurerm backend needs storage_account_name and container_name in its block, and the account key in access_key or ARM_ACCESS_KEY (SAS tokens and Azure AD are not supported yet)".into(),
+            "the azurerm backend needs storage_account_name (in its block, or AZURE_STORAGE_ACCOUNT: an OpenMCF manifest has no label for it) and container_name (a manifest's backend.bucket), and the account key in access_key or ARM_ACCESS_KEY, or a SAS token in sas_token or ARM_SAS_TOKEN (Azure AD is not supported yet)".into(),
         ));
     };
     let endpoint = r
         .text(&table::AZ_ENDPOINT)
         .default(
-            Some(format!("https://{account}.blob.core.windows.net")),
+            Some(super::azure_default_endpoint(&account)),
             Source::Default("Azure's"),
         )
         .get()?
@@ -232,7 +241,7 @@ fn azure_target(
         endpoint,
         account,
         container,
-        access_key,
+        credential,
     }))
 }
 

@@ -52,14 +52,25 @@ const BLOB_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'~')
     .remove(b'/');
 
-/// One container of one storage account, with its shared key.
+/// How requests are authorised.
+#[derive(Clone)]
+enum Auth {
+    /// SharedKey: the account key (decoded), every request signed.
+    Key(Vec<u8>),
+    /// A SAS token (its query string, without the `?`), appended to every
+    /// request's URL.
+    Sas(String),
+}
+
+/// One container of one storage account, with its shared key or a SAS
+/// token.
 #[derive(Clone)]
 pub struct BlobClient {
     /// `http://host:port/account` (path-style, the emulator) or
     /// `https://account.blob.core.windows.net`, without a trailing `/`.
     endpoint: String,
     account: String,
-    key: Vec<u8>,
+    auth: Auth,
     container: String,
     http: Client<HttpConnector, Full<Bytes>>,
 }
@@ -105,6 +116,36 @@ impl BlobClient {
                 location: location.clone(),
                 message: "the storage account key is not base64 (check ARM_ACCESS_KEY)".into(),
             })?;
+        Self::with_auth(endpoint, account, Auth::Key(key), container)
+    }
+
+    /// With a SAS token (Terraform's `sas_token` / `ARM_SAS_TOKEN`, with or
+    /// without its leading `?`) instead of the account key.
+    pub fn with_sas(
+        endpoint: &str,
+        account: &str,
+        sas: &str,
+        container: &str,
+    ) -> Result<Self, StoreError> {
+        let sas = sas.trim().trim_start_matches('?');
+        let has = |name: &str| sas.split('&').any(|p| p.starts_with(name));
+        // Never the token itself in a message.
+        if !has("sig=") || !has("sv=") || sas.chars().any(|c| c.is_whitespace() || c == '#') {
+            return Err(StoreError::Other {
+                location: format!("az://{account}/{container}"),
+                message: "the SAS token is not one (it needs sv= and sig= query parameters; check ARM_SAS_TOKEN)".into(),
+            });
+        }
+        Self::with_auth(endpoint, account, Auth::Sas(sas.to_string()), container)
+    }
+
+    fn with_auth(
+        endpoint: &str,
+        account: &str,
+        auth: Auth,
+        container: &str,
+    ) -> Result<Self, StoreError> {
+        let location = format!("az://{account}/{container}");
         if !endpoint.starts_with("http://") {
             return Err(StoreError::Other {
                 location,
@@ -116,7 +157,7 @@ impl BlobClient {
         Ok(BlobClient {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             account: account.to_string(),
-            key,
+            auth,
             container: container.to_string(),
             http: Client::builder(TokioExecutor::new()).build_http(),
         })
@@ -175,7 +216,10 @@ impl BlobClient {
         for (k, v) in q {
             to_sign.push_str(&format!("\n{k}:{v}"));
         }
-        let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key) {
+        let Auth::Key(key) = &self.auth else {
+            return String::new();
+        };
+        let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(key) {
             Ok(m) => m,
             // HMAC takes a key of any length.
             Err(_) => return String::new(),
@@ -223,10 +267,14 @@ impl BlobClient {
             url.push('?');
             url.push_str(&qs.join("&"));
         }
+        if let Auth::Sas(sas) = &self.auth {
+            url.push(if query.is_empty() { '?' } else { '&' });
+            url.push_str(sas);
+        }
         let mut req = Request::builder().method(method.clone()).uri(&url);
         let h = req
             .headers_mut()
-            .ok_or_else(|| other(format!("bad request URL {url}")))?;
+            .ok_or_else(|| other("bad request URL".to_string()))?;
         let date = chrono::Utc::now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
@@ -244,13 +292,15 @@ impl BlobClient {
         for (k, v) in headers {
             put(k, v)?;
         }
-        let signature = self.sign(method.as_str(), &path, query, h);
-        let auth = format!("SharedKey {}:{signature}", self.account);
-        h.insert(
-            hyper::header::AUTHORIZATION,
-            hyper::header::HeaderValue::from_str(&auth)
-                .map_err(|e| other(format!("authorization: {e}")))?,
-        );
+        if let Auth::Key(_) = &self.auth {
+            let signature = self.sign(method.as_str(), &path, query, h);
+            let auth = format!("SharedKey {}:{signature}", self.account);
+            h.insert(
+                hyper::header::AUTHORIZATION,
+                hyper::header::HeaderValue::from_str(&auth)
+                    .map_err(|e| other(format!("authorization: {e}")))?,
+            );
+        }
         let req = req
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| other(e.to_string()))?;
@@ -400,6 +450,15 @@ impl AzureStore {
         };
     }
 
+    /// The lease this process holds on `blob`, if any.
+    pub fn lease_of(&self, blob: &str) -> Option<String> {
+        self.leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(blob)
+            .cloned()
+    }
+
     fn lease_header(&self, blob: &str) -> Option<(&'static str, String)> {
         self.leases
             .lock()
@@ -410,6 +469,64 @@ impl AzureStore {
 
     pub fn client(&self) -> &BlobClient {
         &self.client
+    }
+
+    /// Every blob under `prefix` (empty ones too: a lock's), all pages,
+    /// sorted, with its lease state.
+    pub async fn list_blobs(&self, prefix: &str) -> super::Result<Vec<ListedBlob>> {
+        let mut out = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let mut q = vec![
+                ("restype", "container"),
+                ("comp", "list"),
+                ("prefix", prefix),
+            ];
+            if !marker.is_empty() {
+                q.push(("marker", marker.as_str()));
+            }
+            let r = self
+                .client
+                .request(Method::GET, None, &q, &[], Vec::new())
+                .await?;
+            if r.status != 200 {
+                return Err(self.fail(prefix, &r, None));
+            }
+            let xml = String::from_utf8_lossy(&r.body).into_owned();
+            for blob in xml_all(&xml, "Blob") {
+                let name = xml_all(blob, "Name").first().map(|n| xml_unescape(n));
+                let size: u64 = xml_all(blob, "Content-Length")
+                    .first()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let Some(name) = name else { continue };
+                let lease_state = xml_all(blob, "LeaseState")
+                    .first()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                let meta = ObjectMeta {
+                    key: name,
+                    size,
+                    etag: xml_all(blob, "Etag")
+                        .first()
+                        .map(|e| super::unquote_etag(&xml_unescape(e))),
+                    last_modified: xml_all(blob, "Last-Modified")
+                        .first()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc2822(t).ok())
+                        .map(|t| t.with_timezone(&chrono::Utc)),
+                };
+                out.push(ListedBlob { meta, lease_state });
+            }
+            marker = xml_all(&xml, "NextMarker")
+                .first()
+                .map(|m| xml_unescape(m))
+                .unwrap_or_default();
+            if marker.is_empty() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.meta.key.cmp(&b.meta.key));
+        Ok(out)
     }
 
     fn fail(&self, blob: &str, r: &BlobResponse, conditional: Option<&PutMode>) -> StoreError {
@@ -454,8 +571,16 @@ impl AzureStore {
     }
 }
 
+/// A blob of a listing, with its lease state (`available`, `leased`,
+/// `expired`, `breaking`, `broken`).
+#[derive(Debug, Clone)]
+pub struct ListedBlob {
+    pub meta: ObjectMeta,
+    pub lease_state: String,
+}
+
 /// The text of every `<tag>...</tag>` in `xml`, unescaped.
-fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+pub(crate) fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     let mut out = Vec::new();
     let mut rest = xml;
@@ -468,7 +593,7 @@ fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     out
 }
 
-fn xml_unescape(s: &str) -> String {
+pub(crate) fn xml_unescape(s: &str) -> String {
     s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -490,6 +615,16 @@ impl super::ObjectStore for AzureStore {
 
     fn as_azure(&self) -> Option<&AzureStore> {
         Some(self)
+    }
+
+    /// The endpoint, account, container and blob: the same blob reached
+    /// through another configuration is recognised.
+    async fn identities(&self, key: &str) -> super::Result<Vec<super::ObjectId>> {
+        Ok(vec![super::ObjectId::Remote {
+            endpoint: self.client.endpoint.clone(),
+            bucket: format!("{}/{}", self.client.account, self.client.container),
+            key: key.to_string(),
+        }])
     }
 
     async fn get(&self, key: &str) -> super::Result<GetResult> {
@@ -613,56 +748,12 @@ impl super::ObjectStore for AzureStore {
 
     /// Every non-empty blob under `prefix`, all pages, sorted.
     async fn list(&self, prefix: &str) -> super::Result<Vec<ObjectMeta>> {
-        let mut out = Vec::new();
-        let mut marker = String::new();
-        loop {
-            let mut q = vec![
-                ("restype", "container"),
-                ("comp", "list"),
-                ("prefix", prefix),
-            ];
-            if !marker.is_empty() {
-                q.push(("marker", marker.as_str()));
-            }
-            let r = self
-                .client
-                .request(Method::GET, None, &q, &[], Vec::new())
-                .await?;
-            if r.status != 200 {
-                return Err(self.fail(prefix, &r, None));
-            }
-            let xml = String::from_utf8_lossy(&r.body).into_owned();
-            for blob in xml_all(&xml, "Blob") {
-                let name = xml_all(blob, "Name").first().map(|n| xml_unescape(n));
-                let size: u64 = xml_all(blob, "Content-Length")
-                    .first()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let Some(name) = name else { continue };
-                if size == 0 {
-                    continue;
-                }
-                out.push(ObjectMeta {
-                    key: name,
-                    size,
-                    etag: xml_all(blob, "Etag")
-                        .first()
-                        .map(|e| super::unquote_etag(&xml_unescape(e))),
-                    last_modified: xml_all(blob, "Last-Modified")
-                        .first()
-                        .and_then(|t| chrono::DateTime::parse_from_rfc2822(t).ok())
-                        .map(|t| t.with_timezone(&chrono::Utc)),
-                });
-            }
-            marker = xml_all(&xml, "NextMarker")
-                .first()
-                .map(|m| xml_unescape(m))
-                .unwrap_or_default();
-            if marker.is_empty() {
-                break;
-            }
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        Ok(self
+            .list_blobs(prefix)
+            .await?
+            .into_iter()
+            .filter(|b| b.meta.size > 0)
+            .map(|b| b.meta)
+            .collect())
     }
 }

@@ -207,6 +207,11 @@ fn nofollow_dir(at: BorrowedFd<'_>, name: &str) -> rustix::io::Result<OwnedFd> {
 }
 
 impl FsStore {
+    /// The directory the store is rooted at.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     /// The store rooted at `root`, which must exist: `--dir` and every
     /// store that is read (`restore --from`, `backup verify --from`). A
     /// missing root is an error naming it and saying how to create it.

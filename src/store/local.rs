@@ -266,6 +266,13 @@ impl ObjectStore for LocalStore {
         })
     }
 
+    /// The files' identities, as the directory store's: a migration to a
+    /// `file://` directory that is this working directory (by any path) is
+    /// refused.
+    async fn identities(&self, key: &str) -> Result<Vec<super::ObjectId>> {
+        self.fs.identities(key).await
+    }
+
     async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<()> {
         self.fs.delete(key, if_match).await
     }

@@ -6,6 +6,7 @@
 //! the same contract.
 
 pub mod azure;
+pub mod azure_probe;
 pub mod dynamo;
 pub mod fs;
 pub mod gcs;

@@ -49,7 +49,7 @@ use super::local::{LocalLayout, LocalStore};
 use super::s3::{S3Builder, S3Store, WriteOptions};
 use crate::config::{Config, Target};
 use crate::error::Error;
-use crate::location::{self, Location, SideSettings};
+use crate::location::{self, Location, SideSettings, join};
 use std::path::PathBuf;
 
 /// A built store, typed: commands that need S3-only requests (versions,
@@ -164,14 +164,19 @@ impl StoreBuilder {
                 let store = FsStore::open(root)?.with_max_object_size(max_object_size);
                 Store::Dir(if batched { store.batched() } else { store })
             }
-            StoreBuilder::Azure(a) => Store::Azure(super::azure::AzureStore::new(
-                super::azure::BlobClient::new(
-                    &a.endpoint,
-                    &a.account,
-                    &a.access_key,
-                    &a.container,
-                )?,
-            )),
+            StoreBuilder::Azure(a) => {
+                use super::azure::BlobClient;
+                use crate::config::AzureCredential;
+                let client = match &a.credential {
+                    AzureCredential::AccessKey(k) => {
+                        BlobClient::new(&a.endpoint, &a.account, k, &a.container)?
+                    }
+                    AzureCredential::SasToken(t) => {
+                        BlobClient::with_sas(&a.endpoint, &a.account, t, &a.container)?
+                    }
+                };
+                Store::Azure(super::azure::AzureStore::new(client))
+            }
             StoreBuilder::Gcs(g) => Store::Gcs(super::gcs::GcsStore::new(&g)?),
             StoreBuilder::Local {
                 root,
@@ -225,6 +230,21 @@ pub fn location_builder(
         )),
         Location::Gcs { bucket, prefix } => Ok((
             StoreBuilder::Gcs(gcs_side(bucket, side, source, env)),
+            prefix.clone(),
+            false,
+        )),
+        Location::Azure {
+            account,
+            container,
+            prefix,
+        } => Ok((
+            StoreBuilder::Azure(crate::config::azure_side(
+                account,
+                container,
+                side.endpoint.as_deref(),
+                source,
+                env,
+            )?),
             prefix.clone(),
             false,
         )),
@@ -332,6 +352,9 @@ pub async fn open_location(
         Location::S3 { bucket, .. } => format!("s3://{bucket}/{prefix}"),
         Location::Gcs { bucket, .. } if prefix.is_empty() => format!("gs://{bucket}"),
         Location::Gcs { bucket, .. } => format!("gs://{bucket}/{prefix}"),
+        Location::Azure {
+            account, container, ..
+        } => format!("az://{account}/{}", join(container, &prefix)),
     };
     Ok(Opened {
         store: builder.build().await?,

@@ -159,6 +159,19 @@ impl LockStore for LeaseLock<'_> {
     }
 
     async fn release_own(&self, info: &LockInfo, _tag: Option<&str>) -> Result<(), LockError> {
+        // A blob deleted under our lease (`migrate --delete-source`) took
+        // the lease with it: nothing is left to release.
+        if self.store.lease_of(&self.blob).as_deref() == Some(info.id.as_str()) {
+            let head = self
+                .store
+                .client()
+                .request(Method::HEAD, Some(&self.blob), &[], &[], Vec::new())
+                .await?;
+            if head.status == 404 && head.error_code() != Some("ContainerNotFound") {
+                self.store.use_lease(&self.blob, None);
+                return Ok(());
+            }
+        }
         let (found, _) = check(self.read().await?, &self.location(), &info.id, None)?;
         self.let_go(&found.id).await
     }

@@ -15,7 +15,7 @@ use super::guard::{self, LockSpec, Warn, under_locks};
 use super::lock::LockError;
 use super::state::{self, StateBody, StateInfo};
 use super::write::{self, PlanError, Purpose, Rules, StateWrite};
-use super::{keys, read, workspaces};
+use super::{keys, read};
 use crate::error::Error;
 use crate::store::{ObjectId, ObjectMeta, ObjectStore, StoreError, etag_is_md5};
 use bytes::Bytes;
@@ -106,6 +106,9 @@ pub struct Item {
     pub dest_key: String,
     #[serde(skip)]
     source_etag: Option<String>,
+    /// The MD5 of the bytes copied (phase 1), for phase 2.
+    #[serde(skip)]
+    source_md5: Option<String>,
 }
 
 /// Which workspaces to move.
@@ -119,14 +122,13 @@ pub enum Workspaces<'a> {
 pub struct Migration<'a> {
     pub src: &'a dyn ObjectStore,
     pub dst: &'a dyn ObjectStore,
-    /// The state key at the source (of the default workspace).
-    pub key: &'a str,
-    /// The state key at the destination (of the default workspace).
-    pub dest_key: &'a str,
-    pub workspace_key_prefix: &'a str,
-    /// The workspace key prefix at the destination (`--to-key` may change
-    /// it; otherwise the source's).
-    pub dest_workspace_key_prefix: &'a str,
+    /// How the source lays out its workspaces (its backend's rule, key
+    /// and prefix).
+    pub src_layout: keys::StateLayout,
+    /// How the destination lays them out: its own backend's rule, so a
+    /// state moves between layouts (s3 `<prefix>/W/<key>`, azurerm
+    /// `<key>env:W`, local `<workspace_dir>/W/terraform.tfstate`).
+    pub dst_layout: keys::StateLayout,
     /// The destination as the user wrote it, for messages.
     pub to: &'a str,
     /// Overwrite whatever the push rules say.
@@ -141,10 +143,7 @@ pub struct Migration<'a> {
 impl Migration<'_> {
     /// The workspaces to move, not started.
     pub async fn items(&self, which: Workspaces<'_>) -> Result<Vec<Item>, Error> {
-        if self.src.describe() == self.dst.describe()
-            && self.dest_key == self.key
-            && self.dest_workspace_key_prefix == self.workspace_key_prefix
-        {
+        if self.src.describe() == self.dst.describe() && self.src_layout == self.dst_layout {
             return Err(Error::Config(format!(
                 "{} is where the state already is: give another bucket, prefix or provider",
                 self.to
@@ -157,8 +156,8 @@ impl Migration<'_> {
         let items: Vec<Item> = names
             .into_iter()
             .map(|w| {
-                let sk = keys::state_key(self.key, &w, self.workspace_key_prefix);
-                let dk = keys::state_key(self.dest_key, &w, self.dest_workspace_key_prefix);
+                let sk = self.src_layout.state_key(&w);
+                let dk = self.dst_layout.state_key(&w);
                 Item {
                     workspace: w,
                     source: self.src.location(&sk),
@@ -172,6 +171,7 @@ impl Migration<'_> {
                     source_key: sk,
                     dest_key: dk,
                     source_etag: None,
+                    source_md5: None,
                 }
             })
             .collect();
@@ -224,19 +224,20 @@ impl Migration<'_> {
         Ok(())
     }
 
-    /// The workspaces that have a state at the source: `default` if the key
-    /// exists, and every `W` with a state at `<prefix>/W/<key>`, in listing
-    /// order.
+    /// The workspaces that have a state at the source: `default` if its
+    /// key exists, and every `W` with a state where the source's layout
+    /// puts it, in listing order.
     async fn workspaces(&self) -> Result<Vec<String>, Error> {
-        let (store, key, prefix) = (self.src, self.key, self.workspace_key_prefix);
+        let (store, layout) = (self.src, &self.src_layout);
+        let key = layout.state_key(keys::DEFAULT_WORKSPACE);
         let mut out = Vec::new();
-        match store.head(key).await {
+        match store.head(&key).await {
             Ok(_) => out.push(keys::DEFAULT_WORKSPACE.to_string()),
             Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        for m in store.list(&workspaces::list_prefix(prefix)).await? {
-            if let Some(w) = workspaces::workspace_of(&m.key, key, prefix)
+        for m in store.list(&layout.list_prefix()).await? {
+            if let Some(w) = layout.workspace_of(&m.key)
                 && keys::is_listed_workspace(&w)
             {
                 out.push(w);
@@ -244,7 +245,7 @@ impl Migration<'_> {
         }
         if out.is_empty() {
             return Err(Error::StateNotFound {
-                location: store.location(key),
+                location: store.location(&key),
             });
         }
         Ok(out)
@@ -432,6 +433,7 @@ impl Migration<'_> {
                     .1
             }
         };
+        item.source_md5 = Some(md5.clone());
         if got != md5 {
             return Err(StoreError::Other {
                 location: item.destination.clone(),
@@ -453,15 +455,28 @@ impl Migration<'_> {
         .map(|item| async move {
             let spec = LockSpec::new(src, &item.source_key, SOURCE_OPERATION);
             let etag = item.source_etag.clone();
+            let md5 = item.source_md5.clone();
             let key = item.source_key.clone();
             guard::under_lock(spec, self.lock_timeout, warn, async {
+                let changed = || Error::StateConflict {
+                    location: src.location(&key),
+                    reason: "the source changed after it was copied; it was not deleted. Run the migration again".into(),
+                };
                 let now = src.head(&key).await?;
-                if now.etag != etag {
-                    return Err(Error::StateConflict {
-                        location: src.location(&key),
-                        reason: "the source changed after it was copied; it was not deleted. Run the migration again".into(),
-                    });
-                }
+                let etag = if now.etag == etag {
+                    etag
+                } else {
+                    // Another ETag, maybe the same bytes: an Azure blob's
+                    // ETag changes with its metadata, where the azurerm lock
+                    // keeps its info (each lock and unlock changes it). The
+                    // bytes copied are what may be deleted, at the ETag
+                    // they are read with now (under the lock).
+                    let (meta, now_md5) = src.get_to(&key, &mut tokio::io::sink()).await?;
+                    if md5.as_deref() != Some(now_md5.as_str()) {
+                        return Err(changed());
+                    }
+                    meta.etag
+                };
                 // The digest item goes with the state (a digest left behind
                 // makes every later Terraform read of that key fail).
                 super::dynamo::delete_state(src, &key, etag.as_deref()).await?;
@@ -576,10 +591,12 @@ mod tests {
         Migration {
             src: &d.src,
             dst: &d.dst,
-            key: KEY,
-            dest_key: "moved/net/terraform.tfstate",
-            workspace_key_prefix: "env:",
-            dest_workspace_key_prefix: "env:",
+            src_layout: keys::StateLayout::new(keys::Layout::S3, KEY, "env:"),
+            dst_layout: keys::StateLayout::new(
+                keys::Layout::S3,
+                "moved/net/terraform.tfstate",
+                "env:",
+            ),
             to: "file:///elsewhere/moved",
             force,
             concurrency: 2,
@@ -713,13 +730,13 @@ mod tests {
         let d = dirs().await;
         let mut m = migration(&d, false, false);
         m.dst = &d.src;
-        m.dest_key = KEY;
+        m.dst_layout.key = KEY.into();
         assert!(matches!(
             m.items(Workspaces::All).await,
             Err(Error::Config(_))
         ));
         let mut m = migration(&d, false, false);
-        m.key = "absent/terraform.tfstate";
+        m.src_layout.key = "absent/terraform.tfstate".into();
         assert!(matches!(
             m.items(Workspaces::All).await,
             Err(Error::StateNotFound { .. })
@@ -729,8 +746,7 @@ mod tests {
         // would be itself and is refused.
         let mut m = migration(&d, false, false);
         m.dst = &d.src;
-        m.dest_key = KEY;
-        m.dest_workspace_key_prefix = "ws";
+        m.dst_layout = keys::StateLayout::new(keys::Layout::S3, KEY, "ws");
         let mut items = m.items(Workspaces::One("prod")).await.expect("items");
         assert_eq!(items[0].dest_key, "ws/prod/net/terraform.tfstate");
         m.run(&mut items, &|_| {}).await.expect("run");
@@ -749,6 +765,69 @@ mod tests {
             (items[0].action, items[0].status),
             (Action::Missing, Status::Skipped)
         );
+    }
+
+    /// Each side has its own layout: s3's `env:/W/<key>` moves to azurerm's
+    /// `<key>env:W` and back, byte for byte; the same objects under both
+    /// layouts are still refused.
+    #[tokio::test]
+    async fn between_layouts_and_back() {
+        let d = dirs().await;
+        let s3 = keys::StateLayout::new(keys::Layout::S3, KEY, "env:");
+        let az = keys::StateLayout::new(keys::Layout::Azure, "az/terraform.tfstate", "");
+        let warn = |w: String| panic!("unexpected warning {w}");
+        let mut m = migration(&d, false, false);
+        m.dst_layout = az.clone();
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        let dests: Vec<&str> = items.iter().map(|i| i.dest_key.as_str()).collect();
+        assert_eq!(
+            dests,
+            [
+                "az/terraform.tfstate",
+                "az/terraform.tfstateenv:prod",
+                "az/terraform.tfstateenv:staging"
+            ]
+        );
+        m.run(&mut items, &warn).await.expect("to azurerm's layout");
+        for (i, w) in ["default", "prod", "staging"].iter().enumerate() {
+            assert_eq!(
+                get(&d.dst, &az.state_key(w)).await,
+                Some(st(&format!("lin-{i}"), 5))
+            );
+        }
+        // Back, from the azurerm layout (its workspaces found by its
+        // listing rule) to the s3 one, into an empty directory.
+        let back = tempfile::tempdir().expect("tmp");
+        let back_store = FsStore::new(back.path()).expect("back");
+        let m = Migration {
+            src: &d.dst,
+            dst: &back_store,
+            src_layout: az.clone(),
+            dst_layout: s3.clone(),
+            ..migration(&d, false, false)
+        };
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        let names: Vec<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
+        assert_eq!(names, ["default", "prod", "staging"]);
+        m.run(&mut items, &warn).await.expect("back");
+        for (_, k) in WORKSPACES {
+            assert_eq!(get(&back_store, k).await, get(&d.src, k).await, "{k}");
+        }
+        no_locks(&d.dst).await;
+        no_locks(&back_store).await;
+        // The identity refusal holds across layouts: the same store and
+        // layout is refused, whatever the layouts were called.
+        let m = Migration {
+            src: &d.dst,
+            dst: &d.dst,
+            src_layout: az.clone(),
+            dst_layout: az,
+            ..migration(&d, false, false)
+        };
+        assert!(matches!(
+            m.items(Workspaces::All).await,
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]

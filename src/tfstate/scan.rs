@@ -1,6 +1,8 @@
 //! Finding locks across a bucket: every `*.tflock` object under a prefix,
 //! read and parsed, and, when the store has a DynamoDB lock table, every
-//! lock item of the bucket under that prefix beside them.
+//! lock item of the bucket under that prefix beside them. A local
+//! backend's locks are its OS-locked state files, an azurerm container's
+//! its leased blobs.
 
 use super::dynamo;
 use super::keys::{self, LOCK_SUFFIX};
@@ -101,6 +103,9 @@ pub async fn locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLoc
     if store.as_local().is_some() {
         return local_locks(store, prefix).await;
     }
+    if let Some(azure) = store.as_azure() {
+        return azure_locks(store, azure, prefix).await;
+    }
     if store.as_gcs().is_some() {
         return gcs_locks(store, prefix).await;
     }
@@ -190,6 +195,38 @@ async fn gcs_locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLoc
         });
     }
     out.sort_by(|a, b| a.lock_key.cmp(&b.lock_key));
+    Ok(out)
+}
+
+/// The azurerm backend's locks: every blob under `prefix` with a lease
+/// (empty ones too: Terraform's lock creates the state blob empty), with
+/// the holder from its `terraformlockid` metadata (`tfstate::azure_lock`).
+/// The lock's key is the blob's: the lease is on the state itself.
+async fn azure_locks(
+    store: &dyn ObjectStore,
+    azure: &crate::store::azure::AzureStore,
+    prefix: &str,
+) -> Result<Vec<FoundLock>, Error> {
+    let mut out = Vec::new();
+    for blob in azure.list_blobs(prefix).await? {
+        if blob.lease_state != "leased" {
+            continue;
+        }
+        let key = blob.meta.key.clone();
+        let (_, current) = super::guard::LockSet::new(store, &key).holder().await?;
+        // Released since the listing.
+        if matches!(current, Current::Unlocked) {
+            continue;
+        }
+        out.push(FoundLock {
+            lock_key: key.clone(),
+            state_key: key,
+            meta: blob.meta,
+            current,
+            has_tflock: true,
+            item: None,
+        });
+    }
     Ok(out)
 }
 

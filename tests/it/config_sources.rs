@@ -94,6 +94,32 @@ async fn from_manifest(server: Server) {
         .await
         .expect("lock taken where the manifest says");
     assert!(String::from_utf8_lossy(&lock.bytes).contains("from-manifest"));
+    // `-f manifest.yaml status`: the state where the labels say, and the
+    // lock just taken.
+    store
+        .put(
+            "mcf/terraform.tfstate",
+            crate::support::state("mcf-s3", 4, 1),
+            tfsync::store::PutMode::Create,
+        )
+        .await
+        .expect("seed");
+    let r = run(bare(&server)
+        .current_dir(empty.path())
+        .arg("-f")
+        .arg(&m)
+        .args(["--output", "json", "status"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(
+        (
+            v["state"]["serial"].as_u64(),
+            v["state"]["lineage"].as_str()
+        ),
+        (Some(4), Some("mcf-s3")),
+        "{v}"
+    );
+    assert_eq!(v["lock"]["Operation"], "from-manifest", "{v}");
 
     // A tofu manifest with only tofu.openmcf.org labels: its provisioner
     // label picks them (no --engine needed).

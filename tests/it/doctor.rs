@@ -161,3 +161,124 @@ on_each_server!(doctor_safe_unversioned);
 on_each_server!([ceph] doctor_unsafe_versioned, lock_warns_on_versioned_bucket);
 on_each_server!([seaweedfs, moto] doctor_safe_versioned);
 on_each_server!([s3rver] doctor_unsafe_ignores_conditions);
+
+/// The azurerm backend on Azurite: doctor probes what Terraform's lease
+/// lock and tfsync's conditional writes need (a second lease refused, a
+/// write without the lease refused, create-only and If-Match refused when
+/// stale, a break) and calls it safe; nothing is left in the container.
+/// A missing container is named as such.
+#[tokio::test]
+async fn azurerm_on_azurite_is_probed_through_leases() {
+    use tfsync::store::ObjectStore;
+    use tfsync::store::azure::{AzureStore, BlobClient};
+    let Some(server) = support::server("azurite") else {
+        return;
+    };
+    let container = support::unique_name("doctor")
+        .to_lowercase()
+        .replace('_', "-");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("backend.tf"),
+        format!(
+            "terraform {{\n  backend \"azurerm\" {{\n    storage_account_name = \"{}\"\n    container_name       = \"{container}\"\n    key                  = \"app/terraform.tfstate\"\n  }}\n}}\n",
+            server.env["AZURE_STORAGE_ACCOUNT"]
+        ),
+    )
+    .expect("backend.tf");
+    let doctor = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("ARM_ACCESS_KEY", &server.env["ARM_ACCESS_KEY"])
+            .env(
+                "TFSYNC_AZURE_ENDPOINT",
+                &server.env["AZURE_STORAGE_ENDPOINT"],
+            )
+            .current_dir(dir.path())
+            .args(["doctor", "--output", "json"]);
+        run(&mut cmd)
+    };
+
+    let r = doctor();
+    assert_eq!(r.code, 6, "no container: unsafe: {r:?}");
+    assert!(r.stderr.contains("the container does not exist"), "{r:?}");
+
+    let client = BlobClient::new(
+        &server.env["AZURE_STORAGE_ENDPOINT"],
+        &server.env["AZURE_STORAGE_ACCOUNT"],
+        &server.env["ARM_ACCESS_KEY"],
+        &container,
+    )
+    .expect("client");
+    let made = client
+        .request(
+            hyper::Method::PUT,
+            None,
+            &[("restype", "container")],
+            &[],
+            vec![],
+        )
+        .await
+        .expect("create container");
+    assert_eq!(made.status, 201, "{made:?}");
+    let r = doctor();
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["safe"], true, "{v:#}");
+    for id in [
+        "permissions",
+        "create_only",
+        "if_match",
+        "lease_exclusive",
+        "lease_guards_writes",
+        "lease_break",
+        "cleanup",
+    ] {
+        assert_eq!(verdict(&v, id), "pass", "{id}: {v:#}");
+    }
+    let left = AzureStore::new(client)
+        .list("")
+        .await
+        .expect("list the container");
+    assert!(left.is_empty(), "scratch blobs left: {left:?}");
+}
+
+/// Terraform's local backend: doctor checks, on a scratch file beside the
+/// state, that the file system keeps a second fcntl write lock (and flock)
+/// out, names the file system, and leaves nothing behind.
+#[test]
+fn local_backend_locks_are_probed_on_its_file_system() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("main.tf"), "terraform {}\n").expect("main.tf");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .args(["doctor", "--output", "json"]);
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["safe"], true, "{v:#}");
+    for id in [
+        "permissions",
+        "filesystem",
+        "os_lock_excludes",
+        "os_lock_visible",
+        "flock_excludes",
+        "cleanup",
+    ] {
+        assert_eq!(verdict(&v, id), "pass", "{id}: {v:#}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("main.tf")],
+        "nothing left"
+    );
+}

@@ -547,37 +547,72 @@ async fn a_lost_response_to_the_lock_create_is_recognised_by_its_id() {
 }
 
 #[tokio::test]
-async fn migrate_moves_the_default_workspace_and_refuses_the_others() {
+async fn migrate_between_gcs_buckets_and_to_a_directory() {
     let Some(server) = server() else { return };
     let s = new_bucket(&server, "gcs-mig").await;
+    let other = new_bucket(&server, "gcs-mig2").await;
     let ep = endpoint(&server);
     let dir = backend_dir(s.bucket(), "net");
-    let state = support::state("M", 4, 1);
-    s.put("net/default.tfstate", state.clone(), PutMode::Overwrite)
-        .await
-        .expect("put");
-    s.put("net/dev.tfstate", state.clone(), PutMode::Overwrite)
-        .await
-        .expect("put");
+    let states: Vec<(&str, Vec<u8>)> = vec![
+        ("default", support::state("M0", 4, 1)),
+        ("dev", support::state("M1", 2, 2)),
+        ("prod", support::state("M2", 9, 0)),
+    ];
+    for (w, b) in &states {
+        s.put(&format!("net/{w}.tfstate"), b.clone(), PutMode::Overwrite)
+            .await
+            .expect("put");
+    }
+    // gcs -> gcs: Terraform's gcs layout on both sides, the destination's
+    // prefix the location's.
+    let to = format!("gs://{}/moved/here", other.bucket());
+    ok(&support::run(tfsync(&ep, dir.path()).args([
+        "migrate",
+        "--all-workspaces",
+        "--to",
+        &to,
+    ])));
+    for (w, b) in &states {
+        let got = other
+            .get(&format!("moved/here/{w}.tfstate"))
+            .await
+            .expect("moved");
+        assert_eq!(&got.bytes, b, "{w}: byte for byte");
+        assert!(
+            other.head(&format!("moved/here/{w}.tflock")).await.is_err(),
+            "{w}: lock released"
+        );
+        assert!(
+            s.head(&format!("net/{w}.tflock")).await.is_err(),
+            "{w}: source lock released"
+        );
+    }
+    // Its key options do not apply to a gcs destination.
+    let bad = support::run(tfsync(&ep, dir.path()).args([
+        "migrate",
+        "--to",
+        &to,
+        "--to-workspace-key-prefix",
+        "x",
+    ]));
+    assert_eq!(bad.code, 2, "{bad:?}");
+    // gcs -> a directory (s3's layout there).
     let to = dir.path().join("dest");
     std::fs::create_dir(&to).expect("mkdir");
     let loc = format!("file://{}", to.display());
-    // The workspaces would be laid out as s3's: refused, nothing written.
-    let all =
-        support::run(tfsync(&ep, dir.path()).args(["migrate", "--all-workspaces", "--to", &loc]));
-    assert_eq!(all.code, 2, "{all:?}");
-    assert!(all.stderr.contains("gcs backend"), "{all:?}");
-    assert!(!to.join("net/default.tfstate").exists());
-    ok(&support::run(
-        tfsync(&ep, dir.path()).args(["migrate", "--to", &loc]),
-    ));
+    ok(&support::run(tfsync(&ep, dir.path()).args([
+        "migrate",
+        "--all-workspaces",
+        "--to",
+        &loc,
+    ])));
     assert_eq!(
         std::fs::read(to.join("net/default.tfstate")).expect("moved"),
-        state
+        states[0].1
     );
-    assert!(
-        s.head("net/default.tflock").await.is_err(),
-        "source lock released"
+    assert_eq!(
+        std::fs::read(to.join("env:/dev/net/default.tfstate")).expect("dev"),
+        states[1].1
     );
 }
 
@@ -659,7 +694,4 @@ async fn backup_to_a_gs_location_verify_and_restore_from_it() {
         &format!("{to}/{id}"),
     ])));
     assert_eq!(s.get("svc/default.tfstate").await.expect("get").bytes, a);
-    // Not a migration destination yet.
-    let m = support::run(tfsync(&ep, dir.path()).args(["migrate", "--to", &to]));
-    assert_eq!(m.code, 2, "{m:?}");
 }

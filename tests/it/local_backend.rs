@@ -592,8 +592,21 @@ async fn migrate_from_local_to_s3() {
     );
     assert!(!dir.join(".terraform.tfstate.lock.info").exists());
     assert!(terraform_can_lock(dir, "terraform.tfstate"));
-    // Workspaces of a local backend do not move yet: said, nothing done.
+    // The workspaces move too, each from the local layout
+    // (`terraform.tfstate.d/W/terraform.tfstate`) to the s3 one
+    // (`env:/W/<key>`), under both locks, byte for byte.
+    let (dev, qa) = (state("to-s3-dev", 2, 1), state("to-s3-qa", 4, 2));
+    for (w, v) in [("dev", &dev), ("qa", &qa)] {
+        let d = dir.join("terraform.tfstate.d").join(w);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::write(d.join("terraform.tfstate"), v).expect("ws");
+    }
+    // Debris the local listing must not take for a workspace.
+    std::fs::create_dir_all(dir.join("terraform.tfstate.d/x/y")).expect("mkdir");
+    std::fs::write(dir.join("terraform.tfstate.d/x/y/terraform.tfstate"), &dev).expect("x");
     let r = cmd(&[
+        "--output",
+        "json",
         "migrate",
         "--all-workspaces",
         "--to",
@@ -601,8 +614,60 @@ async fn migrate_from_local_to_s3() {
         "--to-endpoint",
         &server.endpoint(),
     ]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("not supported yet"), "{r:?}");
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let mapping: Vec<(String, String, String)> = v["mapping"]
+        .as_array()
+        .expect("mapping")
+        .iter()
+        .map(|m| {
+            let f = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            (f("workspace"), f("source_key"), f("destination_key"))
+        })
+        .collect();
+    let want = [
+        ("default", "terraform.tfstate", "moved/terraform.tfstate"),
+        (
+            "dev",
+            "terraform.tfstate.d/dev/terraform.tfstate",
+            "env:/dev/moved/terraform.tfstate",
+        ),
+        (
+            "qa",
+            "terraform.tfstate.d/qa/terraform.tfstate",
+            "env:/qa/moved/terraform.tfstate",
+        ),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(mapping, want, "{v}");
+    for (key, bytes) in [
+        ("moved/terraform.tfstate", &v1),
+        ("env:/dev/moved/terraform.tfstate", &dev),
+        ("env:/qa/moved/terraform.tfstate", &qa),
+    ] {
+        assert_eq!(&bucket.get(key).await.expect(key).bytes, bytes, "{key}");
+        assert!(
+            bucket
+                .head(&format!("{key}.tflock"))
+                .await
+                .is_err_and(|e| e.is_not_found()),
+            "{key}: the destination's .tflock released"
+        );
+    }
+    for w in ["dev", "qa"] {
+        let rel = format!("terraform.tfstate.d/{w}/terraform.tfstate");
+        assert!(
+            !dir.join(format!(
+                "terraform.tfstate.d/{w}/.terraform.tfstate.lock.info"
+            ))
+            .exists(),
+            "{w}: the local lock info removed"
+        );
+        assert!(terraform_can_lock(dir, &rel), "{w}: the OS lock released");
+    }
 }
 
 /// `backup` of a local working directory takes its states (default and

@@ -24,6 +24,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tfsync::store::{ObjectStore, PutMode};
 
 const KEY: &str = "race/terraform.tfstate";
+const LINEAGE: &str = "race-lineage";
 
 fn setting(k: &str, d: usize) -> usize {
     std::env::var(k)
@@ -115,9 +116,73 @@ async fn run_race(server: Server, with_table: bool, procs: usize, cycles: usize)
         None
     };
     store
-        .put(KEY, state("race-lineage", 0, 1), PutMode::Create)
+        .put(KEY, state(LINEAGE, 0, 1), PutMode::Create)
         .await
         .expect("seed state");
+    let tfsync: Tfsync = {
+        let (server, bucket) = (server.clone(), bucket.clone());
+        Arc::new(move || server.tfsync(&bucket, KEY))
+    };
+    let Outcome {
+        elapsed,
+        reads,
+        holders,
+    } = drive(tfsync, procs, cycles, readers);
+    let fin: serde_json::Value =
+        serde_json::from_slice(&store.get(KEY).await.expect("final").bytes).expect("json");
+    let expected = (procs * cycles) as u64;
+    eprintln!(
+        "race on {}: {procs} processes x {cycles} cycles in {:.1}s ({:.0} ms/cycle), final serial {} (expected {expected}), {holders} holders without overlap, {reads} concurrent reads all complete",
+        server.name,
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / expected as f64,
+        fin["serial"]
+    );
+    assert_eq!(
+        fin["serial"].as_u64(),
+        Some(expected),
+        "lost or duplicated increments"
+    );
+    assert_eq!(fin["lineage"], LINEAGE);
+    assert_eq!(holders, procs * cycles);
+    assert!(
+        store.head(&format!("{KEY}.tflock")).await.is_err(),
+        "nothing left locked"
+    );
+    if let Some(t) = table {
+        let final_bytes = store.get(KEY).await.expect("final").bytes;
+        let digest = t
+            .get(&format!("{bucket}/{KEY}-md5"))
+            .await
+            .expect("digest item")
+            .and_then(|i| i.get("Digest").cloned());
+        assert_eq!(
+            digest,
+            Some(tfsync::store::md5_hex(&final_bytes)),
+            "the digest is the final object's MD5"
+        );
+        assert_eq!(
+            t.get(&format!("{bucket}/{KEY}")).await.expect("lock item"),
+            None,
+            "no lock item left"
+        );
+    }
+}
+
+/// What one race run saw.
+struct Outcome {
+    elapsed: std::time::Duration,
+    reads: usize,
+    holders: usize,
+}
+
+/// A fresh `tfsync` command on the raced state (its backend in its
+/// environment or working directory).
+type Tfsync = Arc<dyn Fn() -> std::process::Command + Send + Sync>;
+
+/// The workers and readers of the race, on any backend; the caller seeded
+/// the state (lineage [`LINEAGE`], serial 0) and checks the end.
+fn drive(tfsync: Tfsync, procs: usize, cycles: usize, readers: usize) -> Outcome {
     let dir = tempfile::tempdir().expect("tempdir");
     let log_path = dir.path().join("holders.log");
     let log = Arc::new(std::sync::Mutex::new(
@@ -128,25 +193,23 @@ async fn run_race(server: Server, with_table: bool, procs: usize, cycles: usize)
 
     let mut reader_threads = Vec::new();
     for r in 0..readers {
-        let (server, bucket, done) = (server.clone(), bucket.clone(), done.clone());
+        let (tfsync, done) = (tfsync.clone(), done.clone());
         reader_threads.push(std::thread::spawn(move || {
             let (mut last, mut reads) = (0u64, 0usize);
             while !done.load(Ordering::SeqCst) {
                 let serial = if r % 2 == 0 {
-                    let out = run(server.tfsync(&bucket, KEY).args(["pull"]));
+                    let out = run(tfsync().args(["pull"]));
                     assert_eq!(out.code, 0, "reader pull: {out:?}");
                     let v: serde_json::Value =
                         serde_json::from_str(&out.stdout).expect("pull returns a complete state");
-                    assert_eq!(v["lineage"], "race-lineage");
+                    assert_eq!(v["lineage"], LINEAGE);
                     v["serial"].as_u64().expect("serial")
                 } else {
-                    let out = run(server
-                        .tfsync(&bucket, KEY)
-                        .args(["--output", "json", "status"]));
+                    let out = run(tfsync().args(["--output", "json", "status"]));
                     assert_eq!(out.code, 0, "reader status: {out:?}");
                     let v: serde_json::Value =
                         serde_json::from_str(&out.stdout).expect("status json");
-                    assert_eq!(v["state"]["lineage"], "race-lineage", "{v}");
+                    assert_eq!(v["state"]["lineage"], LINEAGE, "{v}");
                     v["state"]["serial"].as_u64().expect("serial")
                 };
                 assert!(
@@ -162,10 +225,10 @@ async fn run_race(server: Server, with_table: bool, procs: usize, cycles: usize)
 
     let mut workers = Vec::new();
     for w in 0..procs {
-        let (server, bucket, log) = (server.clone(), bucket.clone(), log.clone());
+        let (command, log) = (tfsync.clone(), log.clone());
         let file = dir.path().join(format!("w{w}.tfstate"));
         workers.push(std::thread::spawn(move || {
-            let tfsync = |args: &[&str]| run(server.tfsync(&bucket, KEY).args(args));
+            let tfsync = |args: &[&str]| run(command().args(args));
             for c in 0..cycles {
                 let info = format!("w{w} c{c}");
                 let r = tfsync(&[
@@ -209,45 +272,11 @@ async fn run_race(server: Server, with_table: bool, procs: usize, cycles: usize)
         .map(|t| t.join().expect("reader"))
         .sum();
 
-    let fin: serde_json::Value =
-        serde_json::from_slice(&store.get(KEY).await.expect("final").bytes).expect("json");
-    let expected = (procs * cycles) as u64;
     let holders = check_no_overlap(&log_path);
-    eprintln!(
-        "race on {}: {procs} processes x {cycles} cycles in {:.1}s ({:.0} ms/cycle), final serial {} (expected {expected}), {holders} holders without overlap, {reads} concurrent reads all complete",
-        server.name,
-        elapsed.as_secs_f64(),
-        elapsed.as_secs_f64() * 1000.0 / expected as f64,
-        fin["serial"]
-    );
-    assert_eq!(
-        fin["serial"].as_u64(),
-        Some(expected),
-        "lost or duplicated increments"
-    );
-    assert_eq!(fin["lineage"], "race-lineage");
-    assert_eq!(holders, procs * cycles);
-    assert!(
-        store.head(&format!("{KEY}.tflock")).await.is_err(),
-        "nothing left locked"
-    );
-    if let Some(t) = table {
-        let final_bytes = store.get(KEY).await.expect("final").bytes;
-        let digest = t
-            .get(&format!("{bucket}/{KEY}-md5"))
-            .await
-            .expect("digest item")
-            .and_then(|i| i.get("Digest").cloned());
-        assert_eq!(
-            digest,
-            Some(tfsync::store::md5_hex(&final_bytes)),
-            "the digest is the final object's MD5"
-        );
-        assert_eq!(
-            t.get(&format!("{bucket}/{KEY}")).await.expect("lock item"),
-            None,
-            "no lock item left"
-        );
+    Outcome {
+        elapsed,
+        reads,
+        holders,
     }
 }
 
@@ -266,3 +295,102 @@ fn the_checker_catches_overlaps() {
 
 on_each_server!(race);
 on_each_server!([moto] race_with_table);
+
+/// The same race on the azurerm backend (Azurite): every lock is an
+/// infinite lease on the state blob with the holder in its metadata, every
+/// push is written under that lease. At the end no lease and no lock info
+/// is left on the blob.
+#[tokio::test(flavor = "multi_thread")]
+async fn race_azurerm() {
+    use tfsync::store::azure::{AzureStore, BlobClient};
+    let Some(server) = crate::support::server("azurite") else {
+        return;
+    };
+    let (procs, cycles, readers) = (
+        setting("TFSYNC_RACE_PROCS", 16),
+        setting("TFSYNC_RACE_CYCLES", 10),
+        setting("TFSYNC_RACE_READERS", 2),
+    );
+    let container = crate::support::unique_name("race")
+        .to_lowercase()
+        .replace('_', "-");
+    let (endpoint, account, key) = (
+        server.env["AZURE_STORAGE_ENDPOINT"].clone(),
+        server.env["AZURE_STORAGE_ACCOUNT"].clone(),
+        server.env["ARM_ACCESS_KEY"].clone(),
+    );
+    let client = BlobClient::new(&endpoint, &account, &key, &container).expect("client");
+    let r = client
+        .request(
+            hyper::Method::PUT,
+            None,
+            &[("restype", "container")],
+            &[],
+            vec![],
+        )
+        .await
+        .expect("create container");
+    assert_eq!(r.status, 201, "{r:?}");
+    let store = AzureStore::new(client.clone());
+    store
+        .put(KEY, state(LINEAGE, 0, 1), PutMode::Create)
+        .await
+        .expect("seed state");
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(
+        home.path().join("backend.tf"),
+        format!(
+            "terraform {{\n  backend \"azurerm\" {{\n    storage_account_name = \"{account}\"\n    container_name       = \"{container}\"\n    key                  = \"{KEY}\"\n  }}\n}}\n"
+        ),
+    )
+    .expect("backend.tf");
+    let tfsync: Tfsync = {
+        let dir = home.path().to_path_buf();
+        Arc::new(move || {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOME", &dir)
+                .env("ARM_ACCESS_KEY", &key)
+                .env("TFSYNC_AZURE_ENDPOINT", &endpoint)
+                .current_dir(&dir);
+            cmd
+        })
+    };
+    let Outcome {
+        elapsed,
+        reads,
+        holders,
+    } = drive(tfsync, procs, cycles, readers);
+    let fin: serde_json::Value =
+        serde_json::from_slice(&store.get(KEY).await.expect("final").bytes).expect("json");
+    let expected = (procs * cycles) as u64;
+    eprintln!(
+        "race on azurite (azurerm): {procs} processes x {cycles} cycles in {:.1}s ({:.0} ms/cycle), final serial {} (expected {expected}), {holders} holders without overlap, {reads} concurrent reads all complete",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / expected as f64,
+        fin["serial"]
+    );
+    assert_eq!(
+        fin["serial"].as_u64(),
+        Some(expected),
+        "lost or duplicated increments"
+    );
+    assert_eq!(fin["lineage"], LINEAGE);
+    assert_eq!(holders, procs * cycles);
+    let head = client
+        .request(hyper::Method::HEAD, Some(KEY), &[], &[], vec![])
+        .await
+        .expect("head");
+    assert_eq!(head.status, 200, "{head:?}");
+    assert_ne!(
+        head.header("x-ms-lease-state"),
+        Some("leased"),
+        "no lease left on the state blob"
+    );
+    assert_eq!(
+        client.read_lock_info(KEY).await.expect("metadata"),
+        None,
+        "no lock info left in the metadata"
+    );
+}
