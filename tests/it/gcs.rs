@@ -243,6 +243,13 @@ async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation(
     let v: serde_json::Value = serde_json::from_str(&locks.stdout).expect("json");
     assert_eq!(v["locks"][0]["state_key"], "prod/default.tfstate", "{v}");
     assert_eq!(v["locks"][0]["lock"]["id"], generation.as_str(), "{v}");
+    let prom = support::run(tfsync(&ep, dir.path()).args(["--output", "prometheus", "locks"]));
+    ok(&prom);
+    assert!(
+        prom.stdout.contains(&format!("id=\"{generation}\""))
+            && prom.stdout.contains("lock_store=\"gcs\""),
+        "{prom:?}"
+    );
 
     // Terraform's own JSON ID is not what Terraform calls the lock's ID.
     let other = support::run(tfsync(&ep, dir.path()).args([
