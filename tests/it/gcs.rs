@@ -702,3 +702,39 @@ async fn backup_to_a_gs_location_verify_and_restore_from_it() {
     ])));
     assert_eq!(s.get("svc/default.tfstate").await.expect("get").bytes, a);
 }
+
+// The proxy runs on the runtime while the test waits for tfsync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_three_times_in_all() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-retry").await;
+    let ep = endpoint(&server);
+    let proxy = proxy::Proxy::start(ep.trim_start_matches("http://").to_string()).await;
+    let via = format!("http://127.0.0.1:{}", proxy.port);
+    let dir = backend_dir(s.bucket(), "r");
+    let state = support::state("R", 1, 1);
+    s.put("r/default.tfstate", state.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    let fail = |times| proxy::Rule {
+        method: "GET",
+        path_ends: "default.tfstate".into(),
+        times,
+        fault: proxy::Fault::Respond(503),
+    };
+    proxy.add(fail(2));
+    let pulled = support::run(tfsync(&via, dir.path()).arg("pull"));
+    ok(&pulled);
+    assert_eq!(pulled.stdout.as_bytes(), &state[..]);
+    proxy.clear();
+    proxy.add(fail(3));
+    let gave_up = support::run(tfsync(&via, dir.path()).arg("pull"));
+    assert_eq!(gave_up.code, 1, "{gave_up:?}");
+    assert!(gave_up.stderr.contains("503"), "{gave_up:?}");
+    let tries = proxy
+        .seen()
+        .iter()
+        .filter(|r| r.status == Some(503))
+        .count();
+    assert_eq!(tries, 3, "three tries in all");
+}
