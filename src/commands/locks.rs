@@ -51,7 +51,8 @@ pub async fn run(ctx: &Ctx, args: LocksArgs) -> Result<(), Error> {
 /// `--output prometheus`: one `tfsync_lock_age_seconds` sample per lock
 /// record (the `.tflock` in the bucket, `lock_store="s3"` (`"dir"` for a
 /// directory store, `"local"` for a local backend's OS lock,
-/// `"azure_lease"` for an azurerm blob lease), and the DynamoDB item,
+/// `"azure_lease"` for an azurerm blob lease, `"gcs"` for a gcs
+/// `.tflock`), and the DynamoDB item,
 /// `lock_store="dynamodb"`), the
 /// number of locks found and of unreadable ones.
 fn prometheus(ctx: &Ctx, args: &LocksArgs, found: &[FoundLock]) -> Result<String, Error> {
@@ -85,6 +86,8 @@ fn prometheus(ctx: &Ctx, args: &LocksArgs, found: &[FoundLock]) -> Result<String
         "azure_lease"
     } else if ctx.store.as_local().is_some() {
         "local"
+    } else if ctx.store.as_gcs().is_some() {
+        "gcs"
     } else {
         "dir"
     };

@@ -90,6 +90,18 @@ fn destination_keys(
             args.to
         )));
     }
+    if layout == keys::Layout::Gcs {
+        // Terraform's gcs layout: `<prefix>/<W>.tfstate`, the prefix being
+        // the location's; no key, no workspace key prefix.
+        if args.to_key.is_some() || args.to_workspace_key_prefix.is_some() {
+            return Err(Error::Config(format!(
+                "--to {} is a gcs bucket: its workspaces are <prefix>/<W>.tfstate, as Terraform's gcs backend lays them out, the prefix being the location's (gs://bucket/PREFIX); leave out --to-key and --to-workspace-key-prefix",
+                args.to
+            )));
+        }
+        keys::validate_prefix(loc.prefix()).map_err(Error::Config)?;
+        return Ok((None, loc.prefix().to_string(), layout));
+    }
     if let Some(k) = &args.to_key {
         keys::validate_key(k).map_err(|e| Error::Config(format!("--to-key: {e}")))?;
         if !loc.prefix().is_empty() {

@@ -569,6 +569,21 @@ impl super::ObjectStore for GcsStore {
         Some(self)
     }
 
+    /// After a lock on an endpoint that is not Google's (no request): such
+    /// servers may ignore the generation precondition the lock relies on
+    /// (gcp-storage-emulator does); `tfsync doctor` measures it.
+    async fn lock_safety_warning(&self) -> Option<String> {
+        let host = self.origin.split("://").nth(1).unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        if self.origin.starts_with("https://") && host.ends_with(".googleapis.com") {
+            return None;
+        }
+        Some(format!(
+            "warning: {} is not Google Cloud Storage itself: servers that emulate it (gcp-storage-emulator) ignore ifGenerationMatch, and then the lock may NOT exclude other writers. Run `tfsync doctor` to check this server",
+            self.origin
+        ))
+    }
+
     async fn identities(&self, key: &str) -> Result<Vec<ObjectId>> {
         Ok(vec![ObjectId::Remote {
             endpoint: format!("gcs:{}", self.origin),
@@ -817,5 +832,14 @@ mod tests {
             s.csek_headers("p/default.tflock").is_empty(),
             "locks unencrypted"
         );
+    }
+
+    #[tokio::test]
+    async fn a_lock_off_google_warns() {
+        let emu = GcsStore::new(&opts(GcsAuth::Anonymous, "http://127.0.0.1:19006")).expect("s");
+        let w = emu.lock_safety_warning().await.expect("warning");
+        assert!(w.contains("tfsync doctor"), "{w}");
+        let gcs = GcsStore::new(&opts(GcsAuth::Default, DEFAULT_ENDPOINT)).expect("s");
+        assert_eq!(gcs.lock_safety_warning().await, None);
     }
 }

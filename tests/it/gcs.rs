@@ -156,6 +156,9 @@ async fn a_backend_gcs_block_drives_the_commands() {
     let lock = support::run(tfsync(&ep, dir.path()).args(["--quiet", "lock"]));
     ok(&lock);
     let id = lock.stdout.trim().to_string();
+    // Not Google's endpoint: the lock warns that the server may ignore the
+    // precondition (doctor measures it).
+    assert!(lock.stderr.contains("tfsync doctor"), "{lock:?}");
     let held = s.get("team/net/default.tflock").await.expect("lock object");
     assert_eq!(
         held.meta.etag.as_deref(),
@@ -240,6 +243,13 @@ async fn a_terraform_lock_blocks_and_force_unlock_releases_it_by_its_generation(
     let v: serde_json::Value = serde_json::from_str(&locks.stdout).expect("json");
     assert_eq!(v["locks"][0]["state_key"], "prod/default.tfstate", "{v}");
     assert_eq!(v["locks"][0]["lock"]["id"], generation.as_str(), "{v}");
+    let prom = support::run(tfsync(&ep, dir.path()).args(["--output", "prometheus", "locks"]));
+    ok(&prom);
+    assert!(
+        prom.stdout.contains(&format!("id=\"{generation}\""))
+            && prom.stdout.contains("lock_store=\"gcs\""),
+        "{prom:?}"
+    );
 
     // Terraform's own JSON ID is not what Terraform calls the lock's ID.
     let other = support::run(tfsync(&ep, dir.path()).args([
@@ -543,23 +553,57 @@ async fn a_lost_response_to_the_lock_create_is_recognised_by_its_id() {
     assert!(s.head("lost/default.tflock").await.is_err());
 }
 
-/// Every workspace of a gcs backend moves (each side in its own layout):
-/// into a directory laid out as s3's, the default at the source's key
-/// (`<prefix>/default.tfstate`), `W` at `env:/W/<that key>`; the source's
-/// locks are released. (Old code refused `--all-workspaces`.)
 #[tokio::test]
-async fn migrate_moves_every_workspace_out_of_gcs() {
+async fn migrate_between_gcs_buckets_and_to_a_directory() {
     let Some(server) = server() else { return };
     let s = new_bucket(&server, "gcs-mig").await;
+    let other = new_bucket(&server, "gcs-mig2").await;
     let ep = endpoint(&server);
     let dir = backend_dir(s.bucket(), "net");
-    let (state, dev) = (support::state("M", 4, 1), support::state("D", 7, 2));
-    s.put("net/default.tfstate", state.clone(), PutMode::Overwrite)
-        .await
-        .expect("put");
-    s.put("net/dev.tfstate", dev.clone(), PutMode::Overwrite)
-        .await
-        .expect("put");
+    let states: Vec<(&str, Vec<u8>)> = vec![
+        ("default", support::state("M0", 4, 1)),
+        ("dev", support::state("M1", 2, 2)),
+        ("prod", support::state("M2", 9, 0)),
+    ];
+    for (w, b) in &states {
+        s.put(&format!("net/{w}.tfstate"), b.clone(), PutMode::Overwrite)
+            .await
+            .expect("put");
+    }
+    // gcs -> gcs: Terraform's gcs layout on both sides, the destination's
+    // prefix the location's.
+    let to = format!("gs://{}/moved/here", other.bucket());
+    ok(&support::run(tfsync(&ep, dir.path()).args([
+        "migrate",
+        "--all-workspaces",
+        "--to",
+        &to,
+    ])));
+    for (w, b) in &states {
+        let got = other
+            .get(&format!("moved/here/{w}.tfstate"))
+            .await
+            .expect("moved");
+        assert_eq!(&got.bytes, b, "{w}: byte for byte");
+        assert!(
+            other.head(&format!("moved/here/{w}.tflock")).await.is_err(),
+            "{w}: lock released"
+        );
+        assert!(
+            s.head(&format!("net/{w}.tflock")).await.is_err(),
+            "{w}: source lock released"
+        );
+    }
+    // Its key options do not apply to a gcs destination.
+    let bad = support::run(tfsync(&ep, dir.path()).args([
+        "migrate",
+        "--to",
+        &to,
+        "--to-workspace-key-prefix",
+        "x",
+    ]));
+    assert_eq!(bad.code, 2, "{bad:?}");
+    // gcs -> a directory (s3's layout there).
     let to = dir.path().join("dest");
     std::fs::create_dir(&to).expect("mkdir");
     let loc = format!("file://{}", to.display());
@@ -571,15 +615,12 @@ async fn migrate_moves_every_workspace_out_of_gcs() {
     ])));
     assert_eq!(
         std::fs::read(to.join("net/default.tfstate")).expect("moved"),
-        state
+        states[0].1
     );
     assert_eq!(
-        std::fs::read(to.join("env:/dev/net/default.tfstate")).expect("moved dev"),
-        dev
+        std::fs::read(to.join("env:/dev/net/default.tfstate")).expect("dev"),
+        states[1].1
     );
-    for lock in ["net/default.tflock", "net/dev.tflock"] {
-        assert!(s.head(lock).await.is_err(), "source lock {lock} released");
-    }
 }
 
 #[tokio::test]
@@ -660,33 +701,42 @@ async fn backup_to_a_gs_location_verify_and_restore_from_it() {
         &format!("{to}/{id}"),
     ])));
     assert_eq!(s.get("svc/default.tfstate").await.expect("get").bytes, a);
-    // A migration destination in gcs's own layout: `<prefix>/<W>.tfstate`
-    // under the location's prefix. (Old code refused gs:// destinations.)
-    let moved = format!("gs://{}/moved", snaps.bucket());
-    ok(&support::run(tfsync(&ep, dir.path()).args([
-        "migrate",
-        "--all-workspaces",
-        "--to",
-        &moved,
-    ])));
-    assert_eq!(
-        snaps.get("moved/default.tfstate").await.expect("get").bytes,
-        a
-    );
-    assert_eq!(snaps.get("moved/dev.tfstate").await.expect("get").bytes, b);
-    for lock in [
-        "moved/default.tflock",
-        "moved/dev.tflock",
-        "svc/default.tflock",
-    ] {
-        assert!(
-            snaps.head(lock).await.is_err() && s.head(lock).await.is_err(),
-            "{lock} released"
-        );
-    }
-    let k =
-        support::run(tfsync(&ep, dir.path()).args(["migrate", "--to", &moved, "--to-key", "x"]));
-    assert_eq!(k.code, 2, "--to-key has no meaning in gcs's layout: {k:?}");
+}
+
+// The proxy runs on the runtime while the test waits for tfsync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_three_times_in_all() {
+    let Some(server) = server() else { return };
+    let s = new_bucket(&server, "gcs-retry").await;
+    let ep = endpoint(&server);
+    let proxy = proxy::Proxy::start(ep.trim_start_matches("http://").to_string()).await;
+    let via = format!("http://127.0.0.1:{}", proxy.port);
+    let dir = backend_dir(s.bucket(), "r");
+    let state = support::state("R", 1, 1);
+    s.put("r/default.tfstate", state.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    let fail = |times| proxy::Rule {
+        method: "GET",
+        path_ends: "default.tfstate".into(),
+        times,
+        fault: proxy::Fault::Respond(503),
+    };
+    proxy.add(fail(2));
+    let pulled = support::run(tfsync(&via, dir.path()).arg("pull"));
+    ok(&pulled);
+    assert_eq!(pulled.stdout.as_bytes(), &state[..]);
+    proxy.clear();
+    proxy.add(fail(3));
+    let gave_up = support::run(tfsync(&via, dir.path()).arg("pull"));
+    assert_eq!(gave_up.code, 1, "{gave_up:?}");
+    assert!(gave_up.stderr.contains("503"), "{gave_up:?}");
+    let tries = proxy
+        .seen()
+        .iter()
+        .filter(|r| r.status == Some(503))
+        .count();
+    assert_eq!(tries, 3, "three tries in all");
 }
 
 /// Between backends, each in its own layout: three workspaces of an s3
