@@ -17,7 +17,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     let dest = open_destination(&ctx.config, &args.to, &args.side, false).await?;
     let dst_layout = if layout == keys::Layout::Gcs {
         // gcs: `<prefix>/<W>.tfstate`, the prefix the location names.
-        keys::StateLayout::new(layout, String::new(), dest.prefix.clone())
+        keys::StateLayout::new(layout, String::new(), dest_prefix)
     } else {
         let dest_key = dest_key.unwrap_or_else(|| join(&dest.prefix, &cfg.key));
         keys::StateLayout::new(layout, dest_key, dest_prefix)
@@ -76,14 +76,6 @@ fn destination_keys(
 ) -> Result<(Option<String>, String, keys::Layout), Error> {
     let loc = Location::parse(&args.to)?;
     let layout = destination_layout(&loc, src);
-    if layout == keys::Layout::Gcs
-        && (args.to_key.is_some() || args.to_workspace_key_prefix.is_some())
-    {
-        return Err(Error::Config(format!(
-            "--to {} is a gcs bucket: its workspaces are <prefix>/<W>.tfstate, as Terraform's gcs backend lays them out, with the prefix the location names (gs://bucket/PREFIX); leave out --to-key and --to-workspace-key-prefix",
-            args.to
-        )));
-    }
     if layout == keys::Layout::Azure && args.to_workspace_key_prefix.is_some() {
         return Err(Error::Config(format!(
             "--to {} is an Azure container: its workspaces are <key>env:<W>, as Terraform's azurerm backend lays them out; it has no workspace key prefix (leave out --to-workspace-key-prefix)",
