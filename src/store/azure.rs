@@ -25,6 +25,10 @@ use hyper_util::rt::TokioExecutor;
 
 /// The storage service version every request asks for.
 pub const API_VERSION: &str = "2021-08-06";
+/// Attempts per request ([`BlobClient::request`]).
+pub const ATTEMPTS: u32 = 3;
+/// The wait before the first retry (then 4 times longer each).
+const RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 /// Terraform's metadata key for the lock info.
 pub const LOCK_INFO_META: &str = "terraformlockid";
 
@@ -229,6 +233,14 @@ impl BlobClient {
     }
 
     /// One signed request on the container (`blob` `None`) or a blob.
+    ///
+    /// Transient failures are retried, [`ATTEMPTS`] in all: a connection
+    /// that could not be made (the request was not sent) always; a
+    /// connection lost or a 500 / 502 / 503 / 504 answer unless it is a lease
+    /// call other than `acquire` (a release or break that landed, repeated,
+    /// would meet the next holder's lease). Blob writes are conditional or
+    /// idempotent, and a repeated conditional write that had landed is
+    /// recognised by the state write (`tfstate::write`).
     pub async fn request(
         &self,
         method: Method,
@@ -237,6 +249,41 @@ impl BlobClient {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<BlobResponse, StoreError> {
+        // Acquiring with the proposed ID again is answered as the first
+        // was (the holder of a lease may acquire it again); the other lease
+        // actions are not repeatable.
+        let lease_call = query.contains(&("comp", "lease"))
+            && !headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("x-ms-lease-action") && v == "acquire");
+        let mut attempt = 1;
+        loop {
+            let last = attempt >= ATTEMPTS;
+            let wait = RETRY_WAIT * 4u32.pow(attempt - 1);
+            match self
+                .request_once(method.clone(), blob, query, headers, body.clone())
+                .await
+            {
+                Ok(r) if !last && !lease_call && matches!(r.status, 500 | 502 | 503 | 504) => {}
+                Ok(r) => return Ok(r),
+                Err((e, sent)) if last || (sent && lease_call) => return Err(e),
+                Err(_) => {}
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt; an error says whether the request may have been sent.
+    async fn request_once(
+        &self,
+        method: Method,
+        blob: Option<&str>,
+        query: &[(&str, &str)],
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<BlobResponse, (StoreError, bool)> {
+        let unsent = |e: StoreError| (e, false);
         let location = self.location(blob.unwrap_or(""));
         let other = |message: String| StoreError::Other {
             location: location.clone(),
@@ -274,7 +321,8 @@ impl BlobClient {
         let mut req = Request::builder().method(method.clone()).uri(&url);
         let h = req
             .headers_mut()
-            .ok_or_else(|| other("bad request URL".to_string()))?;
+            .ok_or_else(|| other("bad request URL".to_string()))
+            .map_err(unsent)?;
         let date = chrono::Utc::now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
@@ -286,11 +334,11 @@ impl BlobClient {
             h.insert(name, value);
             Ok(())
         };
-        put("x-ms-date", &date)?;
-        put("x-ms-version", API_VERSION)?;
-        put("content-length", &body.len().to_string())?;
+        put("x-ms-date", &date).map_err(unsent)?;
+        put("x-ms-version", API_VERSION).map_err(unsent)?;
+        put("content-length", &body.len().to_string()).map_err(unsent)?;
         for (k, v) in headers {
-            put(k, v)?;
+            put(k, v).map_err(unsent)?;
         }
         if let Auth::Key(_) = &self.auth {
             let signature = self.sign(method.as_str(), &path, query, h);
@@ -298,29 +346,35 @@ impl BlobClient {
             h.insert(
                 hyper::header::AUTHORIZATION,
                 hyper::header::HeaderValue::from_str(&auth)
-                    .map_err(|e| other(format!("authorization: {e}")))?,
+                    .map_err(|e| unsent(other(format!("authorization: {e}"))))?,
             );
         }
         let req = req
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| other(e.to_string()))?;
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| StoreError::Transport {
-                location: location.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| unsent(other(e.to_string())))?;
+        let resp = self.http.request(req).await.map_err(|e| {
+            (
+                StoreError::Transport {
+                    location: location.clone(),
+                    message: e.to_string(),
+                },
+                !e.is_connect(),
+            )
+        })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| StoreError::BodyInterrupted {
-                location: location.clone(),
-                message: e.to_string(),
+            .map_err(|e| {
+                (
+                    StoreError::BodyInterrupted {
+                        location: location.clone(),
+                        message: e.to_string(),
+                    },
+                    true,
+                )
             })?
             .to_bytes()
             .to_vec();

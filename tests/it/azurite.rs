@@ -1103,3 +1103,97 @@ async fn a_sas_token_drives_the_azurerm_backend() {
         "{r:?}"
     );
 }
+
+/// Issue 13: bounded retries on transient Azure failures, through a
+/// fault-injecting proxy in front of Azurite: two 503s on a read are
+/// retried (the pull succeeds on the third attempt); a 503 on the lease
+/// acquire is retried (acquiring with the same proposed ID again is
+/// answered as the first); three 503s in a row are the end (the error
+/// names the blob), and nothing was retried more than 3 times. Old main
+/// sent each request once.
+// The proxy runs on the test's runtime while the binary runs: more than
+// one thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_azure_failures_are_retried_a_bounded_number_of_times() {
+    use crate::support::proxy::{Fault, Proxy, Rule};
+    use tfsync::store::{ObjectStore, PutMode};
+    let Some(az) = support::server("azurite") else {
+        return;
+    };
+    let (container, c) = new_container(&az, "azretry").await;
+    let blob = "retry/terraform.tfstate";
+    let v1 = support::state("az-retry", 1, 1);
+    tfsync::store::azure::AzureStore::new(c.clone())
+        .put(blob, v1.clone(), PutMode::Create)
+        .await
+        .expect("seed");
+    let endpoint = &az.env["AZURE_STORAGE_ENDPOINT"];
+    let (hostport, path) = endpoint
+        .trim_start_matches("http://")
+        .split_once('/')
+        .expect("path-style endpoint");
+    let proxy = Proxy::start(hostport.to_string()).await;
+    let via = format!("{}/{path}", proxy.endpoint());
+    let d = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        d.path().join("backend.tf"),
+        format!(
+            "terraform {{\n  backend \"azurerm\" {{\n    storage_account_name = \"{}\"\n    container_name       = \"{container}\"\n    key                  = \"{blob}\"\n  }}\n}}\n",
+            az.env["AZURE_STORAGE_ACCOUNT"]
+        ),
+    )
+    .expect("tf");
+    let tfsync = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tfsync"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", d.path())
+            .env("ARM_ACCESS_KEY", &az.env["ARM_ACCESS_KEY"])
+            .env("TFSYNC_AZURE_ENDPOINT", &via)
+            .current_dir(d.path())
+            .args(args);
+        support::run(&mut cmd)
+    };
+    let gets = |p: &Proxy| p.seen().iter().filter(|s| s.method == "GET").count();
+    proxy.add(Rule {
+        method: "GET",
+        path_ends: blob.to_string(),
+        times: 2,
+        fault: Fault::Respond(503),
+    });
+    let r = tfsync(&["pull"]);
+    assert_eq!((r.code, r.stdout.as_bytes()), (0, &v1[..]), "{r:?}");
+    assert_eq!(gets(&proxy), 3, "two 503s, then the state");
+
+    proxy.clear();
+    proxy.add(Rule {
+        method: "PUT",
+        path_ends: blob.to_string(),
+        times: 1,
+        fault: Fault::Respond(503),
+    });
+    let r = tfsync(&["lock", "--info", "retry"]);
+    assert_eq!(r.code, 0, "the acquire is retried: {r:?}");
+    let id = r.stdout.trim().to_string();
+    let r = tfsync(&["unlock", &id]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (_, locked) = blobs_and_locks(&c).await;
+    assert!(locked.is_empty(), "{locked:?}");
+
+    proxy.clear();
+    let before = gets(&proxy);
+    proxy.add(Rule {
+        method: "GET",
+        path_ends: blob.to_string(),
+        times: 100,
+        fault: Fault::Respond(503),
+    });
+    let r = tfsync(&["pull"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains(blob) && r.stderr.contains("503"), "{r:?}");
+    assert_eq!(
+        gets(&proxy) - before,
+        tfsync::store::azure::ATTEMPTS as usize,
+        "bounded"
+    );
+}
