@@ -274,7 +274,11 @@ impl Config {
             return Self::local(opts, r, local, key, workspace);
         }
         if let target::Store::Azure(azure) = store {
+            // The CA bundle (for an https endpoint) and the other transport
+            // settings, as for S3.
+            let transport = transport::resolve(&mut r, opts)?;
             let mut c = Self::local_like(opts, r, Target::Azure(azure), key, workspace)?;
+            c.transport = transport;
             c.workspace_key_prefix = String::new();
             c.layout = keys::Layout::Azure;
             return Ok(c);

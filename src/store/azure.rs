@@ -21,6 +21,9 @@ use hyper::body::Bytes;
 use hyper::{HeaderMap, Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+
+/// http:// (Azurite) or https:// (Azure), over rustls.
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 use hyper_util::rt::TokioExecutor;
 
 /// The storage service version every request asks for.
@@ -76,7 +79,7 @@ pub struct BlobClient {
     account: String,
     auth: Auth,
     container: String,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<Connector, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for BlobClient {
@@ -84,6 +87,39 @@ impl std::fmt::Debug for BlobClient {
         // Never the key.
         write!(f, "BlobClient({}/{})", self.endpoint, self.container)
     }
+}
+
+/// The client: rustls with the system's roots (and `extra_pem`'s), for
+/// https:// endpoints; plain http:// (the emulator) too.
+fn https_client(extra_pem: Option<&[u8]>) -> Result<Client<Connector, Full<Bytes>>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates are skipped, as other clients do.
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(pem) = extra_pem {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("the CA bundle cannot be read: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("the CA bundle cannot be used: {e}"))?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS setup: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
 /// A response, read whole.
@@ -150,12 +186,10 @@ impl BlobClient {
         container: &str,
     ) -> Result<Self, StoreError> {
         let location = format!("az://{account}/{container}");
-        if !endpoint.starts_with("http://") {
+        if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
             return Err(StoreError::Other {
                 location,
-                message: format!(
-                    "endpoint {endpoint}: only http:// endpoints (the Azurite emulator) are supported so far"
-                ),
+                message: format!("endpoint {endpoint}: not an http:// or https:// URL"),
             });
         }
         Ok(BlobClient {
@@ -163,8 +197,22 @@ impl BlobClient {
             account: account.to_string(),
             auth,
             container: container.to_string(),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: https_client(None).map_err(|message| StoreError::Other {
+                location: location.clone(),
+                message,
+            })?,
         })
+    }
+
+    /// Trust the certificates of `pem` too (`--ca-bundle`, `TFSYNC_CA_BUNDLE`,
+    /// `AWS_CA_BUNDLE`: tfsync's one CA bundle setting), beside the
+    /// system's roots.
+    pub fn with_ca_bundle(mut self, pem: &[u8]) -> Result<Self, StoreError> {
+        self.http = https_client(Some(pem)).map_err(|message| StoreError::Other {
+            location: format!("az://{}/{}", self.account, self.container),
+            message,
+        })?;
+        Ok(self)
     }
 
     /// `az://account/container/name`, for messages.

@@ -60,8 +60,8 @@ pub enum Store {
     Dir(FsStore),
     /// Terraform's local backend.
     Local(LocalStore),
-    /// Terraform's azurerm backend.
-    Azure(super::azure::AzureStore),
+    /// Terraform's azurerm backend (boxed: its TLS client is large).
+    Azure(Box<super::azure::AzureStore>),
 }
 
 impl Store {
@@ -72,7 +72,7 @@ impl Store {
             Store::S3(s) => s,
             Store::Dir(d) => d,
             Store::Local(l) => l,
-            Store::Azure(a) => a,
+            Store::Azure(a) => a.as_ref(),
         }
     }
 
@@ -110,8 +110,11 @@ pub enum StoreBuilder {
         /// The largest object read (`--max-state-size`).
         max_object_size: u64,
     },
-    /// Terraform's azurerm backend.
-    Azure(crate::config::AzureTarget),
+    /// Terraform's azurerm backend, and the CA bundle of its client.
+    Azure {
+        target: crate::config::AzureTarget,
+        ca_bundle: Option<Vec<u8>>,
+    },
     /// Terraform's local backend: `root` must exist.
     Local {
         root: PathBuf,
@@ -135,7 +138,10 @@ impl StoreBuilder {
                 batched: false,
                 max_object_size: config.max_state_size,
             },
-            Target::Azure(a) => StoreBuilder::Azure(a.clone()),
+            Target::Azure(a) => StoreBuilder::Azure {
+                target: a.clone(),
+                ca_bundle: config.transport.ca_bundle.clone(),
+            },
             Target::Local(l) => StoreBuilder::Local {
                 root: l.root.clone(),
                 layout: l.layout.clone(),
@@ -158,7 +164,10 @@ impl StoreBuilder {
                 let store = FsStore::open(root)?.with_max_object_size(max_object_size);
                 Store::Dir(if batched { store.batched() } else { store })
             }
-            StoreBuilder::Azure(a) => {
+            StoreBuilder::Azure {
+                target: a,
+                ca_bundle,
+            } => {
                 use super::azure::BlobClient;
                 use crate::config::AzureCredential;
                 let client = match &a.credential {
@@ -169,7 +178,11 @@ impl StoreBuilder {
                         BlobClient::with_sas(&a.endpoint, &a.account, t, &a.container)?
                     }
                 };
-                Store::Azure(super::azure::AzureStore::new(client))
+                let client = match &ca_bundle {
+                    Some(pem) => client.with_ca_bundle(pem)?,
+                    None => client,
+                };
+                Store::Azure(Box::new(super::azure::AzureStore::new(client)))
             }
             StoreBuilder::Local {
                 root,
@@ -226,13 +239,17 @@ pub fn location_builder(
             container,
             prefix,
         } => Ok((
-            StoreBuilder::Azure(crate::config::azure_side(
-                account,
-                container,
-                side.endpoint.as_deref(),
-                source,
-                env,
-            )?),
+            StoreBuilder::Azure {
+                target: crate::config::azure_side(
+                    account,
+                    container,
+                    side.endpoint.as_deref(),
+                    source,
+                    env,
+                )?,
+                // Transport options go to every side (the module doc).
+                ca_bundle: source.transport.ca_bundle.clone(),
+            },
             prefix.clone(),
             false,
         )),
@@ -355,7 +372,7 @@ mod tests {
     fn built(b: &StoreBuilder) -> &S3Builder {
         match b {
             StoreBuilder::S3(s) => s,
-            StoreBuilder::Dir { .. } | StoreBuilder::Local { .. } | StoreBuilder::Azure(_) => {
+            StoreBuilder::Dir { .. } | StoreBuilder::Local { .. } | StoreBuilder::Azure { .. } => {
                 panic!("expected S3")
             }
         }
