@@ -91,15 +91,21 @@ impl std::fmt::Debug for BlobClient {
 
 /// The client: rustls with the system's roots (and `extra_pem`'s), for
 /// https:// endpoints; plain http:// (the emulator) too.
-fn https_client(extra_pem: Option<&[u8]>) -> Result<Client<Connector, Full<Bytes>>, String> {
+/// (An http:// endpoint never uses the roots: `tls` false skips loading them.)
+fn https_client(
+    tls: bool,
+    extra_pem: Option<&[u8]>,
+) -> Result<Client<Connector, Full<Bytes>>, String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     // Unreadable system certificates are skipped, as other clients do.
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
+    if tls {
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
     }
-    if let Some(pem) = extra_pem {
+    if let Some(pem) = extra_pem.filter(|_| tls) {
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| format!("the CA bundle cannot be read: {e}"))?;
             roots
@@ -197,9 +203,11 @@ impl BlobClient {
             account: account.to_string(),
             auth,
             container: container.to_string(),
-            http: https_client(None).map_err(|message| StoreError::Other {
-                location: location.clone(),
-                message,
+            http: https_client(endpoint.starts_with("https://"), None).map_err(|message| {
+                StoreError::Other {
+                    location: location.clone(),
+                    message,
+                }
             })?,
         })
     }
@@ -208,7 +216,8 @@ impl BlobClient {
     /// `AWS_CA_BUNDLE`: tfsync's one CA bundle setting), beside the
     /// system's roots.
     pub fn with_ca_bundle(mut self, pem: &[u8]) -> Result<Self, StoreError> {
-        self.http = https_client(Some(pem)).map_err(|message| StoreError::Other {
+        let tls = self.endpoint.starts_with("https://");
+        self.http = https_client(tls, Some(pem)).map_err(|message| StoreError::Other {
             location: format!("az://{}/{}", self.account, self.container),
             message,
         })?;
