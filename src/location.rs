@@ -39,6 +39,12 @@ pub enum Location {
         remote: Option<String>,
     },
     Dir(PathBuf),
+    /// `gs://bucket/prefix`: a Google Cloud Storage bucket (and a prefix
+    /// in it).
+    Gcs {
+        bucket: String,
+        prefix: String,
+    },
     /// An Azure storage container.
     Azure {
         account: String,
@@ -80,7 +86,7 @@ impl Location {
     pub fn parse(text: &str) -> Result<Location, Error> {
         let bad = |why: &str| {
             Error::Config(format!(
-                "location {text:?} {why}; write s3://bucket/prefix, az://account/container/prefix, file:///dir or REMOTE:bucket/prefix"
+                "location {text:?} {why}; write s3://bucket/prefix, gs://bucket/prefix, az://account/container/prefix, file:///dir or REMOTE:bucket/prefix"
             ))
         };
         if let Some(path) = text.strip_prefix("file://") {
@@ -88,6 +94,16 @@ impl Location {
                 return Err(bad("needs an absolute path (file:///dir)"));
             }
             return Ok(Location::Dir(PathBuf::from(path)));
+        }
+        if let Some(rest) = text.strip_prefix("gs://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("has no bucket"));
+            }
+            return Ok(Location::Gcs {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
         }
         if let Some(rest) = text.strip_prefix("az://") {
             let mut parts = rest.splitn(3, '/');
@@ -141,7 +157,9 @@ impl Location {
     /// The key prefix inside the store ("" for the whole bucket or directory).
     pub fn prefix(&self) -> &str {
         match self {
-            Location::S3 { prefix, .. } | Location::Azure { prefix, .. } => prefix,
+            Location::S3 { prefix, .. }
+            | Location::Azure { prefix, .. }
+            | Location::Gcs { prefix, .. } => prefix,
             Location::Dir(_) => "",
         }
     }
@@ -179,7 +197,7 @@ pub fn s3_options(
 ) -> S3Options {
     let src = match source {
         Target::S3(o) => Some(o),
-        Target::Dir(_) | Target::Local(_) | Target::Azure(_) => None,
+        Target::Dir(_) | Target::Local(_) | Target::Azure(_) | Target::Gcs(_) => None,
     };
     let pick =
         |flag: &Option<String>, rem: Option<&Option<String>>, src: Option<&Option<String>>| {

@@ -135,28 +135,37 @@ pub async fn backup(
         )));
     }
     let own = format!("{root}/");
-    let states: Vec<ObjectMeta> = src
-        .list(opts.prefix)
-        .await?
-        .into_iter()
-        .filter(|m| snapshot::is_state_key(&m.key, opts.pattern))
-        .filter(|m| !(same_bucket && m.key.starts_with(&own)))
-        .collect();
-
+    let list_states = async {
+        Ok::<_, Error>(
+            src.list(opts.prefix)
+                .await?
+                .into_iter()
+                .filter(|m| snapshot::is_state_key(&m.key, opts.pattern))
+                .filter(|m| !(same_bucket && m.key.starts_with(&own)))
+                .collect::<Vec<ObjectMeta>>(),
+        )
+    };
     // The newest complete snapshot, for the incremental skip.
     // (Not one from a clock ahead of ours; not one whose entries fail the
-    // checks of a restore: then everything is copied again.)
-    let ids = snapshot::list_ids(dest.store, root).await?;
-    let previous: HashMap<String, Entry> = match snapshot::newest_not_after(&ids, Utc::now()) {
-        Some(id) => {
-            let m = snapshot::read_manifest(dest.store, root, id).await?;
-            match snapshot::check_entries(dest.store, root, &m) {
-                Ok(()) => m.states.into_iter().map(|e| (e.key.clone(), e)).collect(),
-                Err(_) => HashMap::new(),
+    // checks of a restore: then everything is copied again.) Then the
+    // objects of the snapshots it points to, when they are few. All of it
+    // while the source is listed: the two sides do not wait for each other.
+    let read_previous = async {
+        let ids = snapshot::list_ids(dest.store, root).await?;
+        let previous: HashMap<String, Entry> = match snapshot::newest_not_after(&ids, Utc::now()) {
+            Some(id) => {
+                let m = snapshot::read_manifest(dest.store, root, id).await?;
+                match snapshot::check_entries(dest.store, root, &m) {
+                    Ok(()) => m.states.into_iter().map(|e| (e.key.clone(), e)).collect(),
+                    Err(_) => HashMap::new(),
+                }
             }
-        }
-        None => HashMap::new(),
+            None => HashMap::new(),
+        };
+        let listed = list_snapshots(dest.store, root, previous.values()).await;
+        Ok::<_, Error>((previous, listed))
     };
+    let (states, (previous, listed)) = futures_util::try_join!(list_states, read_previous)?;
 
     let id = snapshot::new_id(Utc::now());
     let mut summary = Summary {
@@ -169,7 +178,7 @@ pub async fn backup(
     // The objects the unchanged states point to, found in one listing of
     // each snapshot they are in (instead of one HEAD per state); `None`
     // when there are too many snapshots or a listing fails: HEADs then.
-    let present = present_objects(dest.store, root, &states, &previous).await;
+    let present = present_objects(dest.store, root, &states, &previous, listed).await;
     let present = present.as_ref();
     progress.start(states.len() as u64);
     let copier = Copier {
@@ -258,16 +267,42 @@ pub async fn backup(
     Ok(summary)
 }
 
+/// The destination objects (key and size) of every snapshot the `entries`
+/// point to: one listing each. `None` when there are none, more than
+/// [`MAX_LISTED_SNAPSHOTS`], or a listing fails.
+async fn list_snapshots(
+    dest: &dyn ObjectStore,
+    root: &str,
+    entries: impl Iterator<Item = &Entry>,
+) -> Option<HashMap<String, u64>> {
+    let snapshots: HashSet<&str> = entries
+        .filter_map(|p| p.object.split_once('/').map(|(id, _)| id))
+        .collect();
+    if snapshots.is_empty() || snapshots.len() > MAX_LISTED_SNAPSHOTS {
+        return None;
+    }
+    let mut listed: HashMap<String, u64> = HashMap::new();
+    for id in snapshots {
+        for m in dest.list_keys(&join(root, &format!("{id}/"))).await.ok()? {
+            listed.insert(m.key, m.size);
+        }
+    }
+    Some(listed)
+}
+
 /// The keys of the destination objects that the states unchanged since the
 /// previous snapshot point to and that still exist (with the size the
-/// manifest gives, when not gzipped): one listing per snapshot they are in.
-/// `None` (look at each with a HEAD instead) when they are spread over more
-/// than [`MAX_LISTED_SNAPSHOTS`] snapshots or a listing fails.
+/// manifest gives, when not gzipped): one listing per snapshot they are in,
+/// `listed` when it was made already (of the snapshots of every entry of
+/// the previous snapshot). `None` (look at each with a HEAD instead) when
+/// they are spread over more than [`MAX_LISTED_SNAPSHOTS`] snapshots or a
+/// listing fails.
 async fn present_objects(
     dest: &dyn ObjectStore,
     root: &str,
     states: &[ObjectMeta],
     previous: &HashMap<String, Entry>,
+    listed: Option<HashMap<String, u64>>,
 ) -> Option<HashSet<String>> {
     let wanted: Vec<&Entry> = states
         .iter()
@@ -277,19 +312,13 @@ async fn present_objects(
                 .filter(|p| p.source_etag.is_some() && p.source_etag == m.etag && p.size == m.size)
         })
         .collect();
-    let snapshots: HashSet<&str> = wanted
-        .iter()
-        .filter_map(|p| p.object.split_once('/').map(|(id, _)| id))
-        .collect();
-    if wanted.is_empty() || snapshots.len() > MAX_LISTED_SNAPSHOTS {
+    if wanted.is_empty() {
         return None;
     }
-    let mut listed: HashMap<String, u64> = HashMap::new();
-    for id in snapshots {
-        for m in dest.list_keys(&join(root, &format!("{id}/"))).await.ok()? {
-            listed.insert(m.key, m.size);
-        }
-    }
+    let listed = match listed {
+        Some(l) => l,
+        None => list_snapshots(dest, root, wanted.iter().copied()).await?,
+    };
     Some(
         wanted
             .into_iter()
@@ -395,10 +424,18 @@ impl Copier<'_> {
     async fn copy_read(&self, meta: &ObjectMeta) -> Result<Entry, StoreError> {
         let got = self.src.get(&meta.key).await?;
         // MD5 and header on the blocking pool: a second core while the
-        // runtime thread keeps the requests going.
+        // runtime thread keeps the requests going. Serial and lineage from
+        // the first bytes, as a server-side copy takes them (the whole
+        // document is parsed only when they are not there): the manifest
+        // says the same of a state whichever way it was copied.
         let (got, md5, header) = tokio::task::spawn_blocking(move || {
             let md5 = md5_hex(&got.bytes);
-            let header = state::header(&got.bytes);
+            let header = match got.bytes.get(..HEAD_BYTES as usize) {
+                Some(head) if got.bytes.len() as u64 > HEAD_BYTES => {
+                    state::head_header(head).or_else(|| state::header(&got.bytes))
+                }
+                _ => state::header(&got.bytes),
+            };
             (got, md5, header)
         })
         .await

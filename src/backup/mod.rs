@@ -101,7 +101,17 @@ pub async fn locate(
                 Some(last.to_string()),
             )
         }
-        Location::S3 { .. } | Location::Azure { .. } => (None, None),
+        Location::Gcs { bucket, prefix } if !prefix.is_empty() => {
+            let (p, last) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+            (
+                Some(Location::Gcs {
+                    bucket: bucket.clone(),
+                    prefix: p.to_string(),
+                }),
+                Some(last.to_string()),
+            )
+        }
+        Location::S3 { .. } | Location::Azure { .. } | Location::Gcs { .. } => (None, None),
     };
     if let (Some(parent), Some(id)) = (parent, last) {
         let opened = open(&parent).await?;
@@ -141,7 +151,7 @@ mod tests {
                 same_server: false,
                 display: format!("file://{}", d.display()),
             }),
-            Location::S3 { .. } | Location::Azure { .. } => {
+            Location::S3 { .. } | Location::Azure { .. } | Location::Gcs { .. } => {
                 Err(Error::Config("no S3 in this test".into()))
             }
         }

@@ -197,7 +197,8 @@ destination key instead (the location then names no prefix); its workspaces go t
 <PREFIX>/W/KEY, PREFIX being --to-workspace-key-prefix, else the remote's
 `workspace_key_prefix` (config.toml), else `env:`. Each workspace is moved under
 two locks (Operations `migration source state` and `migration destination state`), written
-compare-and-swap, and read back and checked by MD5. A destination that holds a non-empty state
+compare-and-swap, and checked by MD5 (on S3 the ETag the server answers the write with, the
+MD5 of what it stored; elsewhere read back). A destination that holds a non-empty state
 with another lineage or a higher serial is refused (exit 4) unless --force. The sources are
 deleted (--delete-source) only after every workspace was copied and verified, so a failure
 halfway leaves every source untouched and the message says which workspaces were copied.";

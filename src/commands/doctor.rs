@@ -30,6 +30,13 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
         }
         let v = format!(" (versioning {})", report.versioning);
         (report, v)
+    } else if let Some(store) = ctx.store.as_gcs() {
+        // Terraform's gcs lock is a create-only object (ifGenerationMatch=0).
+        note(store.describe());
+        (
+            crate::store::probe_gcs::run(store, &prefix).await,
+            String::new(),
+        )
     } else if let Some(store) = ctx.store.as_azure() {
         // Terraform's azurerm lock is a lease on the state blob.
         note(store.describe());
@@ -43,7 +50,7 @@ pub async fn run(ctx: &Ctx, args: DoctorArgs) -> Result<(), Error> {
         (crate::tfstate::local_probe::run(store).await, String::new())
     } else {
         return Err(Error::Config(
-            "doctor probes a backend (s3, azurerm, local); a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
+            "doctor probes a backend (s3, gcs, azurerm, local); a directory store (--dir) needs no probe: it locks with link(2) and flock".into(),
         ));
     };
     let store = ctx.store.as_ref();

@@ -10,7 +10,6 @@ use crate::duration::short_duration;
 use crate::error::Error;
 use crate::output::escape_for_terminal as esc;
 use crate::tfstate::guard::LockSet;
-use crate::tfstate::keys;
 use crate::tfstate::lock::{Current, Holder, LockError};
 use crate::tfstate::scan;
 use serde_json::json;
@@ -26,12 +25,12 @@ pub async fn run(ctx: &Ctx, args: ForceUnlockArgs) -> Result<(), Error> {
         ));
     };
     let key = ctx.config.state_key();
-    let mut lock = ctx.store.location(&keys::lock_key(&key));
+    let locks = ctx.lock_set();
+    let mut lock = locks.lock_location();
     if let Some(table) = ctx.store.lock_table() {
         let item = crate::tfstate::dynamo::lock_id(ctx.store.bucket(), &key);
         lock = format!("{lock} and {}", table.location(&item));
     }
-    let locks = ctx.lock_set();
     // Either record may be absent (a teammate without use_lockfile holds
     // only the DynamoDB item); none may hold another lock.
     let held = locks.inspect(&lock_id, args.older_than).await?;

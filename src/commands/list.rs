@@ -32,6 +32,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), Error> {
         let lock = if store.lock_table().is_some()
             || store.as_local().is_some()
             || store.as_azure().is_some()
+            || store.as_gcs().is_some()
         {
             LockSet::new(store, &state_key).holder().await?.1
         } else if name == keys::DEFAULT_WORKSPACE || present.contains(lock_key.as_str()) {

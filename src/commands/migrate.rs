@@ -15,8 +15,13 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     let src_layout = cfg.states();
     let (dest_key, dest_prefix, layout) = destination_keys(&args, &src_layout)?;
     let dest = open_destination(&ctx.config, &args.to, &args.side, false).await?;
-    let dest_key = dest_key.unwrap_or_else(|| join(&dest.prefix, &cfg.key));
-    let dst_layout = keys::StateLayout::new(layout, dest_key, dest_prefix);
+    let dst_layout = if layout == keys::Layout::Gcs {
+        // gcs: `<prefix>/<W>.tfstate`, the prefix the location names.
+        keys::StateLayout::new(layout, String::new(), dest.prefix.clone())
+    } else {
+        let dest_key = dest_key.unwrap_or_else(|| join(&dest.prefix, &cfg.key));
+        keys::StateLayout::new(layout, dest_key, dest_prefix)
+    };
     let m = Migration {
         src: ctx.store.as_ref(),
         dst: dest.store.as_ref(),
@@ -44,14 +49,18 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<(), Error> {
     result
 }
 
-/// The layout of the destination `loc`: azurerm's in an Azure container;
+/// The layout of the destination `loc`: azurerm's in an Azure container,
+/// gcs's in a gcs bucket;
 /// in a bucket or directory the oss backend's for an oss source (the same
 /// rule on the other bucket), else the s3 backend's.
 fn destination_layout(loc: &Location, src: &keys::StateLayout) -> keys::Layout {
     match (loc, src.layout) {
         (Location::Azure { .. }, _) => keys::Layout::Azure,
+        (Location::Gcs { .. }, _) => keys::Layout::Gcs,
         (_, keys::Layout::Oss) => keys::Layout::Oss,
-        (_, keys::Layout::S3 | keys::Layout::Local | keys::Layout::Azure) => keys::Layout::S3,
+        (_, keys::Layout::S3 | keys::Layout::Local | keys::Layout::Azure | keys::Layout::Gcs) => {
+            keys::Layout::S3
+        }
     }
 }
 
@@ -67,6 +76,14 @@ fn destination_keys(
 ) -> Result<(Option<String>, String, keys::Layout), Error> {
     let loc = Location::parse(&args.to)?;
     let layout = destination_layout(&loc, src);
+    if layout == keys::Layout::Gcs
+        && (args.to_key.is_some() || args.to_workspace_key_prefix.is_some())
+    {
+        return Err(Error::Config(format!(
+            "--to {} is a gcs bucket: its workspaces are <prefix>/<W>.tfstate, as Terraform's gcs backend lays them out, with the prefix the location names (gs://bucket/PREFIX); leave out --to-key and --to-workspace-key-prefix",
+            args.to
+        )));
+    }
     if layout == keys::Layout::Azure && args.to_workspace_key_prefix.is_some() {
         return Err(Error::Config(format!(
             "--to {} is an Azure container: its workspaces are <key>env:<W>, as Terraform's azurerm backend lays them out; it has no workspace key prefix (leave out --to-workspace-key-prefix)",
@@ -100,7 +117,7 @@ fn destination_keys(
         }
         (None, None) => match src.layout {
             keys::Layout::S3 | keys::Layout::Oss => src.prefix.clone(),
-            keys::Layout::Local | keys::Layout::Azure => {
+            keys::Layout::Local | keys::Layout::Azure | keys::Layout::Gcs => {
                 keys::DEFAULT_WORKSPACE_KEY_PREFIX.to_string()
             }
         },

@@ -161,13 +161,16 @@ impl Ctx {
     /// The configured store as an S3 store, for version requests.
     pub fn s3_store(&self) -> Result<&S3Store, Error> {
         self.store.as_s3().ok_or_else(|| {
-            let dir = match &self.config.target {
-                Target::Dir(d) => d.display().to_string(),
-                Target::S3(_) | Target::Local(_) | Target::Azure(_) => self.store.describe(),
-            };
-            Error::Config(format!(
-                "{dir} is a directory: it keeps no versions (only S3 buckets with versioning do)"
-            ))
+            Error::Config(match &self.config.target {
+                Target::Dir(d) => format!(
+                    "{} is a directory: it keeps no versions (only S3 buckets with versioning do)",
+                    d.display()
+                ),
+                Target::S3(_) | Target::Local(_) | Target::Azure(_) | Target::Gcs(_) => format!(
+                    "{}: tfsync reads object versions of S3 buckets only (not of this backend yet)",
+                    self.store.describe()
+                ),
+            })
         })
     }
 

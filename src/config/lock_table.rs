@@ -37,7 +37,10 @@ pub(super) fn resolve(
         return Ok(None);
     };
     let name = name.trim().to_string();
-    if matches!(target, Target::Dir(_) | Target::Local(_) | Target::Azure(_)) {
+    if matches!(
+        target,
+        Target::Dir(_) | Target::Local(_) | Target::Azure(_) | Target::Gcs(_)
+    ) {
         warnings.push(format!(
             "the DynamoDB table {name} does not apply to a directory store (--dir): it is not used"
         ));

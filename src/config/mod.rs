@@ -45,6 +45,8 @@ pub enum Target {
     Local(LocalTarget),
     /// Terraform's azurerm backend (`store::azure`).
     Azure(AzureTarget),
+    /// Terraform's gcs backend (`store::gcs`).
+    Gcs(crate::store::gcs::GcsOptions),
 }
 
 /// An Azure storage container, with the account key.
@@ -252,6 +254,12 @@ pub struct Config {
     pub max_state_size: u64,
 }
 
+/// The gcs backend's state of `workspace` under `prefix` (no leading or
+/// trailing `/`): `path.Join(prefix, W + ".tfstate")`.
+pub fn gcs_state_key(prefix: &str, workspace: &str) -> String {
+    keys::StateLayout::new(keys::Layout::Gcs, "", prefix).state_key(workspace)
+}
+
 /// Asks for a missing setting (`name`, `hint`); `None` leaves it missing.
 pub type Prompt<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
 
@@ -301,12 +309,21 @@ impl Config {
             c.layout = keys::Layout::Azure;
             return Ok(c);
         }
+        if let target::Store::Gcs(gcs, prefix) = store {
+            // `key` is the default workspace's state, `<prefix>/default.tfstate`.
+            let mut c = Self::local_like(opts, r, Target::Gcs(gcs), key, workspace)?;
+            c.workspace_key_prefix = prefix;
+            c.layout = keys::Layout::Gcs;
+            return Ok(c);
+        }
         let provider = target::provider(&mut r, opts, layout)?;
         let workspace_key_prefix = target::workspace_key_prefix(&mut r, opts)?;
         let mut warnings = Vec::new();
         let (target, create_only_header) = match store {
             target::Store::Dir(d) => (Target::Dir(d), None),
-            target::Store::Local(_) | target::Store::Azure(_) => unreachable!("returned above"),
+            target::Store::Local(_) | target::Store::Azure(_) | target::Store::Gcs(..) => {
+                unreachable!("returned above")
+            }
             target::Store::Bucket(bucket) => {
                 let (s3, header) = target::s3(&mut r, opts, bucket, provider, &mut warnings)?;
                 (Target::S3(s3), header)

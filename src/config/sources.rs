@@ -26,7 +26,7 @@ impl Layer {
 /// The backends tfsync reads a block of: `s3`, `oss` (Alibaba Cloud OSS, read
 /// through its S3-compatible API; see `keys::Layout::Oss`) and `local`, `azurerm` (the
 /// type is recorded as `type` for all but s3, the one it always read).
-pub const BACKENDS: &[&str] = &["s3", "oss", "local", "azurerm"];
+pub const BACKENDS: &[&str] = &["s3", "oss", "local", "azurerm", "gcs"];
 
 /// Does `dir` use Terraform's default backend, `local`: a `terraform.tfstate`
 /// or `terraform.tfstate.d` there, or `*.tf` files with no backend block at
@@ -368,7 +368,7 @@ fn backend_labels(
         && !BACKENDS.contains(&t.as_str())
     {
         return Err(format!(
-            "the manifest {} names backend type {t:?}; tfsync reads s3, local and azurerm backends only",
+            "the manifest {} names backend type {t:?}; tfsync reads s3, local, azurerm and gcs backends only",
             file.display()
         ));
     }

@@ -400,6 +400,54 @@ pub const AZ_ENDPOINT: Setting = Setting {
     ..Setting::new("azure_endpoint")
 };
 
+/// `backend "gcs"`: the directory of the states in the bucket (`prefix`;
+/// an OpenMCF manifest's `backend.key`).
+pub const GCS_PREFIX: Setting = Setting {
+    backend: &["prefix"],
+    label: Some("key"),
+    env: &["TFSYNC_GCS_PREFIX"],
+    empty_ok: true,
+    ..Setting::new("prefix")
+};
+/// `backend "gcs"`: `storage_custom_endpoint` (tfsync's TFSYNC_GCS_ENDPOINT
+/// first: the emulator); default `https://storage.googleapis.com`.
+pub const GCS_ENDPOINT: Setting = Setting {
+    backend: &["storage_custom_endpoint"],
+    env: &[
+        "TFSYNC_GCS_ENDPOINT",
+        "GOOGLE_BACKEND_STORAGE_CUSTOM_ENDPOINT",
+        "GOOGLE_STORAGE_CUSTOM_ENDPOINT",
+    ],
+    ..Setting::new("storage_custom_endpoint")
+};
+/// `backend "gcs"`: a static OAuth 2 access token (never shown).
+pub const GCS_ACCESS_TOKEN: Setting = Setting {
+    backend: &["access_token"],
+    env: &["GOOGLE_OAUTH_ACCESS_TOKEN"],
+    secret: true,
+    ..Setting::new("access_token")
+};
+/// `backend "gcs"`: a service account key, a path or the JSON (never shown).
+pub const GCS_CREDENTIALS: Setting = Setting {
+    backend: &["credentials"],
+    env: &["GOOGLE_BACKEND_CREDENTIALS", "GOOGLE_CREDENTIALS"],
+    secret: true,
+    ..Setting::new("gcs_credentials")
+};
+/// `backend "gcs"`: the customer-supplied encryption key (never shown).
+pub const GCS_ENCRYPTION_KEY: Setting = Setting {
+    backend: &["encryption_key"],
+    env: &["GOOGLE_ENCRYPTION_KEY"],
+    secret: true,
+    ..Setting::new("encryption_key")
+};
+/// `backend "gcs"`: the Cloud KMS key of state writes.
+pub const GCS_KMS_KEY: Setting = Setting {
+    backend: &["kms_encryption_key"],
+    env: &["GOOGLE_KMS_ENCRYPTION_KEY"],
+    ..Setting::new("kms_encryption_key")
+};
+
 /// The process environment (or a test's).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 

@@ -106,6 +106,96 @@ pub(super) enum Store {
     Bucket(String),
     Local(super::LocalTarget),
     Azure(super::AzureTarget),
+    /// The gcs store and the prefix (no leading or trailing `/`).
+    Gcs(crate::store::gcs::GcsOptions, String),
+}
+
+/// A `credentials` / `encryption_key` value: a file's contents when it
+/// names a file, else the value itself (Terraform's `readPathOrContents`).
+fn path_or_contents(v: &str, what: &str) -> Result<String, Error> {
+    let p = v.trim();
+    let expanded = match p.strip_prefix("~/") {
+        Some(rest) => std::env::var_os("HOME")
+            .map(|h| std::path::Path::new(&h).join(rest))
+            .unwrap_or_else(|| PathBuf::from(p)),
+        None => PathBuf::from(p),
+    };
+    if !p.starts_with('{') && p.len() < 4096 && expanded.is_file() {
+        return std::fs::read_to_string(&expanded).map_err(|e| {
+            Error::Config(format!(
+                "cannot read the {what} file {}: {e}",
+                expanded.display()
+            ))
+        });
+    }
+    Ok(v.to_string())
+}
+
+/// Terraform's gcs backend, when a `backend "gcs"` block (or `terraform
+/// init`'s record, or a manifest with `backend.type: gcs`) names it and no
+/// `--bucket` or `--dir` flag says otherwise. Returns the store's options,
+/// the prefix and the default workspace's state key.
+fn gcs_target(
+    r: &mut Resolver<'_>,
+    opts: &GlobalOpts,
+) -> Result<Option<(crate::store::gcs::GcsOptions, String, String)>, Error> {
+    use crate::store::gcs::{DEFAULT_ENDPOINT, GcsAuth, GcsOptions};
+    if opts.bucket.is_some() || opts.dir.is_some() || r.backend_type() != Some("gcs") {
+        return Ok(None);
+    }
+    r.text(&table::BACKEND).get()?;
+    let Some(bucket) = r.text(&table::BUCKET).get()? else {
+        return Err(Error::MissingSettings(vec![
+            table::BUCKET.missing_in("bucket", r),
+        ]));
+    };
+    // Terraform: `strings.TrimLeft(prefix, "/")`, then one trailing `/`.
+    let prefix = r
+        .text(&table::GCS_PREFIX)
+        .get()?
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string();
+    keys::validate_prefix(&prefix).map_err(Error::Config)?;
+    let endpoint = r
+        .text(&table::GCS_ENDPOINT)
+        .default(Some(DEFAULT_ENDPOINT.into()), Source::Default("Google's"))
+        .get()?
+        .unwrap_or_default();
+    crate::store::gcs::origin_of(&endpoint).map_err(Error::Config)?;
+    let token = r.text(&table::GCS_ACCESS_TOKEN).get()?;
+    let credentials = r.text(&table::GCS_CREDENTIALS).get()?;
+    let encryption_key = r.text(&table::GCS_ENCRYPTION_KEY).get()?;
+    let kms_key = r.text(&table::GCS_KMS_KEY).get()?;
+    if encryption_key.is_some() && kms_key.is_some() {
+        return Err(Error::Config(
+            "can't set both encryption_key and kms_encryption_key (as Terraform's gcs backend refuses)".into(),
+        ));
+    }
+    let auth = match (token, credentials) {
+        (Some(t), _) => GcsAuth::Token(t),
+        (None, Some(c)) => GcsAuth::ServiceAccountJson(path_or_contents(&c, "credentials")?),
+        (None, None) if endpoint.starts_with("http://") => GcsAuth::Anonymous,
+        (None, None) => GcsAuth::Default,
+    };
+    let encryption_key = match encryption_key {
+        Some(k) => Some(path_or_contents(&k, "encryption_key")?.trim().to_string()),
+        None => None,
+    };
+    let key = super::gcs_state_key(&prefix, keys::DEFAULT_WORKSPACE);
+    Ok(Some((
+        GcsOptions {
+            bucket,
+            endpoint,
+            auth,
+            encryption_key,
+            kms_key,
+            verbose: opts.verbose,
+        },
+        prefix,
+        key,
+    )))
 }
 
 /// Terraform's azurerm backend, when a `backend "azurerm"` block (or
@@ -238,6 +328,9 @@ pub(super) fn store_and_key(
     layout: keys::Layout,
     workdir: &Path,
 ) -> Result<(Store, String), Error> {
+    if let Some((gcs, prefix, key)) = gcs_target(r, opts)? {
+        return Ok((Store::Gcs(gcs, prefix), key));
+    }
     if let Some(azure) = azure_target(r, opts)? {
         let key = r
             .text(&table::KEY)

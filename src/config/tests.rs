@@ -23,7 +23,9 @@ fn base() -> GlobalOpts {
 fn s3(c: &Config) -> &S3Options {
     match &c.target {
         Target::S3(o) => o,
-        Target::Dir(_) | Target::Local(_) | Target::Azure(_) => panic!("expected S3"),
+        Target::Dir(_) | Target::Local(_) | Target::Azure(_) | Target::Gcs(_) => {
+            panic!("expected S3")
+        }
     }
 }
 
@@ -449,16 +451,16 @@ fn bad_sources_are_errors() {
     let f = d.path().join("m.yaml");
     std::fs::write(
         &f,
-        "metadata:\n  labels:\n    terraform.openmcf.org/backend.type: gcs\n",
+        "metadata:\n  labels:\n    terraform.openmcf.org/backend.type: consul\n",
     )
     .expect("w");
     let mut o = in_dir(d.path());
     o.manifest = Some(f);
     assert!(
         resolve(o, &[])
-            .expect_err("gcs")
+            .expect_err("consul")
             .to_string()
-            .contains("gcs")
+            .contains("consul")
     );
     std::fs::write(
         d.path().join("a.tf"),
@@ -1190,4 +1192,84 @@ fn azurerm_endpoint_and_environment() {
         azure(&c).credential,
         AzureCredential::AccessKey(_)
     ));
+}
+
+fn gcs_dir(block: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        d.path().join("main.tf"),
+        format!("terraform {{\n  backend \"gcs\" {{\n{block}\n  }}\n}}\n"),
+    )
+    .expect("tf");
+    d
+}
+
+fn gcs(c: &Config) -> &crate::store::gcs::GcsOptions {
+    match &c.target {
+        Target::Gcs(g) => g,
+        other => panic!("expected gcs, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_gcs_block_is_terraforms_layout_and_credential_chain() {
+    use crate::store::gcs::GcsAuth;
+    let d = gcs_dir("    bucket = \"tf\"\n    prefix = \"/team/net/\"");
+    let c = resolve(in_dir(d.path()), &[]).expect("gcs");
+    assert_eq!(gcs(&c).bucket, "tf");
+    assert_eq!(gcs(&c).endpoint, "https://storage.googleapis.com");
+    assert_eq!(gcs(&c).auth, GcsAuth::Default, "ADC when nothing else");
+    assert_eq!(c.state_key(), "team/net/default.tfstate");
+    assert_eq!(c.state_key_of("dev"), "team/net/dev.tfstate");
+    assert_eq!(c.workspace_list_prefix(), "team/net/");
+    assert_eq!(
+        c.workspace_names([
+            "team/net/default.tfstate",
+            "team/net/prod.tfstate",
+            "team/net/dev.tfstate",
+            "team/net/dev.tflock",
+            "team/net/sub/x.tfstate",
+            "team/net/bad name.tfstate",
+        ]),
+        ["default", "dev", "prod"]
+    );
+    // access_token first, then credentials / GOOGLE_BACKEND_CREDENTIALS /
+    // GOOGLE_CREDENTIALS; an http endpoint without either: no credentials.
+    let c = resolve(
+        in_dir(d.path()),
+        &[
+            ("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.tok"),
+            ("GOOGLE_CREDENTIALS", "{}"),
+        ],
+    )
+    .expect("token");
+    assert_eq!(gcs(&c).auth, GcsAuth::Token(String::new()));
+    // Secrets are shown as set, never their value.
+    let shown = format!("{:?} {:?}", c.sources, gcs(&c));
+    assert!(!shown.contains("ya29"), "{shown}");
+    assert!(shown.contains("access_token"), "{shown}");
+    let c = resolve(
+        in_dir(d.path()),
+        &[("GOOGLE_CREDENTIALS", "{\"type\":\"x\"}")],
+    )
+    .expect("creds");
+    assert_eq!(gcs(&c).auth, GcsAuth::ServiceAccountJson(String::new()));
+    let c = resolve(
+        in_dir(d.path()),
+        &[("TFSYNC_GCS_ENDPOINT", "http://127.0.0.1:9")],
+    )
+    .expect("emulator");
+    assert_eq!(gcs(&c).auth, GcsAuth::Anonymous);
+    assert_eq!(gcs(&c).endpoint, "http://127.0.0.1:9");
+    // An empty prefix: `default.tfstate` at the bucket's root.
+    let d = gcs_dir("    bucket = \"tf\"");
+    let c = resolve(in_dir(d.path()), &[]).expect("gcs");
+    assert_eq!(c.state_key_of("w"), "w.tfstate");
+    assert_eq!(c.workspace_list_prefix(), "");
+    // Both keys: refused, as Terraform does.
+    let d = gcs_dir(
+        "    bucket = \"tf\"\n    encryption_key = \"AAAA\"\n    kms_encryption_key = \"projects/p/locations/l/keyRings/r/cryptoKeys/k\"",
+    );
+    let e = resolve(in_dir(d.path()), &[]).expect_err("both");
+    assert!(e.to_string().contains("encryption_key"), "{e}");
 }

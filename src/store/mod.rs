@@ -9,9 +9,11 @@ pub mod azure;
 pub mod azure_probe;
 pub mod dynamo;
 pub mod fs;
+pub mod gcs;
 pub mod local;
 pub mod open;
 pub mod probe;
+pub mod probe_gcs;
 pub mod s3;
 
 pub use open::Store;
@@ -139,6 +141,13 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Azure Blob Storage (the state lock is a lease on the state blob,
     /// `tfstate::azure_lock`), or `None`.
     fn as_azure(&self) -> Option<&azure::AzureStore> {
+        None
+    }
+
+    /// Google Cloud Storage (the state lock is `<prefix>/<W>.tflock` beside
+    /// `<prefix>/<W>.tfstate`, its ID the lock object's generation,
+    /// `tfstate::gcs_lock`), or `None`.
+    fn as_gcs(&self) -> Option<&gcs::GcsStore> {
         None
     }
 
@@ -273,6 +282,17 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Can [`ObjectStore::copy_from`] copy between two buckets of this
     /// store's server without the bytes passing through the client?
     fn can_copy(&self) -> bool {
+        false
+    }
+
+    /// Is the ETag a write returns the server's own, of the bytes it
+    /// stored? (S3: the server computes it from the body it received and
+    /// checked against the `Content-MD5` sent.) Then a write answered with
+    /// the MD5 of the bytes sent stored exactly those bytes, and a read-back
+    /// would learn nothing more. Default `false`: the ETag is worked out by
+    /// the client (the directory store hashes what it was given), so a
+    /// read-back must look at the stored object.
+    fn write_etag_is_stored(&self) -> bool {
         false
     }
 

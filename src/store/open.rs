@@ -62,6 +62,8 @@ pub enum Store {
     Local(LocalStore),
     /// Terraform's azurerm backend (boxed: its TLS client is large).
     Azure(Box<super::azure::AzureStore>),
+    /// Terraform's gcs backend (boxed: its client is large).
+    Gcs(Box<super::gcs::GcsStore>),
 }
 
 impl Store {
@@ -73,6 +75,7 @@ impl Store {
             Store::Dir(d) => d,
             Store::Local(l) => l,
             Store::Azure(a) => a.as_ref(),
+            Store::Gcs(g) => g.as_ref(),
         }
     }
 
@@ -80,7 +83,7 @@ impl Store {
     pub fn as_s3(&self) -> Option<&S3Store> {
         match self {
             Store::S3(s) => Some(s),
-            Store::Dir(_) | Store::Local(_) | Store::Azure(_) => None,
+            Store::Dir(_) | Store::Local(_) | Store::Azure(_) | Store::Gcs(_) => None,
         }
     }
 }
@@ -115,6 +118,8 @@ pub enum StoreBuilder {
         target: crate::config::AzureTarget,
         ca_bundle: Option<Vec<u8>>,
     },
+    /// Terraform's gcs backend.
+    Gcs(super::gcs::GcsOptions),
     /// Terraform's local backend: `root` must exist.
     Local {
         root: PathBuf,
@@ -142,6 +147,7 @@ impl StoreBuilder {
                 target: a.clone(),
                 ca_bundle: config.transport.ca_bundle.clone(),
             },
+            Target::Gcs(g) => StoreBuilder::Gcs(g.clone()),
             Target::Local(l) => StoreBuilder::Local {
                 root: l.root.clone(),
                 layout: l.layout.clone(),
@@ -184,6 +190,7 @@ impl StoreBuilder {
                 };
                 Store::Azure(Box::new(super::azure::AzureStore::new(client)))
             }
+            StoreBuilder::Gcs(g) => Store::Gcs(Box::new(super::gcs::GcsStore::new(&g)?)),
             StoreBuilder::Local {
                 root,
                 layout,
@@ -234,6 +241,11 @@ pub fn location_builder(
             String::new(),
             false,
         )),
+        Location::Gcs { bucket, prefix } => Ok((
+            StoreBuilder::Gcs(gcs_side(bucket, side, source, env)),
+            prefix.clone(),
+            false,
+        )),
         Location::Azure {
             account,
             container,
@@ -272,7 +284,7 @@ pub fn location_builder(
                         && s.region == opts.region
                         && s.profile == opts.profile
                 }
-                Target::Dir(_) | Target::Local(_) | Target::Azure(_) => false,
+                Target::Dir(_) | Target::Local(_) | Target::Azure(_) | Target::Gcs(_) => false,
             };
             let (write, lock_table) = if same_server {
                 (source.write.clone(), source.lock_table.clone())
@@ -292,6 +304,53 @@ pub fn location_builder(
     }
 }
 
+/// A `gs://` side: `--to-endpoint` / `--from-endpoint`, else the source's
+/// endpoint when the source is gcs (and then its credentials and, on that
+/// same endpoint, its encryption keys, as for S3 sides), else
+/// `TFSYNC_GCS_ENDPOINT` / `GOOGLE_BACKEND_STORAGE_CUSTOM_ENDPOINT` /
+/// `GOOGLE_STORAGE_CUSTOM_ENDPOINT`, else GCS itself. Without the source's
+/// credentials: none over plain http, else Application Default Credentials.
+fn gcs_side(
+    bucket: &str,
+    side: &SideSettings,
+    source: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> super::gcs::GcsOptions {
+    use super::gcs::{DEFAULT_ENDPOINT, GcsAuth, GcsOptions};
+    let src = match &source.target {
+        Target::Gcs(g) => Some(g),
+        _ => None,
+    };
+    let endpoint = side
+        .endpoint
+        .clone()
+        .or_else(|| src.map(|g| g.endpoint.clone()))
+        .or_else(|| {
+            [
+                "TFSYNC_GCS_ENDPOINT",
+                "GOOGLE_BACKEND_STORAGE_CUSTOM_ENDPOINT",
+                "GOOGLE_STORAGE_CUSTOM_ENDPOINT",
+            ]
+            .iter()
+            .find_map(|k| env(k).filter(|v| !v.is_empty()))
+        })
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    let same = src.filter(|g| g.endpoint == endpoint);
+    let auth = match same {
+        Some(g) => g.auth.clone(),
+        None if endpoint.starts_with("http://") => GcsAuth::Anonymous,
+        None => GcsAuth::Default,
+    };
+    GcsOptions {
+        bucket: bucket.to_string(),
+        endpoint,
+        auth,
+        encryption_key: same.and_then(|g| g.encryption_key.clone()),
+        kms_key: same.and_then(|g| g.kms_key.clone()),
+        verbose: source.verbose,
+    }
+}
+
 /// Connect to `loc`, a side of a backup, restore or migration whose source
 /// is configured by `source` (see the module doc for what it inherits). A
 /// directory is opened for bulk writes when `batched`: the caller must
@@ -308,6 +367,8 @@ pub async fn open_location(
         Location::Dir(dir) => format!("file://{}", dir.display()),
         Location::S3 { bucket, .. } if prefix.is_empty() => format!("s3://{bucket}"),
         Location::S3 { bucket, .. } => format!("s3://{bucket}/{prefix}"),
+        Location::Gcs { bucket, .. } if prefix.is_empty() => format!("gs://{bucket}"),
+        Location::Gcs { bucket, .. } => format!("gs://{bucket}/{prefix}"),
         Location::Azure {
             account, container, ..
         } => format!("az://{account}/{}", join(container, &prefix)),
@@ -372,7 +433,10 @@ mod tests {
     fn built(b: &StoreBuilder) -> &S3Builder {
         match b {
             StoreBuilder::S3(s) => s,
-            StoreBuilder::Dir { .. } | StoreBuilder::Local { .. } | StoreBuilder::Azure { .. } => {
+            StoreBuilder::Dir { .. }
+            | StoreBuilder::Local { .. }
+            | StoreBuilder::Azure { .. }
+            | StoreBuilder::Gcs(_) => {
                 panic!("expected S3")
             }
         }
@@ -461,5 +525,68 @@ mod tests {
         let (b, _, _) =
             location_builder(&loc, &SideSettings::default(), &c, true, &no_env).expect("b");
         assert!(matches!(b, StoreBuilder::Dir { batched: true, .. }));
+    }
+}
+
+#[cfg(test)]
+mod gcs_side_tests {
+    use super::*;
+    use crate::store::gcs::{GcsAuth, GcsOptions};
+
+    fn gcs_source() -> Config {
+        let mut c = crate::config::Config::resolve(
+            &crate::cli::GlobalOpts {
+                bucket: Some("x".into()),
+                key: Some("k".into()),
+                max_attempts: 1,
+                ..Default::default()
+            },
+            &|_| None,
+        )
+        .expect("config");
+        c.target = Target::Gcs(GcsOptions {
+            bucket: "src".into(),
+            endpoint: "https://storage.googleapis.com".into(),
+            auth: GcsAuth::Token("t".into()),
+            encryption_key: Some("k".into()),
+            kms_key: None,
+            verbose: false,
+        });
+        c
+    }
+
+    #[test]
+    fn a_gs_side_inherits_the_gcs_source_on_its_endpoint_only() {
+        let c = gcs_source();
+        let loc = Location::parse("gs://snaps/nightly").expect("loc");
+        let (b, prefix, same) =
+            location_builder(&loc, &SideSettings::default(), &c, false, &|_| None).expect("b");
+        let StoreBuilder::Gcs(g) = b else {
+            panic!("expected gcs")
+        };
+        assert_eq!(
+            (g.bucket.as_str(), prefix.as_str(), same),
+            ("snaps", "nightly", false)
+        );
+        assert_eq!(
+            g.auth,
+            GcsAuth::Token(String::new()),
+            "the source's credentials"
+        );
+        assert_eq!(g.encryption_key.as_deref(), Some("k"), "and its CSEK");
+        let side = SideSettings {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        };
+        let (b, _, _) = location_builder(&loc, &side, &c, false, &|_| None).expect("b");
+        let StoreBuilder::Gcs(g) = b else {
+            panic!("expected gcs")
+        };
+        assert_eq!(
+            g.auth,
+            GcsAuth::Anonymous,
+            "another endpoint: no credentials"
+        );
+        assert_eq!(g.encryption_key, None);
     }
 }

@@ -1053,6 +1053,12 @@ impl ObjectStore for S3Store {
         true
     }
 
+    /// Every PUT carries `Content-MD5`, and the server answers with the
+    /// ETag of what it stored.
+    fn write_etag_is_stored(&self) -> bool {
+        true
+    }
+
     async fn copy_from(
         &self,
         src_bucket: &str,

@@ -61,6 +61,14 @@ pub trait LockStore: Send + Sync {
     fn adopt(&self, id: &str) {
         let _ = id;
     }
+
+    /// `tfsync lock` took the record with `info`, and `acquire` returned
+    /// `tag`: make `info` what the record says it is, for the caller to
+    /// show (the gcs lock's ID is the lock object's generation). Default:
+    /// nothing to change.
+    fn acquired(&self, info: &mut LockInfo, tag: Option<&str>) {
+        let _ = (info, tag);
+    }
 }
 
 /// Every lock record of one state, in the order they are taken.
@@ -76,11 +84,15 @@ impl<'a> LockSet<'a> {
     pub fn new(store: &'a dyn ObjectStore, state_key: &str) -> Self {
         // Terraform's local backend: the OS lock on the state file and its
         // lock info file; everywhere else the `.tflock`.
-        let primary: Box<dyn LockStore + 'a> = match (store.as_local(), store.as_azure()) {
-            (Some(local), _) => Box::new(LocalLock::new(local, state_key)),
-            (_, Some(azure)) => Box::new(super::azure_lock::LeaseLock::new(azure, state_key)),
-            _ => Box::new(TfLock::new(store, state_key)),
-        };
+        let primary: Box<dyn LockStore + 'a> =
+            match (store.as_local(), store.as_azure(), store.as_gcs()) {
+                (Some(local), _, _) => Box::new(LocalLock::new(local, state_key)),
+                (_, Some(azure), _) => {
+                    Box::new(super::azure_lock::LeaseLock::new(azure, state_key))
+                }
+                (_, _, Some(gcs)) => Box::new(super::gcs_lock::GcsLock::new(gcs, state_key)),
+                _ => Box::new(TfLock::new(store, state_key)),
+            };
         let mut parts: Vec<Box<dyn LockStore + 'a>> = vec![primary];
         if let Some(table) = store.lock_table() {
             parts.push(Box::new(ItemLock::new(table, store.bucket(), state_key)));
@@ -94,6 +106,11 @@ impl<'a> LockSet<'a> {
     /// The state's location, for messages.
     pub fn state_location(&self) -> &str {
         &self.state
+    }
+
+    /// Where the first record is (`s3://b/k.tflock`), for messages.
+    pub fn lock_location(&self) -> String {
+        self.primary().location()
     }
 
     /// The first record (the `.tflock`): the one `status` and the messages
@@ -461,7 +478,11 @@ async fn take_set(
     let tags = tags.into_inner().unwrap_or_else(|e| e.into_inner());
     match result {
         Ok(()) => {
-            let [info] = infos;
+            let mut info = infos[0].clone();
+            if let Some(p) = parts.first() {
+                p.lock
+                    .acquired(&mut info, tags.first().and_then(|t| t.as_deref()));
+            }
             Ok(info)
         }
         Err(Error::Interrupted { signal, .. }) => {

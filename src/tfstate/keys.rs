@@ -7,6 +7,8 @@
 pub const DEFAULT_WORKSPACE: &str = "default";
 pub const DEFAULT_WORKSPACE_KEY_PREFIX: &str = "env:";
 pub const LOCK_SUFFIX: &str = ".tflock";
+/// Terraform's gcs backend: a workspace's state is `<prefix>/<W>.tfstate`.
+pub const STATE_SUFFIX: &str = ".tfstate";
 
 /// The key of the state of `workspace`.
 pub fn state_key(key: &str, workspace: &str, workspace_key_prefix: &str) -> String {
@@ -39,6 +41,10 @@ pub enum Layout {
     /// `keyEnvPrefix`): the default workspace at `<key>`, `W` at
     /// `<key>env:W` (no prefix).
     Azure,
+    /// Terraform's `backend "gcs"` (`remote-state/gcs/backend_state.go`,
+    /// `stateFile`: `path.Join(prefix, W + ".tfstate")`): every workspace,
+    /// `default` too, at `<prefix>/<W>.tfstate` (the key is unused).
+    Gcs,
 }
 
 /// azurerm's `keyEnvPrefix`.
@@ -57,7 +63,7 @@ pub struct StateLayout {
     /// local: `path`).
     pub key: String,
     /// s3: `workspace_key_prefix`; oss: `prefix`; local: `workspace_dir`;
-    /// azurerm: unused.
+    /// gcs: `prefix`; azurerm: unused.
     pub prefix: String,
 }
 
@@ -88,6 +94,8 @@ impl StateLayout {
             }
             Layout::Azure if default => key.to_string(),
             Layout::Azure => format!("{key}{AZURE_ENV_PREFIX}{workspace}"),
+            Layout::Gcs if prefix.is_empty() => format!("{workspace}{STATE_SUFFIX}"),
+            Layout::Gcs => format!("{prefix}/{workspace}{STATE_SUFFIX}"),
         }
     }
 
@@ -142,7 +150,9 @@ pub fn state_key_in(layout: Layout, key: &str, workspace: &str, prefix: &str) ->
             format!("{prefix}/{key}")
         }
         Layout::Oss | Layout::S3 => state_key(key, workspace, prefix),
-        Layout::Local | Layout::Azure => StateLayout::new(layout, key, prefix).state_key(workspace),
+        Layout::Local | Layout::Azure | Layout::Gcs => {
+            StateLayout::new(layout, key, prefix).state_key(workspace)
+        }
     }
 }
 
@@ -368,6 +378,21 @@ mod tests {
         assert_eq!(az.state_key("default"), "net/t.tfstate");
         assert_eq!(az.state_key("dev"), "net/t.tfstateenv:dev");
         assert_eq!(az.list_prefix(), "net/t.tfstateenv:");
+        let gcs = StateLayout::new(Layout::Gcs, "", "stacks/net");
+        assert_eq!(gcs.state_key("default"), "stacks/net/default.tfstate");
+        assert_eq!(gcs.state_key("dev"), "stacks/net/dev.tfstate");
+        assert_eq!(gcs.list_prefix(), "stacks/net/");
+        assert_eq!(
+            gcs.names([
+                "stacks/net/default.tfstate",
+                "stacks/net/dev.tfstate",
+                "stacks/net/dev.tflock",
+                "stacks/net/sub/x.tfstate",
+            ]),
+            ["default", "dev"]
+        );
+        let gcs_root = StateLayout::new(Layout::Gcs, "", "");
+        assert_eq!(gcs_root.state_key("qa"), "qa.tfstate");
         assert_eq!(az.pattern(), "net/t.tfstateenv:<W>");
         assert_eq!(
             az.names([

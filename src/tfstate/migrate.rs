@@ -5,7 +5,11 @@
 //! state`, destination `migration destination state`): read the source
 //! (checked against its ETag), apply the push rules against the destination
 //! and write it with the one guarded write ([`StateWrite`]: compare-and-swap,
-//! a lost response recognised), then read back and compare MD5s. Phase 2
+//! a lost response recognised), then compare MD5s (the ETag the server
+//! answered the write with, where it is the server's own; else read back).
+//! The destinations are listed once before any lock: one the listing shows
+//! absent is not read, its write is create-only, and one that appeared
+//! since is read under the locks and ruled on. Phase 2
 //! (`delete_source`), only when every workspace passed phase 1: delete each
 //! source under its lock, if it still has the ETag that was copied. A
 //! failure in phase 1 leaves every source untouched.
@@ -297,8 +301,10 @@ impl Migration<'_> {
     async fn copy_all(&self, items: &mut [Item], warn: Warn<'_>) -> Result<(), Error> {
         let stop = AtomicBool::new(false);
         let mut errors: Vec<(String, Error)> = Vec::new();
+        let listed = self.destination_listing(items).await;
         {
             let stop = &stop;
+            let listed = listed.as_ref();
             let mut runs = futures_util::stream::iter(items.iter_mut())
                 .map(|item| async move {
                     if stop.load(Ordering::SeqCst) {
@@ -309,7 +315,9 @@ impl Migration<'_> {
                         LockSpec::new(self.dst, &item.dest_key, DESTINATION_OPERATION),
                     ];
                     let ws = item.workspace.clone();
-                    match under_locks(&specs, self.lock_timeout, warn, self.move_one(item)).await {
+                    let absent = listed.is_some_and(|l| l.absent(&item.dest_key));
+                    let body = self.move_one(item, absent);
+                    match under_locks(&specs, self.lock_timeout, warn, body).await {
                         Ok(()) => None,
                         Err(e) => {
                             stop.store(true, Ordering::SeqCst);
@@ -384,8 +392,55 @@ impl Migration<'_> {
         })
     }
 
-    /// Phase 1 for one workspace; the caller holds both locks.
-    async fn move_one(&self, item: &mut Item) -> Result<(), Error> {
+    /// The destination keys of `items` that exist, from one listing made
+    /// before any lock is taken (keys only): a workspace whose destination
+    /// it shows absent is not read under its lock, its state is written
+    /// create-only instead, and if one appeared since, it is read then
+    /// ([`Migration::move_one`]). `None` (every destination read as usual)
+    /// for fewer than [`LISTED_AT_LEAST`] workspaces, when their keys share
+    /// no directory, or when the listing fails.
+    async fn destination_listing(&self, items: &[Item]) -> Option<Listed> {
+        // The default workspace's key is usually outside the others'
+        // directory: it is read as usual.
+        let keys: Vec<&str> = items
+            .iter()
+            .filter(|it| it.workspace != keys::DEFAULT_WORKSPACE)
+            .map(|it| it.dest_key.as_str())
+            .collect();
+        if keys.len() < LISTED_AT_LEAST {
+            return None;
+        }
+        let prefix = common_dir(&keys)?;
+        let present = self.dst.list_keys(&prefix).await.ok()?;
+        Some(Listed {
+            present: present.into_iter().map(|m| m.key).collect(),
+            prefix,
+        })
+    }
+
+    /// Phase 1 for one workspace; the caller holds both locks. With
+    /// `listed_absent` (the destination listing made before the locks
+    /// showed no state there) the destination is not read: the rules are
+    /// applied to no state, and the write is create-only, so it lands only
+    /// if there is still none. If one appeared since the listing, the
+    /// create is refused, and the workspace is done again as usual: the
+    /// destination read under the locks, the rules applied to it.
+    async fn move_one(&self, item: &mut Item, listed_absent: bool) -> Result<(), Error> {
+        if listed_absent {
+            match self.move_once(item, true).await {
+                Ok(Once::Done) => return Ok(()),
+                // A state is there now: the create was refused (or found
+                // the source's very bytes there). Done again, read first.
+                Ok(Once::ReadFirst) | Err(Error::StateConflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.move_once(item, false).await.map(|_| ())
+    }
+
+    /// [`Migration::move_one`], once: `skip_read` plans over no destination
+    /// state without reading it.
+    async fn move_once(&self, item: &mut Item, skip_read: bool) -> Result<Once, Error> {
         let dest_key = item.dest_key.clone();
         let write = StateWrite::new(
             self.dst,
@@ -402,7 +457,13 @@ impl Migration<'_> {
                     .await
                     .map_err(Error::from)
             },
-            write.read_current()
+            async {
+                if skip_read {
+                    Ok(None)
+                } else {
+                    write.read_current().await
+                }
+            }
         )?;
         let s = s.map(|v| (v.got.meta, Bytes::from(v.got.bytes), v.md5));
         // The rules are applied once: the item's action and the write's plan.
@@ -414,35 +475,51 @@ impl Migration<'_> {
         );
         let (Some((_, bytes, md5)), Some(planned)) = (s, planned) else {
             item.status = Status::Skipped;
-            return Ok(());
+            return Ok(Once::Done);
         };
         let plan = planned.map_err(|e| write.plan_error(e))?;
         drop(bytes);
-        write.commit(plan, d.as_ref()).await?;
+        let written = write.commit(plan, d.as_ref()).await?;
+        if skip_read && written.recovered {
+            return Ok(Once::ReadFirst);
+        }
         drop(d);
         // Read it back: the object at the destination must have the source's
-        // MD5. A HEAD tells it when the store's ETag is the MD5 of the object;
-        // otherwise (multipart, SSE-KMS) the bytes are read again (streamed).
-        let head = self.dst.head(&item.dest_key).await?;
-        let got = match head.etag.filter(|e| etag_is_md5(e)) {
-            Some(e) => e.to_ascii_lowercase(),
-            None => {
-                self.dst
-                    .get_to(&item.dest_key, &mut tokio::io::sink())
-                    .await?
-                    .1
+        // MD5. When the store's write ETag is its own, of what it stored, and
+        // is that MD5, the write said so already (as a HEAD would); when the
+        // state was unchanged, its ETag is that of the read just checked.
+        // Otherwise a HEAD tells it when the store's ETag is the MD5 of the
+        // object, else (multipart, SSE-KMS) the bytes are read again
+        // (streamed).
+        let stored = self.dst.write_etag_is_stored()
+            && written
+                .etag
+                .as_deref()
+                .is_some_and(|e| etag_is_md5(e) && e.eq_ignore_ascii_case(&md5));
+        if !stored {
+            let head = self.dst.head(&item.dest_key).await?;
+            let got = match head.etag.filter(|e| etag_is_md5(e)) {
+                Some(e) => e.to_ascii_lowercase(),
+                None => {
+                    self.dst
+                        .get_to(&item.dest_key, &mut tokio::io::sink())
+                        .await?
+                        .1
+                }
+            };
+            if got != md5 {
+                return Err(StoreError::Other {
+                    location: item.destination.clone(),
+                    message: format!(
+                        "it has MD5 {got} after writing, but the source has MD5 {md5}"
+                    ),
+                }
+                .into());
             }
-        };
-        item.source_md5 = Some(md5.clone());
-        if got != md5 {
-            return Err(StoreError::Other {
-                location: item.destination.clone(),
-                message: format!("it has MD5 {got} after writing, but the source has MD5 {md5}"),
-            }
-            .into());
         }
+        item.source_md5 = Some(md5.clone());
         item.status = Status::Moved;
-        Ok(())
+        Ok(Once::Done)
     }
 
     /// Phase 2: delete the sources, each under its lock and only if it still
@@ -498,6 +575,52 @@ impl Migration<'_> {
             None => Ok(()),
         }
     }
+}
+
+/// How one try at a workspace ended.
+enum Once {
+    Done,
+    /// Written without reading the destination, a state was found there
+    /// with the source's bytes: do it again, reading it first (then it is
+    /// reported as it is: unchanged).
+    ReadFirst,
+}
+
+/// A migration of fewer workspaces reads each destination (one request
+/// each) rather than listing them first.
+const LISTED_AT_LEAST: usize = 8;
+
+/// The destination keys under `prefix` that existed before the locks.
+struct Listed {
+    prefix: String,
+    present: std::collections::HashSet<String>,
+}
+
+impl Listed {
+    /// Did the listing show no object at `key`? (A key outside the listed
+    /// prefix is not known to be absent.)
+    fn absent(&self, key: &str) -> bool {
+        key.starts_with(&self.prefix) && !self.present.contains(key)
+    }
+}
+
+/// The longest directory (a prefix ending in `/`) every key is in, `None`
+/// when there is none (the listing would be of the whole bucket).
+fn common_dir(keys: &[&str]) -> Option<String> {
+    let first = keys.first()?;
+    let mut len = first.len();
+    for k in &keys[1..] {
+        len = len.min(
+            first
+                .bytes()
+                .zip(k.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    // Bytes up to a `/` (ASCII): the cut is on a character boundary.
+    let dir = first.as_bytes()[..len].iter().rposition(|&b| b == b'/')? + 1;
+    Some(first[..dir].to_string())
 }
 
 /// Fill in what would happen to `item` (the source's metadata and bytes
@@ -868,6 +991,119 @@ mod tests {
             "an unchanged source is deleted"
         );
         no_locks(&d.src).await;
+    }
+
+    /// A directory store whose listings show nothing: as if every state
+    /// at the destination appeared after the listing made before the locks.
+    #[derive(Debug)]
+    struct ListsNothing(FsStore);
+
+    #[async_trait::async_trait]
+    impl ObjectStore for ListsNothing {
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+        fn bucket(&self) -> &str {
+            self.0.bucket()
+        }
+        async fn get(&self, key: &str) -> crate::store::Result<crate::store::GetResult> {
+            self.0.get(key).await
+        }
+        async fn head(&self, key: &str) -> crate::store::Result<ObjectMeta> {
+            self.0.head(key).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            body: Vec<u8>,
+            mode: PutMode,
+        ) -> crate::store::Result<Option<String>> {
+            self.0.put(key, body, mode).await
+        }
+        async fn delete(&self, key: &str, if_match: Option<&str>) -> crate::store::Result<()> {
+            self.0.delete(key, if_match).await
+        }
+        async fn list(&self, _: &str) -> crate::store::Result<Vec<ObjectMeta>> {
+            Ok(Vec::new())
+        }
+        async fn list_keys(&self, _: &str) -> crate::store::Result<Vec<ObjectMeta>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// The destinations are listed before the locks (issue 12); one that
+    /// appears after the listing is still read under the locks and the push
+    /// rules applied to it: a copy already there is unchanged, another
+    /// lineage is refused and left as it is.
+    #[tokio::test]
+    async fn a_destination_that_appears_after_the_listing_is_read_and_ruled_on() {
+        let d = dirs().await;
+        for i in 0..LISTED_AT_LEAST {
+            d.src
+                .put(
+                    &format!("env:/w{i}/{KEY}"),
+                    st(&format!("w-{i}"), 5),
+                    PutMode::Create,
+                )
+                .await
+                .expect("seed");
+        }
+        let dk = |i: usize| format!("env:/w{i}/moved/{KEY}");
+        // Already a copy there, which the listing does not show.
+        d.dst
+            .put(&dk(1), st("w-1", 5), PutMode::Create)
+            .await
+            .expect("copy");
+        let dst = ListsNothing(FsStore::new(d._dst.path()).expect("dst"));
+        let mut m = migration(&d, false, false);
+        m.dst = &dst;
+        let warn = |w: String| panic!("unexpected warning {w}");
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        m.run(&mut items, &warn).await.expect("run");
+        let w1 = items.iter().find(|i| i.workspace == "w1").expect("w1");
+        assert_eq!((w1.action, w1.status), (Action::Unchanged, Status::Moved));
+        let w2 = items.iter().find(|i| i.workspace == "w2").expect("w2");
+        assert_eq!((w2.action, w2.status), (Action::Create, Status::Moved));
+        assert_eq!(get(&d.dst, &dk(2)).await, Some(st("w-2", 5)));
+
+        // w0 there now belongs to another state: refused, not overwritten.
+        d.dst
+            .put(&dk(0), st("other", 9), PutMode::Overwrite)
+            .await
+            .expect("theirs");
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        let e = m.run(&mut items, &warn).await.expect_err("refused");
+        match &e {
+            Error::StateConflict { reason, .. } => {
+                assert!(reason.contains("lineage"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let w0 = items.iter().find(|i| i.workspace == "w0").expect("w0");
+        assert_eq!((w0.action, w0.status), (Action::Refused, Status::Failed));
+        assert_eq!(get(&d.dst, &dk(0)).await, Some(st("other", 9)));
+        no_locks(&d.src).await;
+        no_locks(&d.dst).await;
+    }
+
+    #[test]
+    fn common_dirs() {
+        assert_eq!(
+            common_dir(&["env:/a/k", "env:/b/k"]).as_deref(),
+            Some("env:/")
+        );
+        assert_eq!(
+            common_dir(&["env:/ab/k", "env:/ac/k"]).as_deref(),
+            Some("env:/")
+        );
+        assert_eq!(common_dir(&["p/env:/a/k"]).as_deref(), Some("p/env:/a/"));
+        assert_eq!(common_dir(&["a/k", "b/k"]), None);
+        // A cut inside a character: the directory before it.
+        assert_eq!(
+            common_dir(&["e/\u{e9}/k", "e/\u{e8}/k"]).as_deref(),
+            Some("e/")
+        );
+        assert_eq!(common_dir(&[]), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod azure_lock;
 pub mod current;
 pub mod dynamo;
+pub mod gcs_lock;
 pub mod guard;
 pub mod keys;
 pub mod local_lock;

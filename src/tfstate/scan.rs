@@ -106,6 +106,9 @@ pub async fn locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLoc
     if let Some(azure) = store.as_azure() {
         return azure_locks(store, azure, prefix).await;
     }
+    if store.as_gcs().is_some() {
+        return gcs_locks(store, prefix).await;
+    }
     let mut items: BTreeMap<String, dynamo::FoundItem> = match store.lock_table() {
         Some(t) => dynamo::scan(t, store.bucket(), prefix)
             .await?
@@ -161,6 +164,34 @@ pub async fn locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLoc
             current: i.current.clone(),
             has_tflock: false,
             item: Some(i.current),
+        });
+    }
+    out.sort_by(|a, b| a.lock_key.cmp(&b.lock_key));
+    Ok(out)
+}
+
+/// The gcs backend's locks: every `<prefix>/<W>.tflock` under `prefix`,
+/// read through its lock (ID = the lock object's generation), guarding
+/// `<prefix>/<W>.tfstate`.
+async fn gcs_locks(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<FoundLock>, Error> {
+    let mut out = Vec::new();
+    for meta in store.list(prefix).await? {
+        let Some(state_key) = super::gcs_lock::state_key_of_lock(&meta.key) else {
+            continue;
+        };
+        let (_, current) = super::guard::LockSet::new(store, &state_key)
+            .holder()
+            .await?;
+        if matches!(current, Current::Unlocked) {
+            continue;
+        }
+        out.push(FoundLock {
+            lock_key: meta.key.clone(),
+            state_key,
+            meta,
+            current,
+            has_tflock: true,
+            item: None,
         });
     }
     out.sort_by(|a, b| a.lock_key.cmp(&b.lock_key));

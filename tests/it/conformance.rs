@@ -355,6 +355,15 @@ impl Subject {
         })
     }
 
+    /// A new bucket on gcp-storage-emulator (`None`: not running).
+    pub async fn gcs() -> Option<Subject> {
+        let server = crate::gcs::server()?;
+        Some(Subject {
+            store: Arc::new(crate::gcs::new_bucket(&server, "conf").await),
+            kind: Kind::Other,
+        })
+    }
+
     /// A new bucket on the running server `name` (`None`: not running).
     pub async fn server(name: &str) -> Option<Subject> {
         let server = support::server(name)?;
@@ -489,4 +498,120 @@ conformance! {
         racing_creators,
     ],
     pair_rules: [server_side_copy],
+}
+
+/// The gcs store's ETag is the object's generation: a number, new on every
+/// write, the same from get, head and list.
+pub async fn generation_as_etag(s: &dyn ObjectStore) {
+    let k = format!("{P}/gen.tfstate");
+    let g1 = s
+        .put(&k, b"one".to_vec(), PutMode::Overwrite)
+        .await
+        .expect("put")
+        .expect("generation");
+    let g2 = s
+        .put(&k, b"two".to_vec(), PutMode::Overwrite)
+        .await
+        .expect("put")
+        .expect("generation");
+    assert!(
+        g1.parse::<u64>().is_ok() && g2.parse::<u64>().is_ok(),
+        "{g1} {g2}"
+    );
+    assert_ne!(g1, g2, "a new generation per write");
+    let got = s.get(&k).await.expect("get");
+    assert_eq!(got.bytes, b"two");
+    assert_eq!(got.meta.etag.as_deref(), Some(g2.as_str()));
+    assert_eq!(got.meta.size, 3);
+    assert!(got.meta.last_modified.is_some());
+    assert_eq!(
+        s.head(&k).await.expect("head").etag.as_deref(),
+        Some(g2.as_str())
+    );
+    let listed = s.list(&format!("{P}/")).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].etag.as_deref(), Some(g2.as_str()));
+}
+
+// Google Cloud Storage's JSON API on gcp-storage-emulator (`store::gcs`):
+// every rule that needs no generation precondition. The emulator ignores
+// them (README, The gcs backend), so the precondition rules are run below
+// as probes that the server still ignores them, and skipped with the
+// reason printed: the day the emulator honours them, those tests fail and
+// the rules move up here. The preconditions themselves are proven on the
+// wire (`gcs::the_preconditions_are_on_the_wire`). No empty objects: the
+// emulator cannot store one (its upload handler reads no body as None).
+conformance! {
+    stores: {
+        gcs => Subject::gcs(),
+    },
+    rules: [
+        missing_keys,
+        generation_as_etag,
+        conditional_delete,
+        odd_keys,
+        list_by_prefix,
+    ],
+    pair_rules: [],
+}
+
+mod gcs_preconditions {
+    use super::{P, Subject};
+    use tfsync::store::{ObjectStore, PutMode};
+
+    /// Skip `rule` with its reason, after checking that the emulator still
+    /// accepts what the rule would refuse.
+    async fn expected_unsafe(rule: &str, probe: impl AsyncFnOnce(&dyn ObjectStore) -> bool) {
+        let Some(subject) = Subject::gcs().await else {
+            return;
+        };
+        let ignored = probe(subject.store.as_ref()).await;
+        assert!(
+            ignored,
+            "gcp-storage-emulator now honours generation preconditions: move conformance rule {rule} into conformance::gcs"
+        );
+        eprintln!(
+            "SKIP conformance::gcs::{rule}: gcp-storage-emulator ignores ifGenerationMatch (probed just now: a write that must be refused was accepted); expected unsafe on this server, the precondition is checked on the wire by gcs::the_preconditions_are_on_the_wire"
+        );
+    }
+
+    #[tokio::test]
+    async fn create_only() {
+        expected_unsafe("create_only", async |s| {
+            let k = format!("{P}/lock.tflock");
+            s.put(&k, b"one".to_vec(), PutMode::Create)
+                .await
+                .expect("create");
+            s.put(&k, b"two".to_vec(), PutMode::Create).await.is_ok()
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn racing_creators() {
+        expected_unsafe("racing_creators", async |s| {
+            let k = format!("{P}/race.tflock");
+            let a = s.put(&k, b"a".to_vec(), PutMode::Create).await;
+            let b = s.put(&k, b"b".to_vec(), PutMode::Create).await;
+            a.is_ok() && b.is_ok()
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn compare_and_swap() {
+        expected_unsafe("compare_and_swap", async |s| {
+            let k = format!("{P}/state");
+            let g1 = s
+                .put(&k, b"v1".to_vec(), PutMode::Overwrite)
+                .await
+                .expect("put")
+                .expect("generation");
+            s.put(&k, b"v2".to_vec(), PutMode::Overwrite)
+                .await
+                .expect("put");
+            s.put(&k, b"v3".to_vec(), PutMode::Update(g1)).await.is_ok()
+        })
+        .await;
+    }
 }

@@ -24,6 +24,7 @@ mod dynamodb;
 mod encryption;
 mod faults;
 mod fs_safety;
+mod gcs;
 mod history;
 mod kill;
 mod local_backend;

@@ -388,7 +388,104 @@ async fn to_key_seaweedfs_to_ceph() {
     }
 }
 
+/// Requests of a migration of many workspaces (issue 12): the
+/// destinations are listed once before any lock, a destination the listing
+/// shows absent is not read (its write is create-only), and the read-back
+/// is the write's own ETag (the MD5 the server computed of what it stored),
+/// not a HEAD: per workspace 2 lock PUTs, the source GET, the state PUT and
+/// 2 lock DELETEs. A second run reads each destination (they exist now)
+/// and writes nothing. A destination that exists with another lineage is
+/// still read under the locks and refused.
+async fn requests(server: Server) {
+    const N: usize = 10;
+    let src = server.new_bucket("mg-req").await;
+    let mut keys = vec![KEY.to_string()];
+    keys.extend((1..N).map(|i| format!("env:/w{i}/{KEY}")));
+    for (i, k) in keys.iter().enumerate() {
+        src.put(k, state(&format!("lin-{i}"), 3, 2), PutMode::Overwrite)
+            .await
+            .expect("put");
+    }
+    let dst = server.new_bucket("mg-req-d").await;
+    let to = format!("s3://{}", dst.bucket());
+    let migrate = |to: &str| {
+        run(server.tfsync(src.bucket(), KEY).args([
+            "--verbose",
+            "migrate",
+            "--all-workspaces",
+            "--to",
+            to,
+        ]))
+    };
+    let requests = |stderr: &str, verb: &str, bucket: &str| -> usize {
+        let start = format!("tfsync: {verb} s3://{bucket}/");
+        stderr.lines().filter(|l| l.starts_with(&start)).count()
+    };
+    let r = migrate(&to);
+    assert_eq!(r.code, 0, "{r:?}");
+    let d = dst.bucket();
+    let counts = |r: &support::Run| {
+        [
+            ("LIST", requests(&r.stderr, "LIST", d)),
+            ("HEAD", requests(&r.stderr, "HEAD", d)),
+            ("GET", requests(&r.stderr, "GET", d)),
+            ("PUT", requests(&r.stderr, "PUT", d)),
+            ("DELETE", requests(&r.stderr, "DELETE", d)),
+        ]
+    };
+    assert_eq!(
+        counts(&r),
+        [
+            ("LIST", 1),
+            ("HEAD", 0),
+            // Only the default workspace, outside the listed directory.
+            ("GET", 1),
+            ("PUT", 2 * N),
+            ("DELETE", N)
+        ],
+        "{}",
+        r.stderr
+    );
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(get(&dst, k).await, Some(state(&format!("lin-{i}"), 3, 2)));
+    }
+    no_locks(&src).await;
+    no_locks(&dst).await;
+
+    // Again: every destination exists, is read and is unchanged.
+    let r = migrate(&to);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains("create"), "{r:?}");
+    assert_eq!(
+        counts(&r),
+        [
+            ("LIST", 1),
+            ("HEAD", 0),
+            ("GET", N),
+            ("PUT", N),
+            ("DELETE", N)
+        ],
+        "{}",
+        r.stderr
+    );
+
+    // A destination that belongs to another state is read and refused.
+    let other = server.new_bucket("mg-req-o").await;
+    let theirs = state("someone-else", 9, 1);
+    other
+        .put(&keys[4], theirs.clone(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    let r = migrate(&format!("s3://{}", other.bucket()));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("lineage"), "{r:?}");
+    assert_eq!(get(&other, &keys[4]).await, Some(theirs), "not overwritten");
+    no_locks(&src).await;
+    no_locks(&other).await;
+}
+
 on_each_server!(between_buckets);
+on_each_server!(requests);
 on_each_server!([seaweedfs] onto_another_workspace_is_refused);
 on_each_server!([seaweedfs] lineage_refused);
 on_each_server!([moto] failure_halfway);
