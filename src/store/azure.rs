@@ -11,8 +11,10 @@
 //! and releases the lease by the ID.
 //!
 //! [`AzureStore`] is a container as an [`ObjectStore`](super::ObjectStore).
-//! Not yet: TLS (`http://` endpoints only, as Azurite's), SAS or Azure AD,
-//! retries, and the wiring (config, `az://` locations, the lease as a lock).
+//! Requests go over http:// (Azurite) or https:// (rustls: the system's
+//! roots and the CA bundle setting), signed with the account key or
+//! carrying a SAS token, with bounded retries ([`BlobClient::request`]).
+//! Not yet: Azure AD.
 
 use super::StoreError;
 use base64::Engine as _;
