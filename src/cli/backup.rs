@@ -83,7 +83,7 @@ pub struct BackupArgs {
     #[command(subcommand)]
     pub action: Option<BackupAction>,
 
-    /// Where snapshots go: s3://bucket/prefix, file:///dir or REMOTE:bucket/prefix
+    /// Where snapshots go: s3://bucket/prefix, az://account/container/prefix, file:///dir or REMOTE:bucket/prefix
     #[arg(long, value_name = "LOCATION", required = true)]
     pub to: Option<String>,
 
@@ -184,8 +184,15 @@ Examples:
   tfsync --bucket tf-states --key old/terraform.tfstate migrate --all-workspaces \
       --to s3://tf-states --to-key new/terraform.tfstate --dry-run
 
+  # Move every workspace from an s3 backend to an Azure container (ARM_ACCESS_KEY or ARM_SAS_TOKEN)
+  tfsync --bucket tf-states --key net/terraform.tfstate migrate --all-workspaces \
+      --to az://tfstates01/tfstate
+
 The destination key is the location's prefix joined with the state key (workspace `W` at
-<workspace_key_prefix>/W/<that key>, as Terraform lays it out). --to-key KEY gives the whole
+<workspace_key_prefix>/W/<that key>, as Terraform lays it out; in an az:// container, azurerm's
+<that key>env:W). Each side keeps its own backend's layout: a local backend's workspaces are
+read from <workspace_dir>/W/terraform.tfstate, an azurerm backend's from <key>env:W.
+--to-key KEY gives the whole
 destination key instead (the location then names no prefix); its workspaces go to
 <PREFIX>/W/KEY, PREFIX being --to-workspace-key-prefix, else the remote's
 `workspace_key_prefix` (config.toml), else `env:`. Each workspace is moved under
@@ -198,7 +205,7 @@ halfway leaves every source untouched and the message says which workspaces were
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// Destination: s3://bucket/prefix, file:///dir or REMOTE:bucket/prefix
+    /// Destination: s3://bucket/prefix, az://account/container/prefix, file:///dir or REMOTE:bucket/prefix
     #[arg(long, value_name = "LOCATION")]
     pub to: String,
 

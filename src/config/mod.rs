@@ -78,9 +78,24 @@ impl std::fmt::Debug for AzureTarget {
     }
 }
 
-/// Azure's blob endpoint of `account` (public cloud).
-pub fn azure_default_endpoint(account: &str) -> String {
-    format!("https://{account}.blob.core.windows.net")
+/// Azure's blob endpoint of `account` in the cloud `environment`
+/// (Terraform's `environment` / `ARM_ENVIRONMENT`: `public`, the default,
+/// `usgovernment` or `china`).
+pub fn azure_default_endpoint(account: &str, environment: Option<&str>) -> Result<String, Error> {
+    let suffix = match environment
+        .map(|e| e.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "public") => "core.windows.net",
+        Some("usgovernment") => "core.usgovcloudapi.net",
+        Some("china") => "core.chinacloudapi.cn",
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "the azurerm environment {other:?} (environment / ARM_ENVIRONMENT) is not one tfsync knows: use public, usgovernment or china, or give the blob endpoint in TFSYNC_AZURE_ENDPOINT"
+            )));
+        }
+    };
+    Ok(format!("https://{account}.blob.{suffix}"))
 }
 
 /// An Azure side of a backup, restore or migration
@@ -90,7 +105,7 @@ pub fn azure_default_endpoint(account: &str) -> String {
 /// `ARM_SAS_TOKEN`). The
 /// endpoint: the side's `--to-endpoint` / `--from-endpoint`, else the
 /// configured backend's for the same account, else `TFSYNC_AZURE_ENDPOINT`,
-/// else Azure's.
+/// else Azure's (in the cloud of `ARM_ENVIRONMENT`).
 pub fn azure_side(
     account: &str,
     container: &str,
@@ -110,8 +125,11 @@ pub fn azure_side(
     let endpoint = endpoint
         .map(str::to_string)
         .or_else(|| same.map(|a| a.endpoint.clone()))
-        .or_else(|| from_env(table::AZ_ENDPOINT.env))
-        .unwrap_or_else(|| azure_default_endpoint(account));
+        .or_else(|| from_env(table::AZ_ENDPOINT.env));
+    let endpoint = match endpoint {
+        Some(e) => e,
+        None => azure_default_endpoint(account, from_env(table::AZ_ENVIRONMENT.env).as_deref())?,
+    };
     let credential = same
         .map(|a| a.credential.clone())
         .or_else(|| from_env(table::AZ_ACCESS_KEY.env).map(AzureCredential::AccessKey))
@@ -282,7 +300,11 @@ impl Config {
             return Self::local(opts, r, local, key, workspace);
         }
         if let target::Store::Azure(azure) = store {
+            // The CA bundle (for an https endpoint) and the other transport
+            // settings, as for S3.
+            let transport = transport::resolve(&mut r, opts)?;
             let mut c = Self::local_like(opts, r, Target::Azure(azure), key, workspace)?;
+            c.transport = transport;
             c.workspace_key_prefix = String::new();
             c.layout = keys::Layout::Azure;
             return Ok(c);

@@ -386,6 +386,13 @@ pub const AZ_SAS_TOKEN: Setting = Setting {
     secret: true,
     ..Setting::new("sas_token")
 };
+/// `backend "azurerm"`: the cloud (`public`, `usgovernment`, `china`),
+/// which names the default blob endpoint's suffix.
+pub const AZ_ENVIRONMENT: Setting = Setting {
+    backend: &["environment"],
+    env: &["ARM_ENVIRONMENT"],
+    ..Setting::new("environment")
+};
 /// The blob endpoint (tfsync's: Azurite); default
 /// `https://<account>.blob.core.windows.net`.
 pub const AZ_ENDPOINT: Setting = Setting {

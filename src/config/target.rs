@@ -229,14 +229,17 @@ fn azure_target(
             "the azurerm backend needs storage_account_name (in its block, or AZURE_STORAGE_ACCOUNT: an OpenMCF manifest has no label for it) and container_name (a manifest's backend.bucket), and the account key in access_key or ARM_ACCESS_KEY, or a SAS token in sas_token or ARM_SAS_TOKEN (Azure AD is not supported yet)".into(),
         ));
     };
+    let environment = r.text(&table::AZ_ENVIRONMENT).get()?;
+    // An unknown cloud matters only when no endpoint is given.
+    let default = super::azure_default_endpoint(&account, environment.as_deref());
     let endpoint = r
         .text(&table::AZ_ENDPOINT)
-        .default(
-            Some(super::azure_default_endpoint(&account)),
-            Source::Default("Azure's"),
-        )
-        .get()?
-        .unwrap_or_default();
+        .default(default.as_ref().ok().cloned(), Source::Default("Azure's"))
+        .get()?;
+    let endpoint = match endpoint {
+        Some(e) => e,
+        None => default?,
+    };
     Ok(Some(super::AzureTarget {
         endpoint,
         account,

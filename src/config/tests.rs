@@ -1130,6 +1130,70 @@ fn provider_oss_keeps_the_s3_layout_and_env_prefix() {
     );
 }
 
+/// The azurerm backend's endpoint: Azure's in the cloud of `environment` /
+/// `ARM_ENVIRONMENT` (as Terraform reads them), `TFSYNC_AZURE_ENDPOINT`
+/// first; an unknown cloud is an error; the key is never in the Debug form.
+#[test]
+fn azurerm_endpoint_and_environment() {
+    let d = tempfile::tempdir().expect("tmp");
+    let block = |extra: &str| {
+        std::fs::write(
+            d.path().join("main.tf"),
+            format!(
+                "terraform {{\n  backend \"azurerm\" {{\n    storage_account_name = \"acct1\"\n    container_name = \"tfstate\"\n    key = \"k.tfstate\"\n    {extra}\n  }}\n}}\n"
+            ),
+        )
+        .expect("tf");
+    };
+    let key = [("ARM_ACCESS_KEY", "c2VjcmV0LWtleQ==")];
+    let azure = |c: &Config| match &c.target {
+        Target::Azure(a) => a.clone(),
+        other => panic!("expected azurerm: {other:?}"),
+    };
+    block("");
+    let c = resolve(in_dir(d.path()), &key).expect("ok");
+    assert_eq!(azure(&c).endpoint, "https://acct1.blob.core.windows.net");
+    assert!(!format!("{:?}", c.target).contains("c2VjcmV0"));
+    block("environment = \"china\"");
+    let c = resolve(in_dir(d.path()), &key).expect("ok");
+    assert_eq!(
+        azure(&c).endpoint,
+        "https://acct1.blob.core.chinacloudapi.cn"
+    );
+    block("");
+    let env = [key[0], ("ARM_ENVIRONMENT", "USGovernment")];
+    let c = resolve(in_dir(d.path()), &env).expect("ok");
+    assert_eq!(
+        azure(&c).endpoint,
+        "https://acct1.blob.core.usgovcloudapi.net"
+    );
+    let env = [key[0], ("ARM_ENVIRONMENT", "mars")];
+    let err = resolve(in_dir(d.path()), &env).expect_err("unknown cloud");
+    assert!(err.to_string().contains("mars"), "{err}");
+    let env = [
+        key[0],
+        ("ARM_ENVIRONMENT", "mars"),
+        ("TFSYNC_AZURE_ENDPOINT", "http://127.0.0.1:9/acct1"),
+    ];
+    assert!(resolve(in_dir(d.path()), &env).is_ok(), "an endpoint given");
+    let env = [
+        key[0],
+        ("TFSYNC_AZURE_ENDPOINT", "http://127.0.0.1:9/acct1"),
+    ];
+    let c = resolve(in_dir(d.path()), &env).expect("ok");
+    assert_eq!(azure(&c).endpoint, "http://127.0.0.1:9/acct1");
+    // A SAS token when there is no key (Terraform's order), never shown.
+    let env = [("ARM_SAS_TOKEN", "sv=2021-08-06&sig=abc")];
+    let c = resolve(in_dir(d.path()), &env).expect("ok");
+    assert!(matches!(azure(&c).credential, AzureCredential::SasToken(_)));
+    let both = [key[0], env[0]];
+    let c = resolve(in_dir(d.path()), &both).expect("ok");
+    assert!(matches!(
+        azure(&c).credential,
+        AzureCredential::AccessKey(_)
+    ));
+}
+
 fn gcs_dir(block: &str) -> tempfile::TempDir {
     let d = tempfile::tempdir().expect("tmp");
     std::fs::write(

@@ -11,8 +11,10 @@
 //! and releases the lease by the ID.
 //!
 //! [`AzureStore`] is a container as an [`ObjectStore`](super::ObjectStore).
-//! Not yet: TLS (`http://` endpoints only, as Azurite's), SAS or Azure AD,
-//! retries, and the wiring (config, `az://` locations, the lease as a lock).
+//! Requests go over http:// (Azurite) or https:// (rustls: the system's
+//! roots and the CA bundle setting), signed with the account key or
+//! carrying a SAS token, with bounded retries ([`BlobClient::request`]).
+//! Not yet: Azure AD.
 
 use super::StoreError;
 use base64::Engine as _;
@@ -21,10 +23,17 @@ use hyper::body::Bytes;
 use hyper::{HeaderMap, Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+
+/// http:// (Azurite) or https:// (Azure), over rustls.
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 use hyper_util::rt::TokioExecutor;
 
 /// The storage service version every request asks for.
 pub const API_VERSION: &str = "2021-08-06";
+/// Attempts per request ([`BlobClient::request`]).
+pub const ATTEMPTS: u32 = 3;
+/// The wait before the first retry (then 4 times longer each).
+const RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 /// Terraform's metadata key for the lock info.
 pub const LOCK_INFO_META: &str = "terraformlockid";
 
@@ -72,7 +81,7 @@ pub struct BlobClient {
     account: String,
     auth: Auth,
     container: String,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<Connector, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for BlobClient {
@@ -80,6 +89,45 @@ impl std::fmt::Debug for BlobClient {
         // Never the key.
         write!(f, "BlobClient({}/{})", self.endpoint, self.container)
     }
+}
+
+/// The client: rustls with the system's roots (and `extra_pem`'s), for
+/// https:// endpoints; plain http:// (the emulator) too.
+/// (An http:// endpoint never uses the roots: `tls` false skips loading them.)
+fn https_client(
+    tls: bool,
+    extra_pem: Option<&[u8]>,
+) -> Result<Client<Connector, Full<Bytes>>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates are skipped, as other clients do.
+    if tls {
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+    }
+    if let Some(pem) = extra_pem.filter(|_| tls) {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("the CA bundle cannot be read: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("the CA bundle cannot be used: {e}"))?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS setup: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
 /// A response, read whole.
@@ -146,12 +194,10 @@ impl BlobClient {
         container: &str,
     ) -> Result<Self, StoreError> {
         let location = format!("az://{account}/{container}");
-        if !endpoint.starts_with("http://") {
+        if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
             return Err(StoreError::Other {
                 location,
-                message: format!(
-                    "endpoint {endpoint}: only http:// endpoints (the Azurite emulator) are supported so far"
-                ),
+                message: format!("endpoint {endpoint}: not an http:// or https:// URL"),
             });
         }
         Ok(BlobClient {
@@ -159,8 +205,25 @@ impl BlobClient {
             account: account.to_string(),
             auth,
             container: container.to_string(),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: https_client(endpoint.starts_with("https://"), None).map_err(|message| {
+                StoreError::Other {
+                    location: location.clone(),
+                    message,
+                }
+            })?,
         })
+    }
+
+    /// Trust the certificates of `pem` too (`--ca-bundle`, `TFSYNC_CA_BUNDLE`,
+    /// `AWS_CA_BUNDLE`: tfsync's one CA bundle setting), beside the
+    /// system's roots.
+    pub fn with_ca_bundle(mut self, pem: &[u8]) -> Result<Self, StoreError> {
+        let tls = self.endpoint.starts_with("https://");
+        self.http = https_client(tls, Some(pem)).map_err(|message| StoreError::Other {
+            location: format!("az://{}/{}", self.account, self.container),
+            message,
+        })?;
+        Ok(self)
     }
 
     /// `az://account/container/name`, for messages.
@@ -229,6 +292,14 @@ impl BlobClient {
     }
 
     /// One signed request on the container (`blob` `None`) or a blob.
+    ///
+    /// Transient failures are retried, [`ATTEMPTS`] in all: a connection
+    /// that could not be made (the request was not sent) always; a
+    /// connection lost or a 500 / 502 / 503 / 504 answer unless it is a lease
+    /// call other than `acquire` (a release or break that landed, repeated,
+    /// would meet the next holder's lease). Blob writes are conditional or
+    /// idempotent, and a repeated conditional write that had landed is
+    /// recognised by the state write (`tfstate::write`).
     pub async fn request(
         &self,
         method: Method,
@@ -237,6 +308,41 @@ impl BlobClient {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<BlobResponse, StoreError> {
+        // Acquiring with the proposed ID again is answered as the first
+        // was (the holder of a lease may acquire it again); the other lease
+        // actions are not repeatable.
+        let lease_call = query.contains(&("comp", "lease"))
+            && !headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("x-ms-lease-action") && v == "acquire");
+        let mut attempt = 1;
+        loop {
+            let last = attempt >= ATTEMPTS;
+            let wait = RETRY_WAIT * 4u32.pow(attempt - 1);
+            match self
+                .request_once(method.clone(), blob, query, headers, body.clone())
+                .await
+            {
+                Ok(r) if !last && !lease_call && matches!(r.status, 500 | 502 | 503 | 504) => {}
+                Ok(r) => return Ok(r),
+                Err((e, sent)) if last || (sent && lease_call) => return Err(e),
+                Err(_) => {}
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt; an error says whether the request may have been sent.
+    async fn request_once(
+        &self,
+        method: Method,
+        blob: Option<&str>,
+        query: &[(&str, &str)],
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<BlobResponse, (StoreError, bool)> {
+        let unsent = |e: StoreError| (e, false);
         let location = self.location(blob.unwrap_or(""));
         let other = |message: String| StoreError::Other {
             location: location.clone(),
@@ -274,7 +380,8 @@ impl BlobClient {
         let mut req = Request::builder().method(method.clone()).uri(&url);
         let h = req
             .headers_mut()
-            .ok_or_else(|| other("bad request URL".to_string()))?;
+            .ok_or_else(|| other("bad request URL".to_string()))
+            .map_err(unsent)?;
         let date = chrono::Utc::now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
@@ -286,11 +393,11 @@ impl BlobClient {
             h.insert(name, value);
             Ok(())
         };
-        put("x-ms-date", &date)?;
-        put("x-ms-version", API_VERSION)?;
-        put("content-length", &body.len().to_string())?;
+        put("x-ms-date", &date).map_err(unsent)?;
+        put("x-ms-version", API_VERSION).map_err(unsent)?;
+        put("content-length", &body.len().to_string()).map_err(unsent)?;
         for (k, v) in headers {
-            put(k, v)?;
+            put(k, v).map_err(unsent)?;
         }
         if let Auth::Key(_) = &self.auth {
             let signature = self.sign(method.as_str(), &path, query, h);
@@ -298,29 +405,35 @@ impl BlobClient {
             h.insert(
                 hyper::header::AUTHORIZATION,
                 hyper::header::HeaderValue::from_str(&auth)
-                    .map_err(|e| other(format!("authorization: {e}")))?,
+                    .map_err(|e| unsent(other(format!("authorization: {e}"))))?,
             );
         }
         let req = req
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| other(e.to_string()))?;
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| StoreError::Transport {
-                location: location.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| unsent(other(e.to_string())))?;
+        let resp = self.http.request(req).await.map_err(|e| {
+            (
+                StoreError::Transport {
+                    location: location.clone(),
+                    message: e.to_string(),
+                },
+                !e.is_connect(),
+            )
+        })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| StoreError::BodyInterrupted {
-                location: location.clone(),
-                message: e.to_string(),
+            .map_err(|e| {
+                (
+                    StoreError::BodyInterrupted {
+                        location: location.clone(),
+                        message: e.to_string(),
+                    },
+                    true,
+                )
             })?
             .to_bytes()
             .to_vec();

@@ -60,10 +60,10 @@ pub enum Store {
     Dir(FsStore),
     /// Terraform's local backend.
     Local(LocalStore),
-    /// Terraform's azurerm backend.
-    Azure(super::azure::AzureStore),
-    /// Terraform's gcs backend.
-    Gcs(super::gcs::GcsStore),
+    /// Terraform's azurerm backend (boxed: its TLS client is large).
+    Azure(Box<super::azure::AzureStore>),
+    /// Terraform's gcs backend (boxed: its client is large).
+    Gcs(Box<super::gcs::GcsStore>),
 }
 
 impl Store {
@@ -74,8 +74,8 @@ impl Store {
             Store::S3(s) => s,
             Store::Dir(d) => d,
             Store::Local(l) => l,
-            Store::Azure(a) => a,
-            Store::Gcs(g) => g,
+            Store::Azure(a) => a.as_ref(),
+            Store::Gcs(g) => g.as_ref(),
         }
     }
 
@@ -113,8 +113,11 @@ pub enum StoreBuilder {
         /// The largest object read (`--max-state-size`).
         max_object_size: u64,
     },
-    /// Terraform's azurerm backend.
-    Azure(crate::config::AzureTarget),
+    /// Terraform's azurerm backend, and the CA bundle of its client.
+    Azure {
+        target: crate::config::AzureTarget,
+        ca_bundle: Option<Vec<u8>>,
+    },
     /// Terraform's gcs backend.
     Gcs(super::gcs::GcsOptions),
     /// Terraform's local backend: `root` must exist.
@@ -140,7 +143,10 @@ impl StoreBuilder {
                 batched: false,
                 max_object_size: config.max_state_size,
             },
-            Target::Azure(a) => StoreBuilder::Azure(a.clone()),
+            Target::Azure(a) => StoreBuilder::Azure {
+                target: a.clone(),
+                ca_bundle: config.transport.ca_bundle.clone(),
+            },
             Target::Gcs(g) => StoreBuilder::Gcs(g.clone()),
             Target::Local(l) => StoreBuilder::Local {
                 root: l.root.clone(),
@@ -164,7 +170,10 @@ impl StoreBuilder {
                 let store = FsStore::open(root)?.with_max_object_size(max_object_size);
                 Store::Dir(if batched { store.batched() } else { store })
             }
-            StoreBuilder::Azure(a) => {
+            StoreBuilder::Azure {
+                target: a,
+                ca_bundle,
+            } => {
                 use super::azure::BlobClient;
                 use crate::config::AzureCredential;
                 let client = match &a.credential {
@@ -175,9 +184,13 @@ impl StoreBuilder {
                         BlobClient::with_sas(&a.endpoint, &a.account, t, &a.container)?
                     }
                 };
-                Store::Azure(super::azure::AzureStore::new(client))
+                let client = match &ca_bundle {
+                    Some(pem) => client.with_ca_bundle(pem)?,
+                    None => client,
+                };
+                Store::Azure(Box::new(super::azure::AzureStore::new(client)))
             }
-            StoreBuilder::Gcs(g) => Store::Gcs(super::gcs::GcsStore::new(&g)?),
+            StoreBuilder::Gcs(g) => Store::Gcs(Box::new(super::gcs::GcsStore::new(&g)?)),
             StoreBuilder::Local {
                 root,
                 layout,
@@ -238,13 +251,17 @@ pub fn location_builder(
             container,
             prefix,
         } => Ok((
-            StoreBuilder::Azure(crate::config::azure_side(
-                account,
-                container,
-                side.endpoint.as_deref(),
-                source,
-                env,
-            )?),
+            StoreBuilder::Azure {
+                target: crate::config::azure_side(
+                    account,
+                    container,
+                    side.endpoint.as_deref(),
+                    source,
+                    env,
+                )?,
+                // Transport options go to every side (the module doc).
+                ca_bundle: source.transport.ca_bundle.clone(),
+            },
             prefix.clone(),
             false,
         )),
@@ -418,7 +435,7 @@ mod tests {
             StoreBuilder::S3(s) => s,
             StoreBuilder::Dir { .. }
             | StoreBuilder::Local { .. }
-            | StoreBuilder::Azure(_)
+            | StoreBuilder::Azure { .. }
             | StoreBuilder::Gcs(_) => {
                 panic!("expected S3")
             }

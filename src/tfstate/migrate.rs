@@ -953,6 +953,46 @@ mod tests {
         ));
     }
 
+    /// Phase 2 deletes a source only if it still holds the bytes that were
+    /// copied: one rewritten between the phases (another ETag and another
+    /// MD5) is kept and the run says so; the others are deleted.
+    #[tokio::test]
+    async fn phase_two_keeps_a_source_that_changed_after_the_copy() {
+        let d = dirs().await;
+        let m = migration(&d, true, false);
+        let warn = |w: String| panic!("unexpected warning {w}");
+        let mut items = m.items(Workspaces::All).await.expect("items");
+        m.copy_all(&mut items, &warn).await.expect("phase 1");
+        let changed = st("lin-1", 6);
+        d.src
+            .put(
+                "env:/prod/net/terraform.tfstate",
+                changed.clone(),
+                PutMode::Overwrite,
+            )
+            .await
+            .expect("rewrite");
+        let e = m
+            .delete_sources(&mut items, &warn)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&e, Error::StateConflict { reason, .. } if reason.contains("changed after it was copied")),
+            "{e:?}"
+        );
+        assert_eq!(
+            get(&d.src, "env:/prod/net/terraform.tfstate").await,
+            Some(changed),
+            "kept"
+        );
+        assert_eq!(
+            get(&d.src, KEY).await,
+            None,
+            "an unchanged source is deleted"
+        );
+        no_locks(&d.src).await;
+    }
+
     /// A directory store whose listings show nothing: as if every state
     /// at the destination appeared after the listing made before the locks.
     #[derive(Debug)]

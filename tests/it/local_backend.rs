@@ -728,3 +728,25 @@ fn backup_and_restore_of_a_local_backend() {
     assert!(!dir.join(".terraform.tfstate.lock.info").exists());
     assert!(terraform_can_lock(dir, "terraform.tfstate"));
 }
+
+/// `migrate --to file://` naming the local backend's own working directory
+/// (by another path) is refused before any lock or write: the local store
+/// knows its files' identities, so the destination is recognised as the
+/// source, and `--delete-source` cannot delete the only copy.
+#[test]
+fn migrating_a_local_backend_onto_its_own_directory_is_refused() {
+    let d = workdir();
+    let dir = d.path();
+    let v1 = state("self", 3, 1);
+    std::fs::write(dir.join("terraform.tfstate"), &v1).expect("seed");
+    std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
+    let to = format!("file://{}/sub/..", dir.display());
+    let r = run(tfsync(dir).args(["migrate", "--delete-source", "--to", &to]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("onto itself"), "{r:?}");
+    assert_eq!(
+        std::fs::read(dir.join("terraform.tfstate")).expect("kept"),
+        v1
+    );
+    assert!(!dir.join(".terraform.tfstate.lock.info").exists());
+}
