@@ -12,6 +12,9 @@ pub enum Source {
     BackendBlock(PathBuf),
     /// A `backend "local"` block in this `.tf` file.
     LocalBlock(PathBuf),
+    /// A block of another backend type (`gcs`, `azurerm`, `oss`) in this
+    /// `.tf` file.
+    OtherBlock(String, PathBuf),
     /// What `terraform init` recorded in `.terraform/`.
     TerraformInit(PathBuf),
     /// An OpenMCF manifest's label.
@@ -27,6 +30,7 @@ impl fmt::Display for Source {
             Source::Flag(flag) => write!(f, "flag --{flag}"),
             Source::BackendBlock(p) => write!(f, "backend \"s3\" block in {}", p.display()),
             Source::LocalBlock(p) => write!(f, "backend \"local\" block in {}", p.display()),
+            Source::OtherBlock(kind, p) => write!(f, "backend \"{kind}\" block in {}", p.display()),
             Source::TerraformInit(p) => write!(f, "terraform init: {}", p.display()),
             Source::Manifest(p, label) => write!(f, "manifest {}: label {label}", p.display()),
             Source::Env(v) => write!(f, "environment {v}"),

@@ -671,24 +671,21 @@ impl<'r, T> Lookup<'r, '_, T> {
                 None => Step::Nothing,
             }),
             Level::BackendBlock | Level::TerraformInit => {
-                let (layer, wrap): (_, fn(std::path::PathBuf) -> Source) =
-                    if level == Level::BackendBlock {
-                        let local = self
-                            .r
-                            .block
-                            .as_ref()
-                            .is_some_and(|l| l.get("type") == Some("local"));
-                        let wrap: fn(std::path::PathBuf) -> Source = if local {
-                            Source::LocalBlock
-                        } else {
-                            Source::BackendBlock
-                        };
-                        (&self.r.block, wrap)
-                    } else {
-                        (&self.r.init, Source::TerraformInit)
-                    };
+                let layer = if level == Level::BackendBlock {
+                    &self.r.block
+                } else {
+                    &self.r.init
+                };
                 let Some(l) = layer else {
                     return Ok(Step::Nothing);
+                };
+                // Named after the block's backend type (`s3` when unsaid).
+                let kind = l.get("type").unwrap_or("s3").to_string();
+                let wrap = |file: std::path::PathBuf| match (level, kind.as_str()) {
+                    (Level::TerraformInit, _) => Source::TerraformInit(file),
+                    (_, "s3") => Source::BackendBlock(file),
+                    (_, "local") => Source::LocalBlock(file),
+                    (_, other) => Source::OtherBlock(other.to_string(), file),
                 };
                 let mut step = Step::Nothing;
                 for v in s.backend.iter().filter_map(|n| l.get(n).filter(usable)) {

@@ -1273,3 +1273,13 @@ fn a_gcs_block_is_terraforms_layout_and_credential_chain() {
     let e = resolve(in_dir(d.path()), &[]).expect_err("both");
     assert!(e.to_string().contains("encryption_key"), "{e}");
 }
+
+/// `tfsync config` names the block a setting came from by its backend type
+/// (old code: `backend "s3" block` for gcs and azurerm blocks too).
+#[test]
+fn a_setting_from_a_gcs_block_names_that_block() {
+    let d = gcs_dir("    bucket = \"tf\"\n    prefix = \"net\"");
+    let c = resolve(in_dir(d.path()), &[]).expect("gcs");
+    let s = source_of(&c, "bucket").to_string();
+    assert!(s.starts_with("backend \"gcs\" block in "), "{s}");
+}

@@ -91,7 +91,14 @@ pub(super) fn resolve(
         });
     };
     let sse = match algorithm.as_str() {
-        SSE_C if matches!(source, Source::BackendBlock(_) | Source::TerraformInit(_)) => None,
+        SSE_C
+            if matches!(
+                source,
+                Source::BackendBlock(_) | Source::OtherBlock(..) | Source::TerraformInit(_)
+            ) =>
+        {
+            None
+        }
         a if !ALGORITHMS.contains(&a) => {
             return Err(Error::Config(format!(
                 "server-side encryption {a:?} ({source}) is not one of {}",
