@@ -93,7 +93,7 @@ pub async fn run(store: &S3Store, prefix: &str) -> Report {
     let versioning = store.versioning().await;
     let mut checks = Vec::new();
 
-    let can_write = permissions(store, prefix, &mut checks).await;
+    let can_write = permissions(store, prefix, &S3_REQUESTS, &mut checks).await;
     checks.push(versioning_check(&versioning));
     if can_write {
         let versioned = matches!(versioning, Ok(Versioning::Enabled | Versioning::Suspended));
@@ -134,45 +134,77 @@ pub async fn run(store: &S3Store, prefix: &str) -> Report {
     }
 }
 
-/// PUT, GET, LIST and DELETE on the prefix. Returns whether PUT works.
-async fn permissions(store: &S3Store, prefix: &str, checks: &mut Vec<Check>) -> bool {
+/// How one provider names the four requests of [`permissions`], and what
+/// to grant when one is refused.
+pub(crate) struct Requests {
+    pub put: &'static str,
+    pub get: &'static str,
+    pub list: &'static str,
+    pub delete: &'static str,
+    pub title: &'static str,
+    pub fix: &'static str,
+}
+
+const S3_REQUESTS: Requests = Requests {
+    put: "PUT",
+    get: "GET",
+    list: "LIST",
+    delete: "DELETE",
+    title: "list, get, put, delete on the prefix",
+    fix: "grant s3:PutObject, s3:GetObject, s3:DeleteObject and s3:ListBucket on the state's bucket and prefix",
+};
+
+/// Write, read, list and delete a scratch object under the prefix (the
+/// delete checked with a HEAD). Returns whether the write works.
+pub(crate) async fn permissions(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    words: &Requests,
+    checks: &mut Vec<Check>,
+) -> bool {
     let key = format!("{prefix}permissions");
     let body = b"tfsync doctor".to_vec();
     let mut denied = Vec::new();
     let put = store.put(&key, body.clone(), PutMode::Overwrite).await;
     if let Err(e) = &put {
-        denied.push(format!("PUT: {e}"));
+        denied.push(format!("{}: {e}", words.put));
     }
     let can_write = put.is_ok();
     if can_write {
         match store.get(&key).await {
             Ok(g) if g.bytes == body => {}
-            Ok(_) => denied.push("GET returned other bytes than were written".into()),
-            Err(e) => denied.push(format!("GET: {e}")),
+            Ok(_) => denied.push(format!(
+                "{} returned other bytes than were written",
+                words.get
+            )),
+            Err(e) => denied.push(format!("{}: {e}", words.get)),
         }
     }
     match store.list(prefix).await {
         Ok(l) if !can_write || l.iter().any(|m| m.key == key) => {}
-        Ok(_) => denied.push("LIST does not show the object just written".into()),
-        Err(e) => denied.push(format!("LIST: {e}")),
+        Ok(_) => denied.push(format!(
+            "{} does not show the object just written",
+            words.list
+        )),
+        Err(e) => denied.push(format!("{}: {e}", words.list)),
     }
     if can_write {
         match store.delete(&key, None).await {
             Ok(()) => match store.head(&key).await {
                 Err(StoreError::NotFound { .. }) => {}
-                Ok(_) => denied.push("DELETE answered OK but the object is still there".into()),
-                Err(e) => denied.push(format!("HEAD after DELETE: {e}")),
+                Ok(_) => denied.push(format!(
+                    "{} answered OK but the object is still there",
+                    words.delete
+                )),
+                Err(e) => denied.push(format!("HEAD after {}: {e}", words.delete)),
             },
-            Err(e) => denied.push(format!("DELETE: {e}")),
+            Err(e) => denied.push(format!("{}: {e}", words.delete)),
         }
     }
-    let title = "list, get, put, delete on the prefix";
     checks.push(if denied.is_empty() {
-        check("permissions", title, Verdict::Pass, "all four work")
+        check("permissions", words.title, Verdict::Pass, "all four work")
     } else {
-        check("permissions", title, Verdict::Fail, denied.join("; ")).fix(
-            "grant s3:PutObject, s3:GetObject, s3:DeleteObject and s3:ListBucket on the state's bucket and prefix",
-        )
+        check("permissions", words.title, Verdict::Fail, denied.join("; ")).fix(words.fix)
     });
     can_write
 }

@@ -7,14 +7,14 @@
 //! (`ifGenerationMatch=0`) accepted, so two writers could both get it.
 
 use super::gcs::GcsStore;
-use super::probe::{Check, Report, Verdict, check};
+use super::probe::{Check, Report, Requests, Verdict, check, permissions};
 use super::{ObjectStore, PutMode, StoreError};
 
 /// Every check on `store` under `prefix` (ending with `/`, unique to this
 /// run), then everything written there is removed.
 pub async fn run(store: &GcsStore, prefix: &str) -> Report {
     let mut checks = Vec::new();
-    let can_write = permissions(store, prefix, &mut checks).await;
+    let can_write = permissions(store, prefix, &GCS_REQUESTS, &mut checks).await;
     let versioning = store.versioning().await;
     checks.push(match &versioning {
         Ok(false) => check("versioning", "bucket versioning", Verdict::Pass, "off"),
@@ -77,40 +77,14 @@ pub async fn run(store: &GcsStore, prefix: &str) -> Report {
     }
 }
 
-async fn permissions(store: &GcsStore, prefix: &str, checks: &mut Vec<Check>) -> bool {
-    let key = format!("{prefix}permissions");
-    let body = b"tfsync doctor".to_vec();
-    let mut denied = Vec::new();
-    let put = store.put(&key, body.clone(), PutMode::Overwrite).await;
-    if let Err(e) = &put {
-        denied.push(format!("upload: {e}"));
-    }
-    let can_write = put.is_ok();
-    if can_write {
-        match store.get(&key).await {
-            Ok(g) if g.bytes == body => {}
-            Ok(_) => denied.push("download returned other bytes than were written".into()),
-            Err(e) => denied.push(format!("download: {e}")),
-        }
-    }
-    match store.list(prefix).await {
-        Ok(l) if !can_write || l.iter().any(|m| m.key == key) => {}
-        Ok(_) => denied.push("the listing does not show the object just written".into()),
-        Err(e) => denied.push(format!("list: {e}")),
-    }
-    if can_write && let Err(e) = store.delete(&key, None).await {
-        denied.push(format!("delete: {e}"));
-    }
-    let title = "list, get, upload, delete on the prefix";
-    checks.push(if denied.is_empty() {
-        check("permissions", title, Verdict::Pass, "all four work")
-    } else {
-        check("permissions", title, Verdict::Fail, denied.join("; ")).fix(
-            "grant storage.objects.create, .get, .delete and .list on the state's bucket (roles/storage.objectAdmin)",
-        )
-    });
-    can_write
-}
+const GCS_REQUESTS: Requests = Requests {
+    put: "upload",
+    get: "download",
+    list: "the listing",
+    delete: "delete",
+    title: "list, get, upload, delete on the prefix",
+    fix: "grant storage.objects.create, .get, .delete and .list on the state's bucket (roles/storage.objectAdmin)",
+};
 
 const UNSAFE_FIX: &str = "this server ignores ifGenerationMatch: every writer would get the lock. Use Google Cloud Storage itself (or a server that honours generation preconditions) for the state and its lock";
 
