@@ -123,34 +123,14 @@ async fn run_race(server: Server, with_table: bool, procs: usize, cycles: usize)
         let (server, bucket) = (server.clone(), bucket.clone());
         Arc::new(move || server.tfsync(&bucket, KEY))
     };
-    let Outcome {
-        elapsed,
-        reads,
-        holders,
-    } = drive(tfsync, procs, cycles, readers);
-    let fin: serde_json::Value =
-        serde_json::from_slice(&store.get(KEY).await.expect("final").bytes).expect("json");
-    let expected = (procs * cycles) as u64;
-    eprintln!(
-        "race on {}: {procs} processes x {cycles} cycles in {:.1}s ({:.0} ms/cycle), final serial {} (expected {expected}), {holders} holders without overlap, {reads} concurrent reads all complete",
-        server.name,
-        elapsed.as_secs_f64(),
-        elapsed.as_secs_f64() * 1000.0 / expected as f64,
-        fin["serial"]
-    );
-    assert_eq!(
-        fin["serial"].as_u64(),
-        Some(expected),
-        "lost or duplicated increments"
-    );
-    assert_eq!(fin["lineage"], LINEAGE);
-    assert_eq!(holders, procs * cycles);
+    let outcome = drive(tfsync, procs, cycles, readers);
+    let fin = store.get(KEY).await.expect("final").bytes;
+    check_end(&server.name, &outcome, &fin, procs, cycles);
     assert!(
         store.head(&format!("{KEY}.tflock")).await.is_err(),
         "nothing left locked"
     );
     if let Some(t) = table {
-        let final_bytes = store.get(KEY).await.expect("final").bytes;
         let digest = t
             .get(&format!("{bucket}/{KEY}-md5"))
             .await
@@ -158,7 +138,7 @@ async fn run_race(server: Server, with_table: bool, procs: usize, cycles: usize)
             .and_then(|i| i.get("Digest").cloned());
         assert_eq!(
             digest,
-            Some(tfsync::store::md5_hex(&final_bytes)),
+            Some(tfsync::store::md5_hex(&fin)),
             "the digest is the final object's MD5"
         );
         assert_eq!(
@@ -280,6 +260,31 @@ fn drive(tfsync: Tfsync, procs: usize, cycles: usize, readers: usize) -> Outcome
     }
 }
 
+/// What every race must end with: each increment once (the final serial
+/// is procs x cycles, same lineage), one holder per cycle; printed first.
+fn check_end(name: &str, outcome: &Outcome, fin: &[u8], procs: usize, cycles: usize) {
+    let Outcome {
+        elapsed,
+        reads,
+        holders,
+    } = outcome;
+    let fin: serde_json::Value = serde_json::from_slice(fin).expect("json");
+    let expected = (procs * cycles) as u64;
+    eprintln!(
+        "race on {name}: {procs} processes x {cycles} cycles in {:.1}s ({:.0} ms/cycle), final serial {} (expected {expected}), {holders} holders without overlap, {reads} concurrent reads all complete",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / expected as f64,
+        fin["serial"]
+    );
+    assert_eq!(
+        fin["serial"].as_u64(),
+        Some(expected),
+        "lost or duplicated increments"
+    );
+    assert_eq!(fin["lineage"], LINEAGE);
+    assert_eq!(*holders, procs * cycles);
+}
+
 #[test]
 fn the_checker_catches_overlaps() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -357,27 +362,9 @@ async fn race_azurerm() {
             cmd
         })
     };
-    let Outcome {
-        elapsed,
-        reads,
-        holders,
-    } = drive(tfsync, procs, cycles, readers);
-    let fin: serde_json::Value =
-        serde_json::from_slice(&store.get(KEY).await.expect("final").bytes).expect("json");
-    let expected = (procs * cycles) as u64;
-    eprintln!(
-        "race on azurite (azurerm): {procs} processes x {cycles} cycles in {:.1}s ({:.0} ms/cycle), final serial {} (expected {expected}), {holders} holders without overlap, {reads} concurrent reads all complete",
-        elapsed.as_secs_f64(),
-        elapsed.as_secs_f64() * 1000.0 / expected as f64,
-        fin["serial"]
-    );
-    assert_eq!(
-        fin["serial"].as_u64(),
-        Some(expected),
-        "lost or duplicated increments"
-    );
-    assert_eq!(fin["lineage"], LINEAGE);
-    assert_eq!(holders, procs * cycles);
+    let outcome = drive(tfsync, procs, cycles, readers);
+    let fin = store.get(KEY).await.expect("final").bytes;
+    check_end("azurite (azurerm)", &outcome, &fin, procs, cycles);
     let head = client
         .request(hyper::Method::HEAD, Some(KEY), &[], &[], vec![])
         .await
