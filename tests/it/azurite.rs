@@ -3,31 +3,16 @@
 //! way `internal/backend/remote-state/azure/client.go` does them.
 
 use crate::support;
+use crate::support::azure::new_container;
 use hyper::Method;
 use tfsync::store::azure::{BlobClient, LOCK_INFO_META};
-
-fn client(server: &support::Server, container: &str) -> BlobClient {
-    BlobClient::new(
-        &server.env["AZURE_STORAGE_ENDPOINT"],
-        &server.env["AZURE_STORAGE_ACCOUNT"],
-        &server.env["ARM_ACCESS_KEY"],
-        container,
-    )
-    .expect("client")
-}
 
 #[tokio::test]
 async fn terraform_lease_lock_on_azurite() {
     let Some(server) = support::server("azurite") else {
         return;
     };
-    let container = support::unique_name("az").to_lowercase().replace('_', "-");
-    let c = client(&server, &container);
-    let r = c
-        .request(Method::PUT, None, &[("restype", "container")], &[], vec![])
-        .await
-        .expect("create container");
-    assert_eq!(r.status, 201, "{r:?}");
+    let (container, c) = new_container(&server, "az").await;
 
     // Terraform's Lock on a missing state: create the blob empty, then an
     // infinite lease with the lock's ID, then the info in the metadata.
@@ -187,15 +172,7 @@ async fn an_empty_blob_is_no_state() {
     let Some(server) = support::server("azurite") else {
         return;
     };
-    let container = support::unique_name("azempty")
-        .to_lowercase()
-        .replace('_', "-");
-    let c = client(&server, &container);
-    let r = c
-        .request(Method::PUT, None, &[("restype", "container")], &[], vec![])
-        .await
-        .expect("create container");
-    assert_eq!(r.status, 201, "{r:?}");
+    let (_, c) = new_container(&server, "azempty").await;
     let r = c
         .request(
             Method::PUT,
@@ -237,15 +214,7 @@ async fn the_lease_is_the_lock() {
     let Some(server) = support::server("azurite") else {
         return;
     };
-    let container = support::unique_name("azlock")
-        .to_lowercase()
-        .replace('_', "-");
-    let c = client(&server, &container);
-    let r = c
-        .request(Method::PUT, None, &[("restype", "container")], &[], vec![])
-        .await
-        .expect("create container");
-    assert_eq!(r.status, 201, "{r:?}");
+    let (container, c) = new_container(&server, "azlock").await;
     let store = tfsync::store::azure::AzureStore::new(c.clone());
     let key = "net/terraform.tfstate";
     store
@@ -361,15 +330,7 @@ async fn a_backend_azurerm_block_drives_the_commands() {
     let Some(server) = support::server("azurite") else {
         return;
     };
-    let container = support::unique_name("azcli")
-        .to_lowercase()
-        .replace('_', "-");
-    let c = client(&server, &container);
-    let r = c
-        .request(Method::PUT, None, &[("restype", "container")], &[], vec![])
-        .await
-        .expect("create container");
-    assert_eq!(r.status, 201, "{r:?}");
+    let (container, c) = new_container(&server, "azcli").await;
     let d = tempfile::tempdir().expect("tmp");
     let dir = d.path();
     std::fs::write(
@@ -458,18 +419,6 @@ async fn a_backend_azurerm_block_drives_the_commands() {
         r.stdout.contains("azurerm") && !r.stdout.contains(&server.env["ARM_ACCESS_KEY"]),
         "{r:?}"
     );
-}
-
-/// A new container on Azurite and its client.
-async fn new_container(server: &support::Server, tag: &str) -> (String, BlobClient) {
-    let container = support::unique_name(tag).to_lowercase().replace('_', "-");
-    let c = client(server, &container);
-    let r = c
-        .request(Method::PUT, None, &[("restype", "container")], &[], vec![])
-        .await
-        .expect("create container");
-    assert_eq!(r.status, 201, "{r:?}");
-    (container, c)
 }
 
 /// Every blob of the container (empty ones too, which the store hides),

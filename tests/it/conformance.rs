@@ -328,27 +328,7 @@ impl Subject {
     /// A new container on Azurite (`None`: not running).
     pub async fn azurite() -> Option<Subject> {
         let server = support::server("azurite")?;
-        let container = support::unique_name("conf")
-            .to_lowercase()
-            .replace('_', "-");
-        let client = tfsync::store::azure::BlobClient::new(
-            &server.env["AZURE_STORAGE_ENDPOINT"],
-            &server.env["AZURE_STORAGE_ACCOUNT"],
-            &server.env["ARM_ACCESS_KEY"],
-            &container,
-        )
-        .expect("client");
-        let r = client
-            .request(
-                hyper::Method::PUT,
-                None,
-                &[("restype", "container")],
-                &[],
-                vec![],
-            )
-            .await
-            .expect("create container");
-        assert_eq!(r.status, 201, "{r:?}");
+        let (_, client) = support::azure::new_container(&server, "conf").await;
         Some(Subject {
             store: Arc::new(tfsync::store::azure::AzureStore::new(client)),
             kind: Kind::Other,

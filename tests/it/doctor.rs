@@ -170,13 +170,11 @@ on_each_server!([s3rver] doctor_unsafe_ignores_conditions);
 #[tokio::test]
 async fn azurerm_on_azurite_is_probed_through_leases() {
     use tfsync::store::ObjectStore;
-    use tfsync::store::azure::{AzureStore, BlobClient};
+    use tfsync::store::azure::AzureStore;
     let Some(server) = support::server("azurite") else {
         return;
     };
-    let container = support::unique_name("doctor")
-        .to_lowercase()
-        .replace('_', "-");
+    let container = support::azure::container_name("doctor");
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(
         dir.path().join("backend.tf"),
@@ -205,24 +203,7 @@ async fn azurerm_on_azurite_is_probed_through_leases() {
     assert_eq!(r.code, 6, "no container: unsafe: {r:?}");
     assert!(r.stderr.contains("the container does not exist"), "{r:?}");
 
-    let client = BlobClient::new(
-        &server.env["AZURE_STORAGE_ENDPOINT"],
-        &server.env["AZURE_STORAGE_ACCOUNT"],
-        &server.env["ARM_ACCESS_KEY"],
-        &container,
-    )
-    .expect("client");
-    let made = client
-        .request(
-            hyper::Method::PUT,
-            None,
-            &[("restype", "container")],
-            &[],
-            vec![],
-        )
-        .await
-        .expect("create container");
-    assert_eq!(made.status, 201, "{made:?}");
+    let client = support::azure::create_container(&server, &container).await;
     let r = doctor();
     assert_eq!(r.code, 0, "{r:?}");
     let v: Value = serde_json::from_str(&r.stdout).expect("json");

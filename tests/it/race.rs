@@ -307,7 +307,7 @@ on_each_server!([moto] race_with_table);
 /// is left on the blob.
 #[tokio::test(flavor = "multi_thread")]
 async fn race_azurerm() {
-    use tfsync::store::azure::{AzureStore, BlobClient};
+    use tfsync::store::azure::AzureStore;
     let Some(server) = crate::support::server("azurite") else {
         return;
     };
@@ -316,26 +316,12 @@ async fn race_azurerm() {
         setting("TFSYNC_RACE_CYCLES", 10),
         setting("TFSYNC_RACE_READERS", 2),
     );
-    let container = crate::support::unique_name("race")
-        .to_lowercase()
-        .replace('_', "-");
+    let (container, client) = crate::support::azure::new_container(&server, "race").await;
     let (endpoint, account, key) = (
         server.env["AZURE_STORAGE_ENDPOINT"].clone(),
         server.env["AZURE_STORAGE_ACCOUNT"].clone(),
         server.env["ARM_ACCESS_KEY"].clone(),
     );
-    let client = BlobClient::new(&endpoint, &account, &key, &container).expect("client");
-    let r = client
-        .request(
-            hyper::Method::PUT,
-            None,
-            &[("restype", "container")],
-            &[],
-            vec![],
-        )
-        .await
-        .expect("create container");
-    assert_eq!(r.status, 201, "{r:?}");
     let store = AzureStore::new(client.clone());
     store
         .put(KEY, state(LINEAGE, 0, 1), PutMode::Create)

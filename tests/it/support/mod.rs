@@ -3,6 +3,7 @@
 //! clean environment.
 #![allow(dead_code)]
 
+pub mod azure;
 pub mod env;
 pub mod proxy;
 pub mod tls;
