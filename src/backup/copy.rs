@@ -17,7 +17,7 @@ use super::snapshot::{self, Entry, Manifest};
 use super::{Failure, Progress, failure_lines, retention};
 use crate::error::Error;
 use crate::location::join;
-use crate::store::{ObjectMeta, ObjectStore, PutMode, StoreError, etag_is_md5, md5_hex};
+use crate::store::{ObjectMeta, ObjectStore, Payload, PutMode, StoreError, etag_is_md5};
 use crate::tfstate::{read, state};
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -428,22 +428,25 @@ impl Copier<'_> {
         // the first bytes, as a server-side copy takes them (the whole
         // document is parsed only when they are not there): the manifest
         // says the same of a state whichever way it was copied.
-        let (got, md5, header) = tokio::task::spawn_blocking(move || {
-            let md5 = md5_hex(&got.bytes);
-            let header = match got.bytes.get(..HEAD_BYTES as usize) {
-                Some(head) if got.bytes.len() as u64 > HEAD_BYTES => {
-                    state::head_header(head).or_else(|| state::header(&got.bytes))
+        // Hashed once: the check against the ETag, the destination's
+        // Content-MD5 (or the directory store's ETag) and the manifest.
+        let (got_meta, body, md5, header) = tokio::task::spawn_blocking(move || {
+            let body = Payload::new(got.bytes);
+            let md5 = body.md5_hex();
+            let header = match body.get(..HEAD_BYTES as usize) {
+                Some(head) if body.len() as u64 > HEAD_BYTES => {
+                    state::head_header(head).or_else(|| state::header(&body))
                 }
-                _ => state::header(&got.bytes),
+                _ => state::header(&body),
             };
-            (got, md5, header)
+            (got.meta, body, md5, header)
         })
         .await
         .map_err(|e| StoreError::Other {
             location: self.src.location(&meta.key),
             message: format!("worker failed: {e}"),
         })?;
-        read::check(&self.src.location(&meta.key), &got.meta, &md5)?;
+        read::check(&self.src.location(&meta.key), &got_meta, &md5)?;
         let (serial, lineage) = match header {
             Some((serial, lineage)) => (Some(serial), Some(lineage)),
             None => (None, None),
@@ -451,8 +454,7 @@ impl Copier<'_> {
         let object = snapshot::object_for(self.id, &meta.key, self.gzip);
         let dest_key = join(self.root, &object);
         // Shared with the write, not copied (a large state is held once).
-        let size = got.bytes.len() as u64;
-        let (got_meta, bytes) = (got.meta, bytes::Bytes::from(got.bytes));
+        let size = body.len() as u64;
         let stored_etag = if self.server_side {
             // The copy is of whatever the source holds now: if that is not
             // what was read (the state changed meanwhile), write the bytes
@@ -465,22 +467,25 @@ impl Copier<'_> {
                 Some(e) if e.eq_ignore_ascii_case(&md5) => Some(e),
                 _ => {
                     self.dest
-                        .put_bytes(&dest_key, bytes.clone(), PutMode::Overwrite)
+                        .put_bytes(&dest_key, body.clone(), PutMode::Overwrite)
                         .await?
                 }
             }
         } else if self.gzip {
-            let gz = snapshot::gzip(&bytes).map_err(|e| StoreError::Other {
+            let gz = Payload::new(snapshot::gzip(&body).map_err(|e| StoreError::Other {
                 location: self.dest.location(&dest_key),
                 message: format!("gzip failed: {e}"),
-            })?;
-            let want = md5_hex(&gz);
-            let etag = self.dest.put(&dest_key, gz, PutMode::Overwrite).await?;
+            })?);
+            let want = gz.md5_hex();
+            let etag = self
+                .dest
+                .put_bytes(&dest_key, gz, PutMode::Overwrite)
+                .await?;
             check_written(self.dest, &dest_key, etag, &want)?;
             None
         } else {
             self.dest
-                .put_bytes(&dest_key, bytes.clone(), PutMode::Overwrite)
+                .put_bytes(&dest_key, body.clone(), PutMode::Overwrite)
                 .await?
         };
         if !self.gzip {
@@ -523,6 +528,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::backup::Silent;
     use crate::store::fs::FsStore;
+    use crate::store::md5_hex;
 
     pub(crate) fn st(lineage: &str, serial: u64) -> Vec<u8> {
         format!(r#"{{"version":4,"serial":{serial},"lineage":"{lineage}","outputs":{{"x":{{"value":1,"type":"number"}}}},"resources":[]}}"#)

@@ -6,7 +6,7 @@
 use super::snapshot::{self, Entry};
 use crate::error::Error;
 use crate::location::join;
-use crate::store::{ObjectStore, StoreError, md5_hex};
+use crate::store::{ObjectStore, Payload, StoreError, md5_hex};
 use crate::tfstate::guard::{self, LockSpec, Warn};
 use crate::tfstate::write::{Purpose, Rules, StateWrite};
 use serde::Serialize;
@@ -106,7 +106,7 @@ pub async fn restore(
             spec,
             to.lock_timeout,
             to.warn,
-            write.write_bytes(bytes.into()),
+            write.write_bytes(Payload::new(bytes)),
         )
         .await?;
         let r = Restored {

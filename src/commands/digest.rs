@@ -122,7 +122,7 @@ async fn compare(
         Some(s) => s,
         None => dynamo::read_digest(table, store.bucket(), key).await?,
     };
-    let actual = read::get_opt(store, key).await?.map(|v| v.md5);
+    let actual = read::get_opt(store, key).await?.map(|v| v.md5());
     Ok(Row {
         state_key: key.to_string(),
         check: DigestCheck { stored, actual },
@@ -173,7 +173,7 @@ async fn fix(ctx: &Ctx, table: &LockTable, key: &str, args: &DigestArgs) -> Resu
     let store = ctx.store.as_ref();
     let bucket = store.bucket();
     let body = async {
-        let actual = read::get_opt(store, key).await?.map(|v| v.md5);
+        let actual = read::get_opt(store, key).await?.map(|v| v.md5());
         match &actual {
             Some(md5) => dynamo::write_digest(table, bucket, key, md5).await?,
             None => dynamo::delete_digest(table, bucket, key).await?,

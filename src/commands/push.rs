@@ -5,6 +5,7 @@ use super::Ctx;
 use crate::cli::PushArgs;
 use crate::error::Error;
 use crate::localfile;
+use crate::store::Payload;
 use crate::tfstate::state::{self, StateInfo};
 use crate::tfstate::write::{Purpose, Rules, StateWrite};
 
@@ -28,6 +29,8 @@ pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
     }
 
     let key = ctx.config.state_key();
+    // Hashed once, for every step of the write (Content-MD5, the digest).
+    let body = Payload::new(bytes.clone());
     let write = StateWrite::new(
         ctx.store.as_ref(),
         &key,
@@ -38,16 +41,16 @@ pub async fn run(ctx: &Ctx, args: PushArgs) -> Result<(), Error> {
         Some(id) => {
             // The caller says it holds the lock; make sure it does.
             ctx.lock_set().check(id, None).await?;
-            write.write_bytes(bytes.clone()).await?
+            write.write_bytes(body).await?
         }
         // `--lock=false`, as `terraform state push -lock=false`.
-        None if !args.lock => write.write(&bytes).await?,
+        None if !args.lock => write.write_bytes(body).await?,
         None => {
             ctx.under_lock(
                 &key,
                 "state-push",
                 args.lock_timeout,
-                write.write_bytes(bytes.clone()),
+                write.write_bytes(body),
             )
             .await?
         }

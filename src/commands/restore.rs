@@ -7,6 +7,7 @@ use super::{Ctx, open_backup};
 use crate::backup::restore::{self, Restored, Select, Source, Target};
 use crate::cli::RestoreArgs;
 use crate::error::Error;
+use crate::store::Payload;
 use crate::tfstate::write::{Purpose, Rules, StateWrite};
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<(), Error> {
@@ -89,7 +90,7 @@ async fn by_version(ctx: &Ctx, version_id: &str, args: &RestoreArgs) -> Result<(
     );
     let work = async {
         let old = store.get_version(&key, version_id).await?;
-        write.write_bytes(old.bytes.into()).await
+        write.write_bytes(Payload::new(old.bytes)).await
     };
     let written = if args.lock {
         ctx.under_lock(&key, VERSION_OPERATION, args.lock_timeout, work)

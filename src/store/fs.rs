@@ -37,7 +37,7 @@
 //!   destination of a backup or a migration only.
 
 use super::ObjectId;
-use super::{GetResult, ObjectMeta, ObjectStore, PutMode, Result, StoreError, md5_hex};
+use super::{GetResult, ObjectMeta, ObjectStore, Payload, PutMode, Result, StoreError, md5_hex};
 use crate::localfile::{self, STALE_TEMP_AGE, TMP_PREFIX};
 use crate::output::{escape_bytes_for_terminal, escape_for_terminal};
 use async_trait::async_trait;
@@ -1240,17 +1240,13 @@ impl ObjectStore for FsStore {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>> {
-        self.put_bytes(key, body.into(), mode).await
+        self.put_bytes(key, Payload::new(body), mode).await
     }
 
-    async fn put_bytes(
-        &self,
-        key: &str,
-        body: bytes::Bytes,
-        mode: PutMode,
-    ) -> Result<Option<String>> {
+    async fn put_bytes(&self, key: &str, body: Payload, mode: PutMode) -> Result<Option<String>> {
         self.check_key(key)?;
-        let etag = md5_hex(&body);
+        // The MD5 of the bytes handed over, which are the bytes written.
+        let etag = body.md5_hex();
         let (this, k) = (self.clone(), key.to_string());
         let temp = blocking(self.location(key), move || this.write_temp(&k, &body)).await?;
         // Dropped here if the command is cancelled meanwhile: `temp` goes too.

@@ -162,15 +162,11 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// stale or missing ETag fails with `Precondition`.
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>>;
 
-    /// [`ObjectStore::put`] of shared bytes: a store that can send them
-    /// without a copy does (a large state is then held once). The default
-    /// copies them into a `put`.
-    async fn put_bytes(
-        &self,
-        key: &str,
-        body: bytes::Bytes,
-        mode: PutMode,
-    ) -> Result<Option<String>> {
+    /// [`ObjectStore::put`] of shared bytes whose MD5 is known: a store
+    /// that can send them without a copy does (a large state is then held
+    /// once), and one that needs their MD5 takes it from `body` instead of
+    /// hashing them again. The default copies them into a `put`.
+    async fn put_bytes(&self, key: &str, body: Payload, mode: PutMode) -> Result<Option<String>> {
         self.put(key, body.to_vec(), mode).await
     }
 
@@ -321,6 +317,62 @@ pub fn local_write_error(e: std::io::Error) -> StoreError {
     }
 }
 
+/// Bytes to write and their MD5, hashed once, from those very bytes: the
+/// only constructor computes it. The S3 store sends it as `Content-MD5`, the
+/// directory store reports it as the ETag, the guarded write compares a
+/// lost response and records the DynamoDB digest with it, and a verified
+/// read ([`crate::tfstate::read`]) checks the ETag with it: a state is
+/// hashed once on its way from one store to another, not at every step.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payload {
+    bytes: bytes::Bytes,
+    md5: [u8; 16],
+}
+
+impl Payload {
+    pub fn new(bytes: impl Into<bytes::Bytes>) -> Self {
+        use md5::{Digest, Md5};
+        let bytes = bytes.into();
+        let md5 = Md5::digest(&bytes).into();
+        Payload { bytes, md5 }
+    }
+
+    /// The bytes (shared, not copied).
+    pub fn bytes(&self) -> &bytes::Bytes {
+        &self.bytes
+    }
+
+    /// Hex MD5 of the bytes: the ETag S3 gives to a single-part upload.
+    pub fn md5_hex(&self) -> String {
+        hex::encode(self.md5)
+    }
+
+    /// Base64 MD5 of the bytes: the `Content-MD5` header.
+    pub fn md5_base64(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.md5)
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Size and MD5, not the bytes (a state holds secrets).
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Payload({} bytes, MD5 {})",
+            self.bytes.len(),
+            self.md5_hex()
+        )
+    }
+}
+
 /// Hex MD5 of a body: the ETag S3 gives to a single-part upload.
 pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::{Digest, Md5};
@@ -348,6 +400,12 @@ mod tests {
         assert_eq!(unquote_etag("\"abc\""), "abc");
         assert_eq!(unquote_etag("W/\"abc\""), "abc");
         assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        let p = Payload::new(&b"state"[..]);
+        assert_eq!(p.md5_hex(), md5_hex(b"state"));
+        // `printf state | openssl md5 -binary | base64`
+        assert_eq!(p.md5_base64(), "ntOeLqkxWGtqmFppQu9XPg==");
+        assert_eq!(&*p, b"state");
+        assert!(!format!("{p:?}").contains("state"), "{p:?}");
         assert!(etag_is_md5("d41d8cd98f00b204e9800998ecf8427e"));
         assert!(!etag_is_md5("d41d8cd98f00b204e9800998ecf8427e-2"));
     }

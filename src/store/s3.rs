@@ -14,7 +14,9 @@
 
 use super::ObjectId;
 use super::dynamo::{LockTable, LockTableOptions};
-use super::{GetResult, ObjectMeta, ObjectStore, PutMode, Result, StoreError, unquote_etag};
+use super::{
+    GetResult, ObjectMeta, ObjectStore, Payload, PutMode, Result, StoreError, unquote_etag,
+};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
@@ -584,7 +586,7 @@ impl S3Store {
     async fn put_once(
         &self,
         key: &str,
-        body: &bytes::Bytes,
+        body: &Payload,
         mode: &PutMode,
         etag_form: EtagForm,
     ) -> Result<Option<String>> {
@@ -594,8 +596,8 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(key)
             .content_type("application/json")
-            .content_md5(content_md5(body))
-            .body(body.clone().into());
+            .content_md5(body.md5_base64())
+            .body(body.bytes().clone().into());
         if let Some(sse) = &self.write.sse {
             req = req.server_side_encryption(sse.as_str().into());
         }
@@ -1001,15 +1003,10 @@ impl ObjectStore for S3Store {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<Option<String>> {
-        self.put_bytes(key, body.into(), mode).await
+        self.put_bytes(key, Payload::new(body), mode).await
     }
 
-    async fn put_bytes(
-        &self,
-        key: &str,
-        body: bytes::Bytes,
-        mode: PutMode,
-    ) -> Result<Option<String>> {
+    async fn put_bytes(&self, key: &str, body: Payload, mode: PutMode) -> Result<Option<String>> {
         match self.put_once(key, &body, &mode, EtagForm::Quoted).await {
             Err(StoreError::Precondition { location }) => {
                 // Ceph RGW compares If-Match against the unquoted ETag: if the
@@ -1181,10 +1178,4 @@ impl ObjectStore for S3Store {
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
-}
-
-/// Base64 of the raw MD5 digest, as the `Content-MD5` header wants it.
-fn content_md5(body: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    base64::engine::general_purpose::STANDARD.encode(Md5::digest(body))
 }

@@ -213,9 +213,19 @@ impl StateBody for Current {
     }
 
     fn same_bytes(&self, other: &[u8]) -> bool {
-        if self.size() != other.len() as u64 || crate::store::md5_hex(other) != self.md5 {
-            return false;
-        }
+        self.size() == other.len() as u64
+            && crate::store::md5_hex(other) == self.md5
+            && self.holds(other)
+    }
+
+    fn same_payload(&self, other: &crate::store::Payload) -> bool {
+        self.size() == other.len() as u64 && other.md5_hex() == self.md5 && self.holds(other)
+    }
+}
+
+impl Current {
+    /// Are the bytes held exactly `other` (size and MD5 already equal)?
+    fn holds(&self, other: &[u8]) -> bool {
         match &self.body {
             Body::Mem(b) => b == other,
             Body::File { .. } => {

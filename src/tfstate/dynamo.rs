@@ -20,7 +20,7 @@ use super::write::AfterWrite;
 use crate::error::Error;
 use crate::store::dynamo::{Item, LockTable};
 use crate::store::probe::{self, Check, Verdict};
-use crate::store::{ObjectStore, StoreError, md5_hex};
+use crate::store::{ObjectStore, Payload, StoreError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -275,10 +275,10 @@ impl AfterWrite for LockTable {
         &self,
         store: &dyn ObjectStore,
         key: &str,
-        bytes: &[u8],
+        body: &Payload,
         _etag: Option<&str>,
     ) -> Result<(), Error> {
-        let md5 = md5_hex(bytes);
+        let md5 = body.md5_hex();
         write_digest(self, store.bucket(), key, &md5)
             .await
             .map_err(|e| {
@@ -466,7 +466,7 @@ pub async fn doctor_checks(store: &dyn ObjectStore, table: &LockTable, prefix: &
     let mut stale = Vec::new();
     for (key, stored) in &found.digests {
         let actual = match super::read::get_opt(store, key).await {
-            Ok(v) => v.map(|v| v.md5),
+            Ok(v) => v.map(|v| v.md5()),
             Err(e) => {
                 stale.push(format!("{key} (unreadable: {e})"));
                 continue;
@@ -537,6 +537,7 @@ pub async fn doctor_checks(store: &dyn ObjectStore, table: &LockTable, prefix: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::md5_hex;
 
     fn item(pairs: &[(&str, &str)]) -> Item {
         pairs

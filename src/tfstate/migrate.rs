@@ -21,8 +21,7 @@ use super::state::{self, StateBody, StateInfo};
 use super::write::{self, PlanError, Purpose, Rules, StateWrite};
 use super::{keys, read};
 use crate::error::Error;
-use crate::store::{ObjectId, ObjectMeta, ObjectStore, StoreError, etag_is_md5};
-use bytes::Bytes;
+use crate::store::{ObjectId, ObjectMeta, ObjectStore, Payload, StoreError, etag_is_md5};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::fmt;
@@ -261,7 +260,7 @@ impl Migration<'_> {
             .map(|item| async move {
                 let src = read::get_opt(self.src, &item.source_key)
                     .await?
-                    .map(|v| (v.got.meta, Bytes::from(v.got.bytes)));
+                    .map(|v| (v.meta, v.body));
                 let dst = Current::read(self.dst, &item.dest_key).await?;
                 plan(
                     item,
@@ -465,7 +464,10 @@ impl Migration<'_> {
                 }
             }
         )?;
-        let s = s.map(|v| (v.got.meta, Bytes::from(v.got.bytes), v.md5));
+        let s = s.map(|v| {
+            let md5 = v.md5();
+            (v.meta, v.body, md5)
+        });
         // The rules are applied once: the item's action and the write's plan.
         let planned = plan(
             item,
@@ -628,7 +630,7 @@ fn common_dir(keys: &[&str]) -> Option<String> {
 /// it (`None`: no source).
 fn plan(
     item: &mut Item,
-    src: Option<(&ObjectMeta, &Bytes)>,
+    src: Option<(&ObjectMeta, &Payload)>,
     dst: Option<&dyn StateBody>,
     force: bool,
 ) -> Option<Result<write::Plan, PlanError>> {

@@ -3,14 +3,22 @@
 //! without SSE-KMS), so a transfer corrupted on the way is an error, not a
 //! copy. Used by `pull`, backup and migration.
 
-use crate::store::{GetResult, ObjectMeta, ObjectStore, StoreError, etag_is_md5, md5_hex};
+use crate::store::{ObjectMeta, ObjectStore, Payload, StoreError, etag_is_md5};
 use tokio::io::AsyncWrite;
 
-/// An object read in one GET, and the hex MD5 of its bytes (checked).
+/// An object read in one GET: its metadata and its bytes with their MD5
+/// (checked against the ETag, and handed on to a write as they are).
 #[derive(Debug, Clone)]
 pub struct Verified {
-    pub got: GetResult,
-    pub md5: String,
+    pub meta: ObjectMeta,
+    pub body: Payload,
+}
+
+impl Verified {
+    /// Hex MD5 of the bytes read.
+    pub fn md5(&self) -> String {
+        self.body.md5_hex()
+    }
 }
 
 /// Do `md5` (of the bytes received from `location`) and the object's ETag
@@ -30,9 +38,12 @@ pub fn check(location: &str, meta: &ObjectMeta, md5: &str) -> Result<(), StoreEr
 /// One GET of `key`, checked.
 pub async fn get(store: &dyn ObjectStore, key: &str) -> Result<Verified, StoreError> {
     let got = store.get(key).await?;
-    let md5 = md5_hex(&got.bytes);
-    check(&store.location(key), &got.meta, &md5)?;
-    Ok(Verified { got, md5 })
+    let body = Payload::new(got.bytes);
+    check(&store.location(key), &got.meta, &body.md5_hex())?;
+    Ok(Verified {
+        meta: got.meta,
+        body,
+    })
 }
 
 /// [`get`], with `None` when there is no object.
@@ -60,8 +71,8 @@ pub async fn get_to(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::PutMode;
     use crate::store::fs::FsStore;
+    use crate::store::{PutMode, md5_hex};
 
     fn meta(etag: Option<&str>) -> ObjectMeta {
         ObjectMeta {
@@ -95,8 +106,8 @@ mod tests {
             .expect("put");
         let v = get(&store, "k").await.expect("get");
         assert_eq!(
-            (v.got.bytes.as_slice(), v.md5),
-            (&b"state"[..], md5_hex(b"state"))
+            (&*v.body, v.md5(), v.meta.size),
+            (&b"state"[..], md5_hex(b"state"), 5)
         );
         let mut sink = Vec::new();
         let (m, md5) = get_to(&store, "k", &mut sink).await.expect("get_to");

@@ -163,6 +163,11 @@ pub trait StateBody {
     fn digest(&self) -> Option<[u8; 32]>;
     /// Exactly these bytes.
     fn same_bytes(&self, other: &[u8]) -> bool;
+    /// Exactly these bytes, whose MD5 is known (a body that knows its own
+    /// MD5 compares the two first, without hashing `other` again).
+    fn same_payload(&self, other: &crate::store::Payload) -> bool {
+        self.same_bytes(other)
+    }
 }
 
 impl StateBody for [u8] {

@@ -22,7 +22,7 @@
 use super::current::Current;
 use super::state::{self, PushRefusal, StateBody, StateInfo};
 use crate::error::Error;
-use crate::store::{ObjectStore, PutMode, StoreError, md5_hex};
+use crate::store::{ObjectStore, Payload, PutMode, StoreError};
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -121,8 +121,8 @@ pub enum Action {
 pub struct Plan {
     pub action: Action,
     /// The bytes to write (the new bytes, or with [`Rules::Version`] the
-    /// version with its new serial): shared, never copied.
-    pub bytes: Bytes,
+    /// version with its new serial), with their MD5: shared, never copied.
+    pub bytes: Payload,
     /// The serial written, when the rules set it.
     pub serial: Option<u64>,
 }
@@ -132,14 +132,14 @@ pub struct Plan {
 /// `current` reads of its own bytes.
 pub fn plan(
     rules: &Rules,
-    new: &Bytes,
+    new: &Payload,
     current: Option<&dyn StateBody>,
 ) -> Result<Plan, PlanError> {
     let (bytes, serial) = match rules {
         Rules::Force => (new.clone(), None),
         Rules::Push => {
             // The same bytes replace nothing, so there is nothing to refuse.
-            if !current.is_some_and(|c| c.same_bytes(new)) {
+            if !current.is_some_and(|c| c.same_payload(new)) {
                 state::check_push_body(new, current)
                     .map_err(|r| PlanError::Refused(Refusal::Push(r)))?;
             }
@@ -175,14 +175,14 @@ pub fn plan(
                     }
                     let serial = cur.map_or(old.serial, |c| c.serial.max(old.serial)) + 1;
                     let bytes = state::with_serial(new, serial).map_err(PlanError::Invalid)?;
-                    (Bytes::from(bytes), Some(serial))
+                    (Payload::new(bytes), Some(serial))
                 }
             }
         }
     };
     let action = match current {
         None => Action::Create,
-        Some(c) if c.same_bytes(&bytes) => Action::Unchanged,
+        Some(c) if c.same_payload(&bytes) => Action::Unchanged,
         Some(_) => Action::Overwrite,
     };
     Ok(Plan {
@@ -203,7 +203,7 @@ pub trait AfterWrite: Send + Sync {
         &self,
         store: &dyn ObjectStore,
         key: &str,
-        bytes: &[u8],
+        body: &Payload,
         etag: Option<&str>,
     ) -> Result<(), Error>;
 }
@@ -266,12 +266,13 @@ impl<'a> StateWrite<'a> {
     /// Read, apply the rules, write, recover a lost response: the whole
     /// write, for a caller that holds the lock.
     pub async fn write(&self, new: &[u8]) -> Result<Written, Error> {
-        self.write_bytes(Bytes::copy_from_slice(new)).await
+        self.write_bytes(Payload::new(Bytes::copy_from_slice(new)))
+            .await
     }
 
     /// [`StateWrite::write`] of bytes the caller hands over (not copied:
-    /// a large state is held once).
-    pub async fn write_bytes(&self, new: Bytes) -> Result<Written, Error> {
+    /// a large state is held once), hashed already.
+    pub async fn write_bytes(&self, new: Payload) -> Result<Written, Error> {
         let current = self.read_current().await?;
         let plan = self.plan(&new, current.as_ref())?;
         drop(new);
@@ -286,7 +287,7 @@ impl<'a> StateWrite<'a> {
     }
 
     /// Step 2: [`plan`], its refusals worded for this write's purpose.
-    pub fn plan(&self, new: &Bytes, current: Option<&Current>) -> Result<Plan, Error> {
+    pub fn plan(&self, new: &Payload, current: Option<&Current>) -> Result<Plan, Error> {
         plan(&self.rules, new, current.map(|c| c as &dyn StateBody)).map_err(|e| self.plan_error(e))
     }
 
@@ -343,7 +344,7 @@ impl<'a> StateWrite<'a> {
                     .await
                     .ok();
                 match now {
-                    Some((meta, md5)) if md5 == md5_hex(&plan.bytes) => {
+                    Some((meta, md5)) if md5 == plan.bytes.md5_hex() => {
                         written.etag = meta.etag;
                         written.recovered = true;
                     }
@@ -369,7 +370,7 @@ impl<'a> StateWrite<'a> {
 mod tests {
     use super::*;
     use crate::store::fs::FsStore;
-    use crate::store::{GetResult, ObjectMeta, Result as StoreResult};
+    use crate::store::{GetResult, ObjectMeta, Result as StoreResult, md5_hex};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -644,12 +645,12 @@ mod tests {
             &self,
             _store: &dyn ObjectStore,
             key: &str,
-            bytes: &[u8],
+            body: &Payload,
             etag: Option<&str>,
         ) -> Result<(), Error> {
             self.0.lock().unwrap_or_else(|e| e.into_inner()).push((
                 key.into(),
-                md5_hex(bytes),
+                md5_hex(body),
                 etag.map(str::to_string),
             ));
             Ok(())
